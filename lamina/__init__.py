@@ -1,0 +1,91 @@
+"""lamina — a deep-learning library built from first principles on NumPy.
+
+The public API mirrors PyTorch's: ``lamina.tensor``, ``lamina.nn``, ``lamina.optim`` …
+
+Example:
+    >>> import lamina
+    >>> x = lamina.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0, 6.0]
+"""
+
+from . import backend
+from .autograd import (
+    Function,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
+from .autograd.factory import *  # noqa: F403
+from .autograd.factory import __all__ as _factory_all
+from .backend import (
+    Device,
+    bool_,
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    manual_seed,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from .backend import float as float  # noqa: PLC0414  (torch.float is float32)
+from .backend import int as int  # noqa: PLC0414
+from .ops import *  # noqa: F403
+from .ops import __all__ as _ops_all
+from . import autograd, nn  # noqa: E402
+
+bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
+device = Device
+
+
+def is_tensor(obj: object) -> bool:
+    """Whether ``obj`` is a lamina Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+def from_numpy(array: object) -> Tensor:
+    """A tensor sharing memory with the NumPy ``array`` (as ``torch.from_numpy``)."""
+    import numpy as _np
+
+    if not isinstance(array, _np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__})")
+    return Tensor._wrap(array)
+
+
+def as_tensor(data: object, dtype: object = None, device: object = None) -> Tensor:
+    """``data`` as a tensor, sharing memory with a NumPy array or Tensor when dtype allows."""
+    import numpy as _np
+
+    if isinstance(data, Tensor) and (dtype is None or backend.to_dtype(dtype) == data.dtype):
+        return data
+    if isinstance(data, _np.ndarray) and (dtype is None or backend.to_dtype(dtype) == data.dtype):
+        return Tensor._wrap(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "manual_seed", "get_default_dtype", "set_default_dtype", "autograd",
+    "backend", "nn", "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
+    "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
+    "from_numpy", "as_tensor",
+] + list(_factory_all) + list(_ops_all)

@@ -1,0 +1,170 @@
+"""``Function``: the base of every differentiable primitive, and its ``Context``.
+
+A primitive subclasses :class:`Function` with two static methods:
+
+- ``forward(ctx, *arrays, **options)`` computes on raw backend arrays and calls
+  ``ctx.save_for_backward(...)`` with the arrays backward needs;
+- ``backward(ctx, grad_output)`` receives a ``Tensor`` and returns one ``Tensor`` (or ``None``)
+  per positional input, **computed with lamina's own differentiable operations**. Under
+  ``backward(create_graph=True)`` those operations record a graph, which gives higher-order
+  derivatives for free.
+
+``ctx.saved_tensors`` hands back the saved arrays as Tensors: an input's own Tensor (so that a
+second derivative flows into it), the output (wired to this node), or a constant.
+
+Example:
+    >>> import lamina
+    >>> from lamina.autograd import Function
+    >>> class Cube(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, gy):
+    ...         (x,) = ctx.saved_tensors
+    ...         return gy * 3 * x * x
+    >>> x = lamina.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward()
+    >>> x.grad.item()
+    12.0
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from .. import backend
+from .grad_mode import is_grad_enabled
+from .graph import Node
+from .tensor import Tensor
+
+__all__ = ["Function", "Context"]
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you "
+    "call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+    "through the graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+class Context:
+    """What a ``Function`` keeps between forward and backward."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self._to_save: tuple[Any, ...] = ()
+        self._saved: list[tuple[str, Any, Any, int]] | None = None  # (kind, payload, vc, version)
+        self._node: weakref.ref[Node] | None = None
+        self._freed = False
+
+    def save_for_backward(self, *items: Any) -> None:
+        """Keep ``items`` (arrays of the forward, or Tensors) for backward."""
+        self._to_save = items
+
+    # called by Function.apply once the output Tensor exists
+    def _pack(self, inputs: tuple[Any, ...], output: Tensor) -> None:
+        saved = []
+        for item in self._to_save:
+            if item is None:
+                saved.append(("none", None, None, 0))
+                continue
+            if isinstance(item, Tensor):
+                saved.append(("tensor", item, item._vc, item._vc[0]))
+                continue
+            for t in inputs:
+                if isinstance(t, Tensor) and item is t.array:
+                    saved.append(("tensor", t, t._vc, t._vc[0]))
+                    break
+            else:
+                if item is output.array:
+                    saved.append(("output", item, output._vc, output._vc[0]))
+                else:
+                    saved.append(("const", item, None, 0))
+        self._to_save = ()
+        self._saved = saved
+
+    @property
+    def saved_tensors(self) -> tuple[Tensor, ...]:
+        if self._freed:
+            raise RuntimeError(_FREED)
+        if self._saved is None:  # apply was not recording (no grad needed): hand back constants
+            return tuple(i if isinstance(i, Tensor) or i is None else Tensor._wrap(i)
+                         for i in self._to_save)
+        out = []
+        for kind, payload, vc, version in self._saved:
+            if vc is not None and vc[0] != version:
+                shape = tuple(payload.shape)
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [Tensor of shape {shape}] is at version {vc[0]}; expected "
+                    f"version {version} instead"
+                    + (f" (saved by {self._node().name()})" if self._node and self._node() else "")
+                )
+            if kind == "tensor":
+                out.append(payload)
+            elif kind == "none":
+                out.append(None)
+            elif kind == "output":
+                t = Tensor._wrap(payload, vc=vc)
+                node = self._node() if self._node is not None else None
+                if node is not None and is_grad_enabled():
+                    t.grad_fn = node
+                out.append(t)
+            else:
+                out.append(Tensor._wrap(payload))
+        return tuple(out)
+
+    def release(self) -> None:
+        if self._saved:
+            self._freed = True
+        self._saved = None
+        self._to_save = ()
+
+
+class Function:
+    """Base class of differentiable primitives; see the module docstring.
+
+    A subclass that returns a view of its first input sets ``is_view = True``: the output then
+    shares the input's version counter, so in-place changes through either are seen.
+    """
+
+    is_view = False
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad_output: Tensor) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and, if a gradient is needed, record a node."""
+        needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        record = is_grad_enabled() and any(needs)
+        ctx = Context(needs if record else (False,) * len(inputs))
+        arrays = [t.array if isinstance(t, Tensor) else t for t in inputs]
+        out = cls.forward(ctx, *arrays, **options)
+        if not isinstance(out, backend.xp.ndarray):
+            out = backend.xp.asarray(out)
+        result = Tensor._wrap(out)
+        if cls.is_view and isinstance(inputs[0], Tensor) and backend.xp.may_share_memory(out, arrays[0]):
+            result._vc = inputs[0]._vc
+            result._is_view = record
+        if record and out.dtype.kind != "f":
+            record = False  # integer and bool results are never differentiable
+        if record:
+            nexts = tuple(
+                (t.grad_fn if t.grad_fn is not None else t._get_accumulator()) if need else None
+                for t, need in zip(inputs, needs)
+            )
+            meta = tuple((t.shape, t.dtype) if need else None for t, need in zip(inputs, needs))
+            node = Node(cls, ctx, nexts, meta, (result.shape, result.dtype))
+            ctx._node = weakref.ref(node)
+            ctx._pack(inputs, result)
+            result.grad_fn = node
+        return result

@@ -1,0 +1,85 @@
+"""Gradient-recording switches: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State(threading.local):
+    enabled = True
+
+
+_state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph for backward."""
+    return _state.enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode to ``self._mode`` inside it."""
+
+    _mode = True
+
+    def __enter__(self) -> None:
+        self._prev = _state.enabled
+        _state.enabled = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__() if not isinstance(self, set_grad_enabled) else set_grad_enabled(self._mode):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradMode):
+    """Disable graph recording inside the block (or the decorated function), as ``torch.no_grad``.
+
+    Example:
+        >>> import lamina
+        >>> x = lamina.ones(2, requires_grad=True)
+        >>> with lamina.no_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        False
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Enable graph recording inside the block, even within ``no_grad``."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Set grad mode to ``mode``: takes effect at once, and as a context manager restores it after."""
+
+    def __init__(self, mode: bool) -> None:
+        self._mode = bool(mode)
+        self._prev = _state.enabled
+        _state.enabled = self._mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        _state.enabled = self._prev  # used as a decorator: undo the immediate switch
+        return super().__call__(fn)

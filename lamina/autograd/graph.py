@@ -1,0 +1,109 @@
+"""Graph nodes: one ``Node`` per recorded operation, one ``AccumulateGrad`` per leaf.
+
+A node knows the ``Function`` that made it, the context that function saved, and its
+``next_functions``: for each input, the node that produced it (or the leaf's accumulator, or
+``None`` for an input that needs no gradient). The edges are fixed when the node is made, so
+later in-place rebasing of a tensor never rewires an existing graph.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .function import Context, Function
+    from .tensor import Tensor
+
+__all__ = ["Node", "AccumulateGrad", "RemovableHandle"]
+
+
+class RemovableHandle:
+    """Returned by ``register_*hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class Node:
+    """A recorded operation: applies its Function's backward to the output gradient."""
+
+    __slots__ = (
+        "fn", "ctx", "next_functions", "input_meta", "output_meta",
+        "pre_hooks", "retained", "__weakref__",
+    )
+
+    def __init__(
+        self,
+        fn: type[Function] | None,
+        ctx: Context | None,
+        next_functions: tuple[Node | None, ...],
+        input_meta: tuple[tuple[tuple[int, ...], Any] | None, ...] = (),
+        output_meta: tuple[tuple[int, ...], Any] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.ctx = ctx
+        self.next_functions = next_functions
+        self.input_meta = input_meta
+        self.output_meta = output_meta
+        self.pre_hooks: dict[int, Callable[[Tensor], Tensor | None]] | None = None
+        self.retained: weakref.ref[Tensor] | None = None  # non-leaf tensor with retain_grad()
+
+    def name(self) -> str:
+        return f"{self.fn.__name__}Backward" if self.fn is not None else type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    def apply(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        assert self.fn is not None and self.ctx is not None
+        out = self.fn.backward(self.ctx, grad)
+        if not isinstance(out, tuple):
+            out = (out,)
+        if len(out) != len(self.next_functions):
+            raise RuntimeError(
+                f"{self.fn.__name__}.backward returned {len(out)} gradients but the op has "
+                f"{len(self.next_functions)} inputs"
+            )
+        return out
+
+    def release(self) -> None:
+        if self.ctx is not None:
+            self.ctx.release()
+
+    def add_pre_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        if self.pre_hooks is None:
+            self.pre_hooks = {}
+        handle = RemovableHandle(self.pre_hooks)
+        self.pre_hooks[handle.id] = hook
+        return handle
+
+
+class AccumulateGrad(Node):
+    """The sink of a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        super().__init__(None, None, (), output_meta=(variable.shape, variable.dtype))
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def apply(self, grad: Tensor) -> tuple[Tensor | None, ...]:  # pragma: no cover - engine handles it
+        return ()

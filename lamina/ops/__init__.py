@@ -1,0 +1,27 @@
+"""Floor 2: differentiable primitives, one family per file. Importing this package attaches
+the Tensor methods (``x.relu()``, ``x + y`` …)."""
+
+from . import arithmetic as _arithmetic
+from . import compare as _compare
+from . import indexing as _indexing
+from . import inplace as _inplace  # noqa: F401  (attaches add_, mul_ … to Tensor)
+from . import join as _join
+from . import linalg as _linalg
+from . import pad as _pad
+from . import reduce as _reduce
+from . import shape as _shape
+from . import unary as _unary
+from .arithmetic import *  # noqa: F403
+from .compare import *  # noqa: F403
+from .indexing import *  # noqa: F403
+from .join import *  # noqa: F403
+from .linalg import *  # noqa: F403
+from .pad import *  # noqa: F403
+from .reduce import *  # noqa: F403
+from .shape import *  # noqa: F403
+from .unary import *  # noqa: F403
+
+__all__ = (
+    _arithmetic.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__ + _linalg.__all__
+    + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _unary.__all__
+)

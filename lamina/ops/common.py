@@ -1,0 +1,127 @@
+"""Helpers shared by the op files: operand coercion, dim normalization, constants."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import backend
+from ..autograd.tensor import Tensor
+
+__all__ = ["const", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
+           "check_tensor", "broadcast_shape"]
+
+xp = backend.xp
+
+_SCALARS = (bool, int, float, xp.generic)
+
+
+def const(array: Any) -> Tensor:
+    """A constant (graph-free) tensor around ``array``."""
+    return Tensor._wrap(xp.asarray(array))
+
+
+def check_tensor(x: Any, op: str, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a lamina Tensor, got {type(x).__name__}")
+    return x
+
+
+def to_tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    """``x`` as a Tensor; a Python number or NumPy value takes the dtype of ``like`` when
+    ``like`` is floating (torch's rule that a scalar never changes a tensor's float dtype)."""
+    if isinstance(x, Tensor):
+        return x
+    arr = xp.asarray(x)
+    if like is not None and like.dtype.kind == "f" and arr.dtype.kind in "fiub":
+        return const(arr.astype(like.dtype))
+    if arr.dtype.kind == "f":
+        return const(arr.astype(backend.get_default_dtype()))
+    if arr.dtype.kind in "iu" and not isinstance(x, xp.ndarray):
+        return const(arr.astype(backend.int64))
+    return const(arr)
+
+
+def broadcast_shape(op: str, *shapes: Sequence[int]) -> tuple[int, ...]:
+    try:
+        return tuple(xp.broadcast_shapes(*[tuple(s) for s in shapes]))
+    except ValueError:
+        raise RuntimeError(
+            f"{op}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together"
+        ) from None
+
+
+def binary_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Coerce the operands of a binary op to Tensors of one dtype.
+
+    Rules: a Python/NumPy scalar or array takes the float dtype of the tensor beside it; an
+    integer or bool tensor beside a float tensor is cast to the float dtype; two different
+    float dtypes raise (lamina promotes floats only explicitly: call ``.double()`` or
+    ``.float()``); integer tensors with Python floats become the default float dtype.
+    """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor operand")
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(a, Tensor):
+        a = _scalar_operand(op, a, like)
+    if not isinstance(b, Tensor):
+        b = _scalar_operand(op, b, like)
+    da, db = a.dtype, b.dtype
+    if da != db:
+        fa, fb = da.kind == "f", db.kind == "f"
+        if fa and fb:
+            raise TypeError(
+                f"{op}: dtype mismatch: {da} and {db} (lamina does not promote floating dtypes "
+                "implicitly; convert one with .to(dtype), .float() or .double())"
+            )
+        if fa:
+            b = const(b.array.astype(da))
+        elif fb:
+            a = const(a.array.astype(db))
+        else:
+            d = xp.result_type(da, db)
+            a = a if a.dtype == d else const(a.array.astype(d))
+            b = b if b.dtype == d else const(b.array.astype(d))
+    broadcast_shape(op, a.shape, b.shape)
+    return a, b
+
+
+def _scalar_operand(op: str, x: Any, like: Tensor) -> Tensor:
+    if not isinstance(x, (_SCALARS, xp.ndarray, list, tuple)):
+        raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}")
+    arr = xp.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: unsupported operand dtype {arr.dtype}")
+    if like.dtype.kind == "f":
+        return const(arr.astype(like.dtype))
+    if arr.dtype.kind == "f":  # int/bool tensor with a float scalar: default float dtype
+        return const(arr.astype(backend.get_default_dtype()))
+    if like.dtype.kind == "b" and arr.dtype.kind == "b":
+        return const(arr)
+    if like.dtype.kind == "b":
+        return const(arr.astype(backend.int64))
+    return const(arr.astype(like.dtype))
+
+
+def normalize_dim(dim: Any, ndim: int, op: str) -> int:
+    n = max(ndim, 1)
+    if isinstance(dim, Tensor):
+        dim = dim.item()
+    if not isinstance(dim, (int, xp.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+        )
+    return int(dim) % n
+
+
+def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """``dim`` (None, int, or a sequence of ints) as a sorted tuple of non-negative axes."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
+    out = sorted(normalize_dim(d, ndim, op) for d in dims)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: dim {dim} appears multiple times in the list of dims")
+    return tuple(out) if ndim > 0 else ()

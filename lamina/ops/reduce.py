@@ -1,0 +1,388 @@
+"""Reductions and scans: sum, mean, prod, var, std, max/min (values and indices), amax/amin,
+argmax/argmin, logsumexp, cumsum, and the softmax family built on logsumexp.
+
+``sum``'s backward broadcasts the gradient back (broadcast is sum's adjoint). ``max(dim)`` is a
+``gather`` at the argmax, so its gradient goes to the first maximal element, as torch's does;
+``amax``/``max()`` share the gradient evenly among ties, as torch's do.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+from typing import Any
+
+from .. import backend
+from ..autograd.function import Context, Function
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor, register
+from .arithmetic import where
+from .common import check_tensor, const, normalize_dim, normalize_dims
+from .shape import broadcast_to, movedim, reshape
+
+__all__ = ["sum", "mean", "prod", "var", "std", "var_mean", "std_mean", "max", "min", "amax",
+           "amin", "argmax", "argmin", "logsumexp", "cumsum", "softmax", "log_softmax", "norm"]
+
+xp = backend.xp
+
+return_types_max = namedtuple("max", ["values", "indices"])
+return_types_min = namedtuple("min", ["values", "indices"])
+
+
+def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_back(gy: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
+    """Reshape a reduced gradient to keepdim form and broadcast it to the input's shape."""
+    return broadcast_to(reshape(gy, _keepdim_shape(in_shape, axes)), in_shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
+        ctx.in_shape, ctx.axes = x.shape, axes
+        return xp.sum(x, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        return _expand_back(gy, ctx.in_shape, ctx.axes)
+
+
+@register("sum")
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all)."""
+    check_tensor(input, "sum")
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "sum")
+    if input.dtype.kind in "bi" and input.dtype != backend.int64:
+        input = const(input.array.astype(backend.int64))
+    return Sum.apply(input, axes=axes, keepdim=keepdim)
+
+
+@register("mean")
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Arithmetic mean over ``dim``; defined for floating tensors (as torch)."""
+    check_tensor(input, "mean")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}"
+        )
+    axes = normalize_dims(dim, input.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= input.shape[a]
+    with xp.errstate(invalid="ignore", divide="ignore"):
+        return sum(input, axes, keepdim) * (1.0 / n if n else float("nan"))
+
+
+class ProdOthers(Function):
+    """``out[i] = ∏_{j≠i} x[j]`` along ``dim``, exact when ``x`` contains zeros.
+
+    Its backward uses itself on an ``n × n`` arrangement, so every order of derivative of
+    ``prod`` is exact, zeros included.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, dim: int) -> Any:
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        xm = xp.moveaxis(x, dim, -1)
+        ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)
+        right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([xm[..., 1:], ones], axis=-1), -1), axis=-1), -1)
+        return xp.moveaxis(left * right, -1, dim)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        d = ctx.dim
+        xm = movedim(x, d, -1)  # (..., n)
+        g = movedim(gy, d, -1)
+        n = xm.shape[-1]
+        eye = const(xp.eye(n, dtype=bool))
+        # y[..., k, j] = x[j] with x[k] replaced by 1; ∏_{j≠i} y[k, j] = ∏_{j∉{i,k}} x[j]
+        y = where(eye, 1.0, xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n))
+        p2 = ProdOthers.apply(y, dim=y.ndim - 1)
+        off = const((~xp.eye(n, dtype=bool)).astype(gy.dtype))
+        gx = (g.unsqueeze(-2) * p2 * off).sum(-1)
+        return movedim(gx, -1, d)
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any, dim: int, keepdim: bool) -> Any:
+        ctx.save_for_backward(x)
+        ctx.dim, ctx.keepdim = dim, keepdim
+        return xp.prod(x, axis=dim, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        g = _expand_back(gy, x.shape, (ctx.dim,))
+        return g * ProdOthers.apply(x, dim=ctx.dim)
+
+
+@register("prod")
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """Product over ``dim`` (or all elements); the gradient is exact with zeros present."""
+    check_tensor(input, "prod")
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        flat = reshape(input, -1)
+        if input.ndim == 0:
+            return input.clone() if input.requires_grad else input
+        return reshape(Prod.apply(flat, dim=0, keepdim=False), ())
+    if input.ndim == 0:
+        return input
+    return Prod.apply(input, dim=normalize_dim(dim, input.ndim, "prod"), keepdim=keepdim)
+
+
+def _correction(op: str, correction: Any, unbiased: Any) -> float:
+    if unbiased is not None:
+        if correction is not None:
+            raise RuntimeError(f"{op}: pass only one of 'unbiased' and 'correction'")
+        return 1.0 if unbiased else 0.0
+    return 1.0 if correction is None else float(correction)
+
+
+@register("var")
+def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+        *, correction: Any = None) -> Tensor:
+    """Variance over ``dim`` with ``correction`` (1 = unbiased, Bessel's; 0 = biased)."""
+    check_tensor(input, "var")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"var: input must be floating point, got {input.dtype}")
+    if isinstance(dim, bool):  # torch.var(x, unbiased) legacy positional form
+        dim, unbiased = None, dim
+    c = _correction("var", correction, unbiased)
+    axes = normalize_dims(dim, input.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= input.shape[a]
+    d = input - mean(input, axes, keepdim=True)
+    denom = builtins.max(0.0, n - c)
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        return sum(d * d, axes, keepdim) * (1.0 / denom if denom else float("inf"))
+
+
+class _StdSqrt(Function):
+    """sqrt for std: torch's std gradient is 0 where std is 0 (instead of inf·0)."""
+
+    @staticmethod
+    def forward(ctx: Context, v: Any) -> Any:
+        y = xp.sqrt(v)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        zero = const(y.array == 0)
+        return where(zero, 0.0, gy / where(zero, 1.0, y * 2.0))
+
+
+@register("std")
+def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+        *, correction: Any = None) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))`` with the same arguments."""
+    return _StdSqrt.apply(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+             *, correction: Any = None) -> tuple[Tensor, Tensor]:
+    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
+
+
+def std_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+             *, correction: Any = None) -> tuple[Tensor, Tensor]:
+    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
+
+
+class AMax(Function):
+    """amax/amin over ``axes``: the gradient is shared evenly among the tied extrema."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axes: tuple[int, ...], keepdim: bool, largest: bool) -> Any:
+        if x.size == 0 and any(x.shape[a] == 0 for a in axes):
+            raise IndexError(f"{'amax' if largest else 'amin'}: cannot reduce over a zero-size dim")
+        y = (xp.max if largest else xp.min)(x, axis=axes, keepdims=True)
+        ctx.save_for_backward(x, y)
+        ctx.axes = axes
+        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        x, y = ctx.saved_tensors
+        mask = (x.array == y.array) | (xp.isnan(x.array) & xp.isnan(y.array))
+        count = mask.sum(axis=ctx.axes, keepdims=True)
+        w = const((mask / count).astype(gy.dtype))
+        return _expand_back(gy, x.shape, ctx.axes) * w
+
+
+def _amax_like(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: str) -> Tensor:
+    check_tensor(input, op)
+    axes = normalize_dims(dim, input.ndim, op)
+    if input.dtype.kind != "f":
+        fn = xp.max if largest else xp.min
+        return const(fn(input.array, axis=axes, keepdims=keepdim))
+    return AMax.apply(input, axes=axes, keepdim=keepdim, largest=largest)
+
+
+@register("amax")
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim``; ties share the gradient evenly (as torch)."""
+    return _amax_like(input, dim, keepdim, True, "amax")
+
+
+@register("amin")
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Minimum over ``dim``; ties share the gradient evenly (as torch)."""
+    return _amax_like(input, dim, keepdim, False, "amin")
+
+
+def _arg(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: str) -> Tensor:
+    check_tensor(input, op)
+    a = input.array
+    if dim is None:
+        if a.size == 0:
+            raise RuntimeError(f"{op}: expected a non-empty tensor")
+        idx = (xp.nanargmax if False else (xp.argmax if largest else xp.argmin))(a.reshape(-1))
+        r = xp.asarray(idx, dtype=backend.int64)
+        return const(r.reshape((1,) * a.ndim) if keepdim else r)
+    d = normalize_dim(dim, a.ndim, op)
+    if a.ndim == 0:
+        return const(xp.zeros((), dtype=backend.int64))
+    if a.shape[d] == 0:
+        raise IndexError(f"{op}: expected reduction dim {d} to have non-zero size")
+    idx = (xp.argmax if largest else xp.argmin)(a, axis=d, keepdims=keepdim)
+    return const(idx.astype(backend.int64))
+
+
+@register("argmax")
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first maximum (over all elements when ``dim`` is None)."""
+    return _arg(input, dim, keepdim, True, "argmax")
+
+
+@register("argmin")
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the first minimum."""
+    return _arg(input, dim, keepdim, False, "argmin")
+
+
+def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: str) -> Any:
+    from .arithmetic import maximum, minimum
+    from .indexing import gather
+
+    check_tensor(input, op)
+    if isinstance(dim, Tensor):  # torch.max(input, other): elementwise
+        return (maximum if largest else minimum)(input, dim)
+    if dim is None:
+        return _amax_like(input, None, False, largest, op)
+    d = normalize_dim(dim, input.ndim, op)
+    idx = _arg(input, d, True, largest, op)
+    values = gather(input, d, idx) if input.ndim > 0 else input
+    if not keepdim and input.ndim > 0:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return (return_types_max if largest else return_types_min)(values, idx)
+
+
+@register("max")
+def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """``max(input)``: the maximum (ties share the gradient); ``max(input, dim)``: a
+    ``(values, indices)`` pair whose gradient goes to the first maximum; ``max(input, other)``:
+    elementwise ``maximum``."""
+    return _max_min(input, dim, keepdim, True, "max")
+
+
+@register("min")
+def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """As :func:`max`, for the minimum."""
+    return _max_min(input, dim, keepdim, False, "min")
+
+
+def _shift(input: Tensor, axes: tuple[int, ...]) -> Tensor:
+    """The max along ``axes`` (keepdim), a constant, with non-finite maxima replaced by 0 so
+    that all −inf rows stay −inf."""
+    with no_grad():
+        m = amax(input, axes, keepdim=True)
+        return where(m.isfinite(), m, 0.0)
+
+
+@register("logsumexp")
+def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(input), dim))`` computed stably (the max is shifted out first)."""
+    check_tensor(input, "logsumexp")
+    axes = normalize_dims(dim, input.ndim, "logsumexp")
+    m = _shift(input, axes)
+    s = sum((input - m).exp(), axes, keepdim=True)
+    with xp.errstate(divide="ignore"):
+        out = s.log() + m
+    return out if keepdim else reshape(out, [n for i, n in enumerate(input.shape) if i not in axes])
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any, dim: int) -> Any:
+        ctx.dim = dim
+        return xp.cumsum(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        d = ctx.dim
+        return Cumsum.apply(gy.flip(d), dim=d).flip(d)
+
+
+@register("cumsum")
+def cumsum(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """Cumulative sum along ``dim``."""
+    check_tensor(input, "cumsum")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.ndim == 0:
+        return input
+    if input.dtype.kind in "bi" and input.dtype != backend.int64:
+        input = const(input.array.astype(backend.int64))
+    return Cumsum.apply(input, dim=normalize_dim(dim, input.ndim, "cumsum"))
+
+
+@register("log_softmax")
+def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """``z − log(sum(exp(z), dim))`` with ``z = input − max(input, dim)``: exact to rounding
+    for any magnitude of input (no ``exp`` of a positive number is ever taken)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "log_softmax") if input.ndim else ()
+    z = input - _shift(input, axes)
+    with xp.errstate(divide="ignore"):
+        return z - sum(z.exp(), axes, keepdim=True).log()
+
+
+@register("softmax")
+def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """``exp(z) / sum(exp(z), dim)`` with ``z = input − max(input, dim)``: sums to 1 along
+    ``dim``, stable for any input."""
+    if dtype is not None:
+        input = input.to(dtype)
+    axes = normalize_dims(dim, input.ndim, "softmax") if input.ndim else ()
+    e = (input - _shift(input, axes)).exp()
+    return e / sum(e, axes, keepdim=True)
+
+
+@register("norm")
+def norm(input: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The vector p-norm over ``dim`` (``'fro'`` = 2)."""
+    if p == "fro":
+        p = 2
+    if p == float("inf"):
+        return amax(input.abs(), dim if dim is not None else (), keepdim)
+    if p == 2:
+        return _StdSqrt.apply(sum(input * input, dim, keepdim))
+    if p == 1:
+        return sum(input.abs(), dim, keepdim)
+    return sum(input.abs() ** p, dim, keepdim) ** (1.0 / p)

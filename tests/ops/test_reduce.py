@@ -1,0 +1,153 @@
+"""Reductions, scans and the softmax family against torch; gradcheck and gradgradcheck."""
+
+import numpy as np
+import pytest
+import torch
+
+import lamina
+from tests.helpers import Input, check_grads, oracle, random_shape
+
+SEEDS = range(6)
+
+
+def _dims(rng, ndim):
+    """A random dim argument: None, an int, or a tuple (possibly negative)."""
+    r = rng.random()
+    if ndim == 0 or r < 0.2:
+        return None
+    if r < 0.6:
+        return int(rng.integers(-ndim, ndim))
+    k = int(rng.integers(1, ndim + 1))
+    return tuple(int(d) - (ndim if rng.random() < 0.3 else 0) for d in rng.choice(ndim, k, replace=False))
+
+
+REDUCTIONS = {
+    "sum": lambda x, d, k: x.sum() if d is None else x.sum(d, keepdim=k),
+    "mean": lambda x, d, k: x.mean() if d is None else x.mean(d, keepdim=k),
+    "var": lambda x, d, k: x.var() if d is None else x.var(d, keepdim=k),
+    "var_c0": lambda x, d, k: x.var(d, keepdim=k, correction=0),
+    "var_c2": lambda x, d, k: x.var(d, keepdim=k, correction=2),
+    "std": lambda x, d, k: x.std() if d is None else x.std(d, keepdim=k),
+    "amax": lambda x, d, k: x.amax() if d is None else x.amax(d, keepdim=k),
+    "amin": lambda x, d, k: x.amin() if d is None else x.amin(d, keepdim=k),
+    "logsumexp": lambda x, d, k: x.logsumexp(d if d is not None else tuple(range(x.ndim)), keepdim=k),
+    "norm": lambda x, d, k: x.norm(p=2, dim=d, keepdim=k),
+}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_reduction_oracle(name, seed, dtype):
+    rng = np.random.default_rng(seed)
+    shape = random_shape(rng, 1, 4)
+    if name.startswith("var") or name == "std":
+        shape = tuple(s + 2 for s in shape)  # enough elements for any correction
+    d = _dims(rng, len(shape))
+    keep = bool(rng.random() < 0.5)
+    spec = Input(shape, noncontig=seed % 2 == 1, distinct=name in ("amax", "amin"))
+    oracle(lambda x: REDUCTIONS[name](x, d, keep), spec, dtype=dtype, seed=seed)
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction_gradcheck(name):
+    fn = REDUCTIONS[name]
+    check_grads(lambda x: fn(x, 1, False), Input((3, 4), distinct=name in ("amax", "amin")))
+    check_grads(lambda x: fn(x, (0, 2), True), Input((3, 2, 4), distinct=name in ("amax", "amin")))
+
+
+def test_prod_with_and_without_zeros():
+    for arr in [np.array([[1.5, -2.0, 0.5], [0.7, 1.1, -0.9]]),
+                np.array([[1.5, 0.0, 0.5], [0.0, 0.0, -0.9]]),
+                np.array([[0.0, 2.0, 3.0], [1.0, 2.0, 0.0]])]:
+        oracle(lambda x: x.prod(1), Input(array=arr))
+        oracle(lambda x: x.prod(0, keepdim=True), Input(array=arr))
+        oracle(lambda x: x.prod(), Input(array=arr))
+        check_grads(lambda x: x.prod(1), Input(array=arr))
+        check_grads(lambda x: x.prod(), Input(array=arr))
+    # second derivatives with one and two zeros against torch's Hessian
+    for arr in [np.array([2.0, 0.0, 3.0, 0.5]), np.array([0.0, 0.0, 3.0, 0.5]), np.array([1.0, 2.0, 3.0])]:
+        h_t = torch.autograd.functional.hessian(lambda t: t.prod(), torch.from_numpy(arr)).numpy()
+        x = lamina.tensor(arr, requires_grad=True)
+        (g,) = lamina.autograd.grad(x.prod(), x, create_graph=True)
+        rows = [lamina.autograd.grad(g[i], x, retain_graph=True)[0].array for i in range(len(arr))]
+        np.testing.assert_allclose(np.stack(rows), h_t, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_max_min_with_dim_return_values_and_indices(seed):
+    rng = np.random.default_rng(seed)
+    shape = random_shape(rng, 1, 4)
+    d = int(rng.integers(-len(shape), len(shape)))
+    for f in [lambda x: x.max(d), lambda x: x.min(d, keepdim=True), lambda x: x.max(),
+              lambda x: x.min(), lambda x: x.argmax(d), lambda x: x.argmin(), lambda x: x.argmax(d, keepdim=True)]:
+        oracle(f, Input(shape, distinct=True), seed=seed)
+
+
+def test_max_ties_gradient_like_torch():
+    # max(dim) routes the gradient to the returned index; max()/amax share it among ties
+    arr = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, -1.0, 0.0]])
+    for f in [lambda x: x.max(1), lambda x: x.min(0), lambda x: x.max(), lambda x: x.amax(1),
+              lambda x: x.amin(), lambda x: x.amax((0, 1))]:
+        oracle(f, Input(array=arr))
+    mx = lamina.tensor(arr).max(1)
+    assert mx.values.tolist() == [3.0, 2.0, 0.0] and mx.indices.tolist() == [1, 0, 0]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cumsum_softmax_log_softmax(seed):
+    rng = np.random.default_rng(seed)
+    shape = random_shape(rng, 1, 4)
+    d = int(rng.integers(-len(shape), len(shape)))
+    for dtype in ("float64", "float32"):
+        oracle(lambda x: x.cumsum(d), Input(shape, noncontig=True), dtype=dtype, seed=seed)
+        oracle(lambda x: x.softmax(d), Input(shape), dtype=dtype, seed=seed)
+        oracle(lambda x: x.log_softmax(d), Input(shape), dtype=dtype, seed=seed)
+    check_grads(lambda x: x.cumsum(d), Input(shape))
+    check_grads(lambda x: x.softmax(d), Input(shape))
+    check_grads(lambda x: x.log_softmax(d), Input(shape))
+
+
+def test_softmax_family_stable_up_to_1e4():
+    arr = np.array([[1e4, -1e4, 0.0, 5.0], [-1e4, -1e4, -1e4, -1e4], [1e4, 1e4, 9999.0, -3.0]])
+    for dtype in ("float32", "float64"):
+        oracle(lambda x: x.softmax(1), Input(array=arr), dtype=dtype)
+        oracle(lambda x: x.log_softmax(1), Input(array=arr), dtype=dtype)
+        # torch's logsumexp backward is exp(x − result), which in float32 inherits the rounding
+        # of result ≈ 1e4 (error ~1e-4); lamina's is exp(x − max)/Σ, so compare it with float64
+        oracle(lambda x: x.logsumexp(1), Input(array=arr), dtype=dtype, grad=dtype == "float64")
+        x = lamina.tensor(arr, dtype=dtype, requires_grad=True)
+        x.logsumexp(1).sum().backward()
+        e = np.exp(arr - arr.max(1, keepdims=True))
+        np.testing.assert_allclose(x.grad.array, e / e.sum(1, keepdims=True), rtol=1e-6, atol=1e-7)
+        x = lamina.tensor(arr, dtype=dtype, requires_grad=True)
+        y = x.log_softmax(1)
+        (y * lamina.randn(*arr.shape, dtype=dtype)).sum().backward()
+        assert np.isfinite(y.array).all() and np.isfinite(x.grad.array).all()
+
+
+def test_logsumexp_of_all_minus_inf_is_minus_inf():
+    x = lamina.tensor([[-np.inf, -np.inf], [0.0, -np.inf]])
+    assert x.logsumexp(1).tolist() == [-np.inf, 0.0]
+
+
+def test_integer_sums_and_mean_errors():
+    i = lamina.tensor([[1, 2], [3, 4]])
+    assert i.sum().item() == 10 and i.sum().dtype == lamina.int64
+    assert lamina.tensor([True, True, False]).sum().item() == 2
+    with pytest.raises(RuntimeError, match="mean"):
+        i.mean()
+    with pytest.raises(IndexError, match=r"sum: dimension out of range"):
+        lamina.ones(2, 3).sum(2)
+    with pytest.raises(RuntimeError, match="multiple times"):
+        lamina.ones(2, 3).sum((1, -1))
+
+
+def test_hand_computed_mean_and_unbiased_variance():
+    x = lamina.tensor([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0], dtype=lamina.float64, requires_grad=True)
+    assert x.mean().item() == 5.0
+    assert x.var(correction=0).item() == 4.0  # the textbook population variance
+    assert abs(x.var().item() - 32.0 / 7.0) < 1e-12  # Bessel's correction: divide by n − 1
+    x.var(correction=0).backward()
+    # d/dx_i (1/n) Σ (x_j − μ)² = 2 (x_i − μ) / n
+    np.testing.assert_allclose(x.grad.array, 2 * (x.array - 5.0) / 8)
