@@ -1,5 +1,8 @@
-"""Floor 3: neural-network building blocks (``lamina.nn``)."""
+"""Floor 3: neural-network building blocks (``lamina.nn``), as ``torch.nn``."""
 
-from . import functional
+from . import functional, init, utils
+from .modules import *  # noqa: F403
+from .modules import __all__ as _modules_all
+from .parameter import Buffer, Parameter
 
-__all__ = ["functional"]
+__all__ = ["functional", "init", "utils", "Parameter", "Buffer"] + _modules_all

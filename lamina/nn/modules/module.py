@@ -1,0 +1,598 @@
+"""``Module``: the base class of layers and models, with torch's semantics.
+
+Parameters, buffers and submodules are registered by attribute assignment; ``state_dict``
+keys are torch's (``features.0.weight`` …) so a PyTorch state dict loads into the same model.
+Forward pre-hooks, forward hooks and full backward hooks let tools watch and change what flows
+through a layer (activation capture, saliency, guided backprop).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Iterator
+
+from ... import backend
+from ...autograd.function import Context, Function
+from ...autograd.grad_mode import is_grad_enabled, no_grad
+from ...autograd.graph import RemovableHandle
+from ...autograd.tensor import Tensor
+from ..parameter import Buffer, Parameter
+
+__all__ = ["Module", "IncompatibleKeys"]
+
+xp = backend.xp
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _as_array(value: Any) -> Any:
+    """A state-dict value as an array: lamina tensors, NumPy arrays, and torch tensors."""
+    if isinstance(value, Tensor):
+        return value.array
+    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()  # a torch.Tensor
+    return xp.asarray(value)
+
+
+class _Identity(Function):
+    """Identity whose node marks where a module's backward hook catches gradients."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        return x
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        return gy
+
+
+class Module:
+    """Base class for all neural-network modules (``torch.nn.Module``).
+
+    Example:
+        >>> import lamina
+        >>> from lamina import nn
+        >>> class Net(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc = nn.Linear(2, 1)
+        ...     def forward(self, x):
+        ...         return self.fc(x).sigmoid()
+        >>> [name for name, _ in Net().named_parameters()]
+        ['fc.weight', 'fc.bias']
+    """
+
+    training: bool
+    _version: int = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent_buffers_set"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
+
+    forward: Callable[..., Any]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+    # --- registration ---------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if isinstance(value, Parameter):
+            self._remove_from(name, d, buffers, modules)
+            self.register_parameter(name, value)
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(lamina.nn.Parameter or None expected)"
+                )
+            params[name] = None
+        elif isinstance(value, Module):
+            self._remove_from(name, d, params, buffers)
+            modules[name] = value
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}'")
+            modules[name] = None
+        elif isinstance(value, Buffer):
+            self.register_buffer(name, value, value.persistent)
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}'")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def _remove_from(name: str, d: dict[str, Any], *dicts: dict[str, Any]) -> None:
+        for dd in dicts:
+            dd.pop(name, None)
+        d.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for key in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__[key]:
+                del self.__dict__[key][name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def _check_name(self, name: str, kind: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f'{kind} name can\'t contain "." and can\'t be empty, got "{name}"')
+        if hasattr(self, name) and name not in self._parameters and name not in self._buffers \
+                and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or None) under ``name``."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                "(lamina.nn.Parameter or None required)"
+            )
+        if param is not None and param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'")
+        self._buffers.pop(name, None)
+        self._modules.pop(name, None)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add a buffer (state that is not trained, e.g. running means); ``persistent=False``
+        keeps it out of ``state_dict``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
+        if isinstance(tensor, Buffer):
+            tensor = Tensor._wrap(tensor.array)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add a child module under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if not isinstance(name, str) or "." in name or name == "":
+            raise KeyError(f'module name can\'t contain "." and can\'t be empty, got "{name}"')
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        if target == "":
+            return self
+        mod: Module = self
+        for item in target.split("."):
+            if item not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
+        return mod._parameters[name]
+
+    # --- traversal ------------------------------------------------------------------------
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        if memo is None:
+            memo = set()
+        if remove_duplicate and id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is None:
+                continue
+            yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, get: Callable[[Module], Any], prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for k, v in get(mod):
+                if v is None or (remove_duplicate and id(v) in seen):
+                    continue
+                seen.add(id(v))
+                yield mod_prefix + ("." if mod_prefix else "") + k, v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        return self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # --- modes and bulk changes -----------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active, batch norm uses batch statistics)."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for m in self.children():
+            m.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``)."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters (to None by default, as torch)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(xp.zeros_like(p.grad.array))
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def _apply_arrays(self, fn: Callable[[Tensor], Any]) -> Module:
+        for m in self.modules():
+            for d in (m._parameters, m._buffers):
+                for k, t in d.items():
+                    if t is None:
+                        continue
+                    new = fn(t)
+                    if new is not t.array:
+                        t.array = new
+                        t._bump_version()
+                        if t.grad is not None:
+                            g = fn(t.grad)
+                            t.grad = Tensor._wrap(g)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(dtype)`` / ``to(device)``: converts floating parameters and buffers in place."""
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        for a in args:
+            if isinstance(a, (str, backend.Device)) and str(a).split(":")[0] in ("cpu", "cuda"):
+                device = a
+            elif isinstance(a, Tensor):
+                dtype = a.dtype
+            else:
+                dtype = a
+        if device is not None:
+            backend.to_device(device)
+        if dtype is None:
+            return self
+        d = backend.to_dtype(dtype)
+        if d.kind != "f":
+            raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={d}")
+        return self._apply_arrays(lambda t: t.array.astype(d) if t.dtype.kind == "f" and t.dtype != d else t.array)
+
+    def float(self) -> Module:
+        return self.to(backend.float32)
+
+    def double(self) -> Module:
+        return self.to(backend.float64)
+
+    def half(self) -> Module:
+        return self.to(backend.float16)
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        backend.to_device("cuda")
+        return self
+
+    # --- state ----------------------------------------------------------------------------
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
+        """Parameters and persistent buffers by torch's dotted names (detached)."""
+        if args:
+            destination = args[0]
+            if len(args) > 1:
+                prefix = args[1]
+        if destination is None:
+            destination = OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        extra = getattr(type(self), "get_extra_state", None)
+        if extra is not None and extra is not Module.get_extra_state:
+            destination[prefix + "_extra_state"] = self.get_extra_state()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        return destination
+
+    def get_extra_state(self) -> Any:
+        raise RuntimeError("get_extra_state is not implemented for this module")
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError("set_extra_state is not implemented for this module")
+
+    def _local_state(self) -> dict[str, Tensor]:
+        local = {k: v for k, v in self._parameters.items() if v is not None}
+        local.update({k: v for k, v in self._buffers.items()
+                      if v is not None and k not in self._non_persistent_buffers_set})
+        return local
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
+        """Copy parameters and buffers from ``state_dict`` (lamina tensors, NumPy arrays or torch
+        tensors). With ``strict`` (default), missing or unexpected keys raise; a shape mismatch
+        always raises, naming the key and both shapes."""
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
+        missing, unexpected, errors = [], [], []
+        expected_keys = set()
+        for mod_prefix, mod in self.named_modules():
+            p = mod_prefix + "." if mod_prefix else ""
+            for k, t in mod._local_state().items():
+                key = p + k
+                expected_keys.add(key)
+                if key not in state_dict:
+                    missing.append(key)
+                    continue
+                arr = _as_array(state_dict[key])
+                if tuple(arr.shape) != tuple(t.shape):
+                    errors.append(
+                        f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} from "
+                        f"checkpoint, the shape in current model is {tuple(t.shape)}."
+                    )
+                    continue
+                if t.dtype.kind == "f" and arr.dtype.kind not in "fiub":
+                    errors.append(f"dtype mismatch for {key}: cannot load {arr.dtype} into {t.dtype}")
+                    continue
+            extra = getattr(type(mod), "set_extra_state", None)
+            if extra is not None and extra is not Module.set_extra_state:
+                expected_keys.add(p + "_extra_state")
+        for key in state_dict.keys():
+            if key not in expected_keys:
+                unexpected.append(key)
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
+            )
+        with no_grad():
+            for mod_prefix, mod in self.named_modules():
+                p = mod_prefix + "." if mod_prefix else ""
+                for k, t in mod._local_state().items():
+                    if p + k not in state_dict:
+                        continue
+                    arr = _as_array(state_dict[p + k]).astype(t.dtype, copy=True)
+                    if assign:
+                        t.array = arr
+                    else:
+                        t.array[...] = arr
+                    t._bump_version()
+                if p + "_extra_state" in state_dict:
+                    mod.set_extra_state(state_dict[p + "_extra_state"])
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- calling and hooks ----------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` (or ``hook(module, args, kwargs)``) before forward; a non-None
+        return replaces the arguments."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs.add(handle.id)
+        return handle
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` after forward; a non-None return replaces the output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._forward_hooks_with_kwargs.add(handle.id)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients with respect to the
+        module's tensor inputs are computed; a non-None return (a tuple like ``grad_input``)
+        replaces them. ``grad_input`` entries are None for inputs that need no gradient.
+
+        lamina differs from torch in one case: for a module with several tensor inputs that
+        require grad, a replacement applies to the input whose gradient arrives last.
+        """
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    args, kwargs = r
+            else:
+                r = hook(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        bw = bool(self._backward_hooks) and is_grad_enabled()
+        if bw:
+            args, state = self._wrap_backward_inputs(args)
+        out = self.forward(*args, **kwargs)
+        for hid, hook in list(self._forward_hooks.items()):
+            r = hook(self, args, kwargs, out) if hid in self._forward_hooks_with_kwargs else hook(self, args, out)
+            if r is not None:
+                out = r
+        if bw:
+            out = self._wrap_backward_outputs(out, state)
+        return out
+
+    def _wrap_backward_inputs(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        state: dict[str, Any] = {"grad_input": [], "grad_output": None, "pending": 0}
+        new_args = []
+        slots = state["grad_input"]
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                a2 = _Identity.apply(a)
+                i = len(slots)
+                slots.append(None)
+                state["pending"] += 1
+                a2.register_hook(self._input_hook(state, i))
+                new_args.append(a2)
+            else:
+                if isinstance(a, Tensor):
+                    slots.append(None)
+                new_args.append(a)
+        return tuple(new_args), state
+
+    def _input_hook(self, state: dict[str, Any], i: int) -> Callable[[Tensor], Tensor | None]:
+        def hook(g: Tensor) -> Tensor | None:
+            state["grad_input"][i] = g
+            state["pending"] -= 1
+            if state["pending"] > 0:
+                return None
+            result = self._fire_backward_hooks(tuple(state["grad_input"]), state["grad_output"])
+            return result[i] if result is not None else None
+
+        return hook
+
+    def _fire_backward_hooks(self, grad_input: tuple[Any, ...], grad_output: Any) -> tuple[Any, ...] | None:
+        result = None
+        for hook in list(self._backward_hooks.values()):
+            r = hook(self, grad_input if result is None else result, grad_output)
+            if r is not None:
+                result = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+        return result
+
+    def _wrap_backward_outputs(self, out: Any, state: dict[str, Any]) -> Any:
+        outs = out if isinstance(out, tuple) else (out,)
+        tensors = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        if not tensors:
+            return out
+        grads: list[Any] = [None] * len(outs)
+        remaining = [len(tensors)]
+        new = list(outs)
+        for i in tensors:
+            o2 = _Identity.apply(outs[i])
+
+            def hook(g: Tensor, i: int = i) -> None:
+                grads[i] = g
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    state["grad_output"] = tuple(grads)
+                    if state["pending"] == 0:  # no input needs a gradient: fire now
+                        self._fire_backward_hooks(tuple(state["grad_input"]), state["grad_output"])
+
+            o2.register_hook(hook)
+            new[i] = o2
+        return tuple(new) if isinstance(out, tuple) else new[0]
+
+    # --- printing -------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in its repr (override in subclasses)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        child_lines = []
+        for name, m in self._modules.items():
+            mod_str = repr(m).replace("\n", "\n  ")
+            child_lines.append(f"({name}): {mod_str}")
+        body = lines + child_lines
+        s = self._get_name() + "("
+        if body:
+            if len(lines) == 1 and not child_lines:
+                s += lines[0]
+            else:
+                s += "\n  " + "\n  ".join(body) + "\n"
+        return s + ")"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
