@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.common import check_tensor, const

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from ...autograd.tensor import Tensor
 from ..parameter import Parameter
@@ -24,7 +25,7 @@ class Sequential(Module):
 
     Example:
         >>> from lamina import nn
-        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.Identity(), nn.Linear(8, 2))
         >>> net[0], len(net)
         (Linear(in_features=4, out_features=8, bias=True), 3)
     """

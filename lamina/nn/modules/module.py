@@ -9,7 +9,8 @@ through a layer (activation capture, saliency, guided backprop).
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ... import backend
 from ...autograd.function import Context, Function
@@ -173,7 +174,9 @@ class Module:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         self._check_name(name, "buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)"
+            )
         if isinstance(tensor, Buffer):
             tensor = Tensor._wrap(tensor.array)
         self._parameters.pop(name, None)
@@ -307,7 +310,7 @@ class Module:
     def _apply_arrays(self, fn: Callable[[Tensor], Any]) -> Module:
         for m in self.modules():
             for d in (m._parameters, m._buffers):
-                for k, t in d.items():
+                for t in d.values():
                     if t is None:
                         continue
                     new = fn(t)
