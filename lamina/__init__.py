@@ -45,7 +45,7 @@ from .backend import float as float  # noqa: PLC0414  (torch.float is float32)
 from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
-from . import autograd, nn  # noqa: E402
+from . import autograd, nn, optim  # noqa: E402
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
 device = Device
@@ -85,7 +85,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "manual_seed", "get_default_dtype", "set_default_dtype", "autograd",
-    "backend", "nn", "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
+    "backend", "nn", "optim", "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
     "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor",
 ] + list(_factory_all) + list(_ops_all)

@@ -1,0 +1,5 @@
+"""conv_arithmetic helpers of lamina.nn.utils."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

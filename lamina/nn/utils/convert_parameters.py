@@ -1,0 +1,5 @@
+"""convert_parameters helpers of lamina.nn.utils."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
