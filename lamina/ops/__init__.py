@@ -1,6 +1,7 @@
 """Floor 2: differentiable primitives, one family per file. Importing this package attaches
 the Tensor methods (``x.relu()``, ``x + y`` …)."""
 
+from . import activation as _activation
 from . import arithmetic as _arithmetic
 from . import compare as _compare
 from . import indexing as _indexing
@@ -11,6 +12,7 @@ from . import pad as _pad
 from . import reduce as _reduce
 from . import shape as _shape
 from . import unary as _unary
+from .activation import erf
 from .arithmetic import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .indexing import *  # noqa: F403
@@ -22,6 +24,6 @@ from .shape import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
-    _arithmetic.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__ + _linalg.__all__
+    ["erf"] + _arithmetic.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__ + _linalg.__all__
     + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _unary.__all__
 )

@@ -10,6 +10,8 @@ from .conv import *  # noqa: F403
 from .conv import __all__ as _conv_all
 from .linear import *  # noqa: F403
 from .linear import __all__ as _linear_all
+from .loss import *  # noqa: F403
+from .loss import __all__ as _loss_all
 from .normalization import *  # noqa: F403
 from .normalization import __all__ as _normalization_all
 from .pooling import *  # noqa: F403
@@ -17,5 +19,5 @@ from .pooling import __all__ as _pooling_all
 from .vision import *  # noqa: F403
 from .vision import __all__ as _vision_all
 
-__all__ = (["pad"] + _activation_all + _conv_all + _linear_all + _normalization_all + _pooling_all
+__all__ = (["pad"] + _activation_all + _conv_all + _linear_all + _loss_all + _normalization_all + _pooling_all
            + _vision_all)
