@@ -1,0 +1,2 @@
+"""stub"""
+GradientNoise = None

@@ -1,0 +1,2 @@
+"""stub"""
+Newton = NonlinearCG = None
