@@ -348,6 +348,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
         loss = input - target * (input + eps).log()
     if full:
         t = target.array
-        stirling = xp.where(t > 1, t * xp.log(xp.where(t > 1, t, 1)) - t + 0.5 * xp.log(2 * math.pi * xp.where(t > 1, t, 1)), 0)
+        big = xp.where(t > 1, t, 1)  # Stirling's term t·log t − t + ½·log(2πt), only where t > 1
+        stirling = xp.where(t > 1, big * xp.log(big) - big + 0.5 * xp.log(2 * math.pi * big), 0)
         loss = loss + const(stirling.astype(input.dtype))
     return _reduce(loss, reduction, "poisson_nll_loss")

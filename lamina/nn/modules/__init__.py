@@ -6,6 +6,8 @@ from .container import *  # noqa: F403
 from .container import __all__ as _container_all
 from .conv import *  # noqa: F403
 from .conv import __all__ as _conv_all
+from .dropout import *  # noqa: F403
+from .dropout import __all__ as _dropout_all
 from .linear import *  # noqa: F403
 from .linear import __all__ as _linear_all
 from .loss import *  # noqa: F403
@@ -19,5 +21,5 @@ from .pooling import __all__ as _pooling_all
 from .vision import *  # noqa: F403
 from .vision import __all__ as _vision_all
 
-__all__ = (_activation_all + _container_all + _conv_all + _linear_all + _loss_all + _module_all + _normalization_all + _pooling_all
+__all__ = (_activation_all + _container_all + _conv_all + _dropout_all + _linear_all + _loss_all + _module_all + _normalization_all + _pooling_all
            + _vision_all)
