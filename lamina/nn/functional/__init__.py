@@ -21,5 +21,14 @@ from .pooling import __all__ as _pooling_all
 from .vision import *  # noqa: F403
 from .vision import __all__ as _vision_all
 
-__all__ = (["pad"] + _activation_all + _conv_all + _dropout_all + _linear_all + _loss_all + _normalization_all + _pooling_all
-           + _vision_all)
+__all__ = (
+    ["pad"]
+    + _activation_all
+    + _conv_all
+    + _dropout_all
+    + _linear_all
+    + _loss_all
+    + _normalization_all
+    + _pooling_all
+    + _vision_all
+)
