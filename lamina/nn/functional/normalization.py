@@ -1,5 +1,16 @@
-"""Functional normalization ops (filled in by the convolution-family work; see issue 4)."""
+"""Normalization with ``torch.nn.functional``'s names and signatures (implemented in
+``lamina.ops.normalization``), plus lamina's ``local_contrast_norm``."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ...ops.normalization import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_contrast_norm,
+    local_response_norm,
+)
+
+__all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "local_response_norm",
+           "local_contrast_norm"]

@@ -1,0 +1,211 @@
+"""Array kernels for N-d pooling (no autograd): window geometry, max and average pooling.
+
+Every kernel walks the *kernel offsets* (4 of them for a 2×2 window, 9 for 3×3), never the
+pixels: for each offset one strided slice of the padded input holds, for every output
+position, the input element that offset meets. A window op is then a handful of whole-array
+ops per offset — vectorized, and the same code for 1-D, 2-D and 3-D.
+
+Layout: arrays are ``(N, C, *spatial)`` (any leading dims); the kernels touch only the last
+``len(kernel)`` dims.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ... import backend
+
+__all__ = ["PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial", "crop_spatial", "max_pool_forward",
+           "max_pool_scatter", "max_pool_gather", "arg_to_index", "avg_divisor", "avg_pool_forward",
+           "avg_pool_backward"]
+
+xp = backend.xp
+
+
+@dataclass(frozen=True)
+class PoolGeom:
+    """The geometry of one pooling call, per spatial dim.
+
+    ``pad_after`` is the right padding actually needed: ``padding`` or more in ceil mode (the
+    last window may hang over the end), or less when the last input rows meet no window.
+    """
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    in_size: tuple[int, ...]
+    out_size: tuple[int, ...]
+    pad_after: tuple[int, ...]
+
+    @property
+    def padded_size(self) -> tuple[int, ...]:
+        return tuple(n + p + q for n, p, q in zip(self.in_size, self.padding, self.pad_after))
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether no input element belongs to two windows (stride ≥ window extent)."""
+        return all(s >= d * (k - 1) + 1 for k, s, d in zip(self.kernel, self.stride, self.dilation))
+
+
+def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """torch's ``pooling_output_shape``: ``⌊(n + 2p − d(k−1) − 1)/s⌋ + 1`` (⌈⌉ in ceil mode,
+    minus one if the last window would start in the right padding)."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def pool_geom(in_size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+              padding: tuple[int, ...], dilation: tuple[int, ...], ceil_mode: bool) -> PoolGeom:
+    out = tuple(pool_out_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(in_size, kernel, stride, padding, dilation))
+    after = tuple(max(0, (o - 1) * s + d * (k - 1) + 1 - n - p) if o > 0 else 0
+                  for o, n, k, s, p, d in zip(out, in_size, kernel, stride, padding, dilation))
+    return PoolGeom(tuple(kernel), tuple(stride), tuple(padding), tuple(dilation), tuple(in_size), out, after)
+
+
+def window_slices(g: PoolGeom) -> Iterator[tuple[Any, ...]]:
+    """For each kernel offset (row-major, the order torch scans a window), the index into the
+    padded array that gives that offset's element of every window: shape ``(*, *out_size)``."""
+    for offs in itertools.product(*[range(k) for k in g.kernel]):
+        yield (Ellipsis,) + tuple(slice(o * d, o * d + (n - 1) * s + 1, s)
+                                  for o, d, n, s in zip(offs, g.dilation, g.out_size, g.stride))
+
+
+def pad_spatial(x: Any, before: tuple[int, ...], after: tuple[int, ...], value: float) -> Any:
+    """``x`` with its last ``len(before)`` dims padded by ``value`` (``x`` itself if no padding)."""
+    if not any(before) and not any(after):
+        return x
+    k = len(before)
+    lead = x.shape[:x.ndim - k]
+    shape = lead + tuple(n + a + b for n, a, b in zip(x.shape[x.ndim - k:], before, after))
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[(Ellipsis,) + tuple(slice(a, a + n) for a, n in zip(before, x.shape[x.ndim - k:]))] = x
+    return out
+
+
+def crop_spatial(x: Any, before: tuple[int, ...], size: tuple[int, ...]) -> Any:
+    if not any(before) and x.shape[x.ndim - len(size):] == tuple(size):
+        return x
+    return x[(Ellipsis,) + tuple(slice(a, a + n) for a, n in zip(before, size))]
+
+
+def _arg_dtype(g: PoolGeom) -> Any:
+    return xp.int8 if math.prod(g.kernel) <= 127 else xp.int32
+
+
+def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
+    """Max over each window and, if ``need_arg``, the kernel offset (row-major number) of the
+    maximum.
+
+    NOTE (ties): a later offset wins only if strictly greater, so among equal values the first
+    in scan order is chosen — torch's rule, and the element that receives the gradient. A NaN
+    wins over any number (torch propagates NaN the same way).
+    """
+    low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    xpad = pad_spatial(x, g.padding, g.pad_after, low)
+    y = arg = None
+    for j, sl in enumerate(window_slices(g)):
+        v = xpad[sl]
+        if y is None:
+            y = v.copy()
+            if need_arg:
+                arg = xp.zeros(y.shape, dtype=_arg_dtype(g))
+            continue
+        if need_arg:
+            better = xp.greater(v, y)
+            if x.dtype.kind == "f":
+                better |= xp.isnan(v) & ~xp.isnan(y)
+            xp.copyto(y, v, where=better)
+            xp.copyto(arg, j, where=better)
+        else:
+            xp.maximum(y, v, out=y)
+    return y, arg
+
+
+def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
+    """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose."""
+    lead = gy.shape[:gy.ndim - len(g.kernel)]
+    gx = xp.zeros(lead + g.padded_size, dtype=gy.dtype)
+    for j, sl in enumerate(window_slices(g)):
+        hit = arg == j
+        if g.disjoint:
+            xp.multiply(gy, hit, out=gx[sl])
+        else:
+            gx[sl] += gy * hit
+    return crop_spatial(gx, g.padding, g.in_size)
+
+
+def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
+    """``x`` read at the element each window chose (``arg``); shape ``(*, *out_size)``."""
+    xpad = pad_spatial(x, g.padding, g.pad_after, 0.0)
+    y = xp.zeros(arg.shape, dtype=x.dtype)
+    for j, sl in enumerate(window_slices(g)):
+        xp.copyto(y, xpad[sl], where=arg == j)
+    return y
+
+
+def arg_to_index(arg: Any, g: PoolGeom) -> Any:
+    """Kernel offsets → torch's indices: the flat position of the maximum in its input plane."""
+    offs = xp.unravel_index(arg, g.kernel)
+    nd = len(g.kernel)
+    flat = xp.zeros(arg.shape, dtype=xp.int64)
+    for i in range(nd):
+        shape = [1] * nd
+        shape[i] = g.out_size[i]
+        base = (xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
+        flat = flat * g.in_size[i] + (base + offs[i].astype(xp.int64) * g.dilation[i])
+    return flat
+
+
+def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | None, dtype: Any) -> Any:
+    """The divisor of each window, broadcastable to ``(*out_size)`` (torch's rule: with padding
+    counted, the window is clipped to the padded input; else to the input itself)."""
+    if divisor_override is not None:
+        return xp.asarray(divisor_override, dtype=dtype)
+    div = xp.ones((), dtype=dtype)
+    nd = len(g.kernel)
+    for i in range(nd):
+        start = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        end = xp.minimum(start + g.kernel[i], g.in_size[i] + g.padding[i])
+        if count_include_pad:
+            count = end - start
+        else:
+            count = xp.minimum(end, g.in_size[i]) - xp.maximum(start, 0)
+        shape = [1] * nd
+        shape[i] = g.out_size[i]
+        div = div * count.reshape(shape).astype(dtype)
+    return div
+
+
+def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
+    """Sum of each window divided by ``div``."""
+    xpad = pad_spatial(x, g.padding, g.pad_after, 0.0)
+    y = None
+    for sl in window_slices(g):
+        if y is None:
+            y = xpad[sl].copy()
+        else:
+            y += xpad[sl]
+    y /= div
+    return y
+
+
+def avg_pool_backward(gy: Any, g: PoolGeom, div: Any) -> Any:
+    """The adjoint of :func:`avg_pool_forward`: ``gy / div`` spread over each window."""
+    lead = gy.shape[:gy.ndim - len(g.kernel)]
+    gx = xp.zeros(lead + g.padded_size, dtype=gy.dtype)
+    q = gy / div
+    for sl in window_slices(g):
+        if g.disjoint:
+            gx[sl] = q
+        else:
+            gx[sl] += q
+    return crop_spatial(gx, g.padding, g.in_size)

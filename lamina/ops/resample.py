@@ -1,0 +1,209 @@
+"""Resampling: ``interpolate`` (nearest, linear, bilinear, trilinear, area) and
+``pixel_shuffle`` / ``pixel_unshuffle``.
+
+Interpolation is separable: along each spatial dim the output is a fixed linear map of the
+input — a row selection for nearest, a sparse two-tap matrix for linear — so it is applied one
+dim at a time with ops that already have backward passes (``index_select``, ``matmul``).
+Source coordinates follow torch's CPU kernels exactly, including their float32 arithmetic
+(``UpSample.h``), so that the chosen pixels and weights agree bit for bit where it matters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .. import backend
+from ..autograd.tensor import Tensor
+from .common import check_tensor, const
+from .indexing import index_select
+from .pooling import adaptive_avg_pool_nd
+
+__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "source_index_linear", "source_index_nearest"]
+
+xp = backend.xp
+
+_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+def source_index_nearest(n_in: int, n_out: int, scale: float | None, exact: bool) -> Any:
+    """torch's ``nearest_idx`` / ``nearest_exact_idx``: the input index read by each output."""
+    o = xp.arange(n_out)
+    if not exact:
+        if n_out == n_in:
+            return o
+        if n_out == 2 * n_in:
+            return o >> 1
+    f = xp.float32
+    s = f(1.0 / scale) if scale is not None and scale > 0 else f(n_in) / f(n_out)
+    src = (o.astype(f) + f(0.5)) * s if exact else o.astype(f) * s
+    return xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
+
+
+def source_index_linear(n_in: int, n_out: int, scale: float | None, align_corners: bool,
+                        dtype: Any) -> tuple[Any, Any, Any, Any]:
+    """``(i0, i1, λ0, λ1)`` per output: torch's ``compute_source_index_and_lambda``."""
+    o = xp.arange(n_out)
+    if n_out == n_in:
+        one = xp.ones(n_out, dtype=dtype)
+        return o, o, one, xp.zeros(n_out, dtype=dtype)
+    f = xp.dtype(dtype).type
+    if align_corners:
+        ratio = f(n_in - 1) / f(n_out - 1) if n_out > 1 else f(0)
+        src = ratio * o.astype(dtype)
+    else:
+        ratio = f(1.0 / scale) if scale is not None and scale > 0 else f(n_in) / f(n_out)
+        src = xp.maximum(ratio * (o.astype(dtype) + f(0.5)) - f(0.5), f(0))
+    i0 = xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
+    lam1 = xp.clip(src - i0.astype(dtype), 0, 1).astype(dtype)
+    i1 = i0 + (i0 < n_in - 1)
+    return i0, i1, (f(1) - lam1).astype(dtype), lam1
+
+
+def _linear_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool, dtype: Any) -> Any:
+    i0, i1, l0, l1 = source_index_linear(n_in, n_out, scale, align_corners, dtype)
+    m = xp.zeros((n_in, n_out), dtype=dtype)
+    cols = xp.arange(n_out)
+    xp.add.at(m, (i0, cols), l0)
+    xp.add.at(m, (i1, cols), l1)
+    return m
+
+
+def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
+           recompute: bool | None) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: exactly one of size or scale_factor should be defined")
+    if size is not None:
+        out = tuple(int(s) for s in size) if isinstance(size, Sequence) else (int(size),) * nd
+        if len(out) != nd:
+            raise ValueError(f"{op}: input with {nd} spatial dims (shape {tuple(x.shape)}) needs a size of "
+                             f"{nd} elements, got {size!r}")
+        scales: tuple[float | None, ...] = (None,) * nd
+    else:
+        seq = isinstance(scale_factor, Sequence)
+        sf = tuple(float(s) for s in scale_factor) if seq else (float(scale_factor),) * nd
+        if len(sf) != nd:
+            raise ValueError(f"{op}: input with {nd} spatial dims (shape {tuple(x.shape)}) needs a scale_factor "
+                             f"of {nd} elements, got {scale_factor!r}")
+        out = tuple(math.floor(n * s) for n, s in zip(x.shape[2:], sf))
+        scales = (None,) * nd if recompute else sf
+    if any(o <= 0 for o in out):
+        raise ValueError(f"{op}: output size {out} must be positive (input shape {tuple(x.shape)})")
+    return out, scales
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims of ``input`` (``torch.nn.functional.interpolate``).
+
+    Args:
+        input: ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``.
+        size: the output spatial size (int or tuple).
+        scale_factor: or a multiplier per spatial dim; the output size is ``⌊n · scale⌋``.
+        mode: ``'nearest'`` (torch's legacy rule ``⌊o · n_in/n_out⌋``), ``'nearest-exact'``
+            (pixel centres, as Pillow), ``'linear'`` (3-D input), ``'bilinear'`` (4-D),
+            ``'trilinear'`` (5-D), or ``'area'`` (adaptive average pooling).
+        align_corners: for the linear modes: map the corner pixels' centres onto each other
+            (``src = o·(n_in − 1)/(n_out − 1)``) instead of the pixel edges
+            (``src = (o + ½)·n_in/n_out − ½``, default False).
+        recompute_scale_factor: with ``scale_factor``, interpolate with ``n_in/n_out`` rather
+            than ``1/scale_factor``.
+        antialias: not supported (must be False).
+
+    Shape:
+        ``(N, C, *in)`` → ``(N, C, *out)``.
+
+    Example:
+        >>> import lamina
+        >>> interpolate(lamina.tensor([[[1., 2.]]]), scale_factor=2, mode='linear').tolist()
+        [[[1.0, 1.25, 1.75, 2.0]]]
+    """
+    op = "interpolate"
+    check_tensor(input, op)
+    if mode not in _MODES:
+        raise ValueError(f"{op}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    if mode == "bicubic":
+        raise NotImplementedError(f"{op}: mode 'bicubic' is not implemented in lamina")
+    if antialias:
+        raise NotImplementedError(f"{op}: antialias=True is not implemented in lamina")
+    if input.ndim < 3 or input.ndim > 5:
+        raise ValueError(f"{op}: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {tuple(input.shape)}")
+    nd = input.ndim - 2
+    if mode in _RANK and _RANK[mode] != nd:
+        raise ValueError(f"{op}: mode '{mode}' expects a {_RANK[mode] + 2}-D input, got a {input.ndim}-D input "
+                         f"of shape {tuple(input.shape)}")
+    if align_corners is not None and mode not in _RANK:
+        raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: "
+                         f"linear | bilinear | bicubic | trilinear (got mode '{mode}')")
+    out, scales = _sizes(op, input, nd, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        return adaptive_avg_pool_nd(input, nd, out, op)
+    if input.dtype.kind != "f" and mode != "nearest":
+        raise TypeError(f"{op}: mode '{mode}' needs a floating-point input, got {input.dtype}")
+    x = input
+    for i, (n, o, s) in enumerate(zip(input.shape[2:], out, scales)):
+        a = 2 + i
+        if mode in ("nearest", "nearest-exact"):
+            idx = source_index_nearest(n, o, s, mode == "nearest-exact")
+            if not (o == n and xp.array_equal(idx, xp.arange(n))):
+                x = index_select(x, a, const(idx))
+        else:
+            if o == n:
+                continue
+            m = _linear_matrix(n, o, s, bool(align_corners), x.dtype)
+            x = (x.transpose(a, -1) @ const(m)).transpose(a, -1)
+    return x
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C·r², H, W)`` into ``(*, C, H·r, W·r)`` (``torch.nn.functional.pixel_shuffle``),
+    the sub-pixel convolution's upsampling step: channel ``c·r² + i·r + j`` becomes the pixel
+    at offset ``(i, j)`` of each ``r × r`` block.
+
+    Example:
+        >>> import lamina
+        >>> pixel_shuffle(lamina.arange(4.).reshape(1, 4, 1, 1), 2).tolist()
+        [[[[0.0, 1.0], [2.0, 3.0]]]]
+    """
+    op = "pixel_shuffle"
+    check_tensor(input, op)
+    r = int(upscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dims (*, C, H, W), got shape {tuple(input.shape)}")
+    if r <= 0:
+        raise ValueError(f"{op}: upscale_factor must be positive, got {upscale_factor}")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(f"{op}: the number of input channels ({c}) must be divisible by the square of "
+                         f"upscale_factor ({r}² = {r * r})")
+    k = len(lead)
+    y = input.reshape(*lead, c // (r * r), r, r, h, w)
+    y = y.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C, H·r, W·r)`` into ``(*, C·r², H, W)``, the inverse of :func:`pixel_shuffle`.
+
+    Example:
+        >>> import lamina
+        >>> pixel_unshuffle(lamina.arange(4.).reshape(1, 1, 2, 2), 2).reshape(-1).tolist()
+        [0.0, 1.0, 2.0, 3.0]
+    """
+    op = "pixel_unshuffle"
+    check_tensor(input, op)
+    r = int(downscale_factor)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dims (*, C, H, W), got shape {tuple(input.shape)}")
+    if r <= 0:
+        raise ValueError(f"{op}: downscale_factor must be positive, got {downscale_factor}")
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise ValueError(f"{op}: the spatial size ({h}, {w}) must be divisible by downscale_factor ({r})")
+    k = len(lead)
+    y = input.reshape(*lead, c, h // r, r, w // r, r)
+    y = y.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
