@@ -46,6 +46,7 @@ from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
 from . import autograd, nn, optim  # noqa: E402
+from .serialization import load, save
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
 device = Device
@@ -87,5 +88,5 @@ __all__ = [
     "is_grad_enabled", "manual_seed", "get_default_dtype", "set_default_dtype", "autograd",
     "backend", "nn", "optim", "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
     "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
-    "from_numpy", "as_tensor",
+    "from_numpy", "as_tensor", "save", "load",
 ] + list(_factory_all) + list(_ops_all)
