@@ -1,15 +1,18 @@
 """Convolution as im2col + GEMM, and its two adjoints, for 1-, 2- and 3-D: array functions only.
 
 Notation: ``x (N, C, *S)``, weight ``w (K, C/g, *k)``, output ``y (N, K, *O)``, ``g`` groups,
-``L = ∏O`` output positions, ``R = (C/g)·∏k`` the length of one window of one group.
+``L = N·∏O`` output rows, ``R = ∏k·C/g`` the length of one window of one group. Internally
+channels-last (rows of pixels, channels contiguous), which makes the column copy and the GEMMs
+run at memory speed:
 
-- :func:`conv_forward`: ``y[n, group] = w[group] (K/g × R) @ colsᵀ[n, group] (R × L)``: one batched
-  GEMM that writes NCHW directly (no layout transpose of the output).
-- :func:`conv_input_grad`: ``cols_grad = gyᵀ @ w``, then :func:`col2im` (the transposed conv).
-- :func:`conv_weight_grad`: ``gw[group] = Σ_n gy[n, group] @ cols[n, group]``.
+- :func:`conv_forward`: ``y_rows (L, K) = cols (L, R) @ w_mat (R, K)``;
+- :func:`conv_input_grad`: ``cols_grad = gy_rows @ w_matᵀ``, then col2im — the transposed conv;
+- :func:`conv_weight_grad`: ``gw_mat = colsᵀ @ gy_rows`` — the weight-gradient correlation.
 
-A 1×1 convolution with stride 1 and no padding needs no column matrix at all: it is a plain GEMM
-on the input viewed as ``(N, C, L)``. Each function keeps at most one column-sized buffer alive.
+Special cases: a 1×1 convolution with stride 1 and no padding is a plain batched GEMM on the
+NCHW input (no column matrix, no transpose); a depthwise convolution (one input channel per group,
+one output per group) is ∏k multiply-adds of shifted views, with no column matrix either. Each
+function keeps at most one column-sized buffer alive.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .im2col import col2im, im2col
+from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
 
@@ -37,6 +40,37 @@ def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int
         tuple(size) == tuple(out)
 
 
+def _depthwise(w: Any, groups: int) -> bool:
+    return groups > 1 and w.shape[1] == 1 and w.shape[0] == groups
+
+
+def _w_mat(w: Any, groups: int) -> Any:
+    """``w (K, C/g, *k)`` as ``(g, ∏k·C/g, K/g)``: rows in the column order (kernel offset, channel)."""
+    nd = w.ndim - 2
+    k_out, cg = w.shape[:2]
+    wt = w.transpose(0, *range(2, 2 + nd), 1)  # (K, *k, C/g)
+    return wt.reshape(groups, k_out // groups, -1).transpose(0, 2, 1)
+
+
+def _rows(a: Any) -> Any:
+    """NCHW ``(N, C, *S)`` as channels-last rows ``(N·∏S, C)`` (a copy unless already so laid out)."""
+    nd = a.ndim - 2
+    return np.ascontiguousarray(a.transpose(0, *range(2, 2 + nd), 1)).reshape(-1, a.shape[1])
+
+
+def _from_rows(rows: Any, n: int, out: Sequence[int]) -> Any:
+    nd = len(out)
+    return np.ascontiguousarray(rows.reshape(n, *out, -1).transpose(0, nd + 1, *range(1, nd + 1)))
+
+
+def _offsets(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+             out: Sequence[int]) -> Any:
+    """For each kernel offset, the strided view of ``xpad (N, *E, C)`` that it multiplies."""
+    for idx in np.ndindex(*ksize):
+        sl = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(idx, dilation, out, stride))
+        yield idx, (slice(None), *sl)
+
+
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                  out: Sequence[int], groups: int) -> Any:
     """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv)."""
@@ -44,15 +78,29 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     k_out = w.shape[0]
     ksize = w.shape[2:]
     g = groups
-    length = int(np.prod(out))
-    wg = w.reshape(g, k_out // g, -1)  # (g, K/g, R), R = C/g·∏k, in (c, k…) order
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
-        xg = x.reshape(n, g, c // g, length)
-        return np.matmul(wg, xg).reshape(n, k_out, *out)
-    cols = im2col(x, ksize, stride, dilation, pad_lo, out)  # (N, *out, C, *k)
-    colsg = cols.reshape(n, length, g, -1).transpose(0, 2, 3, 1)  # (N, g, R, L) view
-    y = np.matmul(wg, colsg)  # (N, g, K/g, L)
-    return y.reshape(n, k_out, *out)
+        wg = w.reshape(g, k_out // g, c // g)
+        return np.matmul(wg, x.reshape(n, g, c // g, -1)).reshape(n, k_out, *out)
+    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
+    xpad = pad_channels_last(x, pad_lo, ext)
+    if _depthwise(w, g):
+        y = np.zeros((n, *out, c), dtype=x.dtype)
+        wk = w.reshape(c, -1)
+        for j, (_, sl) in enumerate(_offsets(xpad, ksize, stride, dilation, out)):
+            y += xpad[sl] * wk[:, j]
+        return _from_rows(y, n, out)
+    cols = im2col_cl(xpad, ksize, stride, dilation, out)  # (N, *out, *k, C)
+    del xpad
+    wm = _w_mat(w, g)
+    if g == 1:
+        y = cols.reshape(-1, wm.shape[1]) @ wm[0]
+    else:
+        cg, kg = c // g, k_out // g
+        c3 = cols.reshape(-1, int(np.prod(ksize)), c)
+        y = np.empty((c3.shape[0], k_out), dtype=x.dtype)
+        for i in range(g):
+            y[:, i * kg:(i + 1) * kg] = c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
+    return _from_rows(y, n, out)
 
 
 def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -63,16 +111,31 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     out = gy.shape[2:]
     ksize = w.shape[2:]
     g = groups
-    cg = w.shape[1]
-    length = int(np.prod(out))
-    wg = w.reshape(g, k_out // g, -1)
-    gyg = gy.reshape(n, g, k_out // g, length)
+    c = w.shape[1] * g
     if _pointwise(ksize, stride, pad_lo, size, out):
-        return np.matmul(wg.transpose(0, 2, 1), gyg).reshape(n, g * cg, *size)
-    gcols = np.empty((n, length, g, wg.shape[2]), dtype=gy.dtype)
-    # (N, g, L, K/g) @ (g, K/g, R) -> (N, g, L, R), written straight into the column layout
-    np.matmul(gyg.transpose(0, 1, 3, 2), wg, out=gcols.transpose(0, 2, 1, 3))
-    return col2im(gcols.reshape(n, *out, g * cg, *ksize), size, stride, dilation, pad_lo)
+        wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
+        return np.matmul(wg, gy.reshape(n, g, k_out // g, -1)).reshape(n, c, *size)
+    ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
+    if _depthwise(w, g):
+        gy_cl = gy.transpose(0, *range(2, 2 + len(out)), 1)
+        gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
+        wk = w.reshape(c, -1)
+        for j, (_, sl) in enumerate(_offsets(gpad, ksize, stride, dilation, out)):
+            gpad[sl] += gy_cl * wk[:, j]
+        return crop_channels_first(gpad, pad_lo, size)
+    rows = _rows(gy)  # (L, K)
+    wm = _w_mat(w, g)
+    if g == 1:
+        gcols = rows @ wm[0].T
+    else:
+        cg, kg = c // g, k_out // g
+        kk = int(np.prod(ksize))
+        gcols = np.empty((rows.shape[0], kk, c), dtype=gy.dtype)
+        for i in range(g):
+            gcols[:, :, i * cg:(i + 1) * cg] = (rows[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
+    del rows
+    gpad = col2im_cl(gcols.reshape(n, *out, *ksize, c), ext, stride, dilation)
+    return crop_channels_first(gpad, pad_lo, size)
 
 
 def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -82,18 +145,30 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     n, c = x.shape[:2]
     k_out = gy.shape[1]
     out = gy.shape[2:]
+    nd = len(out)
     g = groups
-    length = int(np.prod(out))
-    gyg = gy.reshape(n, g, k_out // g, length)
+    cg, kg = c // g, k_out // g
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
-        xg = x.reshape(n, g, c // g, length)
-        return np.matmul(gyg, xg.transpose(0, 1, 3, 2)).sum(0).reshape(k_out, c // g, *ksize)
-    cols = im2col(x, ksize, stride, dilation, pad_lo, out)
-    colsg = cols.reshape(n, length, g, -1).transpose(0, 2, 1, 3)  # (N, g, L, R)
-    if n == 1:
-        gw = np.matmul(gyg[0], colsg[0])
+        xg = x.reshape(n, g, cg, -1)
+        gyg = gy.reshape(n, g, kg, -1)
+        return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
+    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
+    xpad = pad_channels_last(x, pad_lo, ext)
+    if kg == 1 and cg == 1:  # depthwise
+        gy_cl = gy.transpose(0, *range(2, 2 + nd), 1)
+        gw = np.empty((c, int(np.prod(ksize))), dtype=x.dtype)
+        sub = "abcd"[:nd + 1] + "z"
+        for j, (_, sl) in enumerate(_offsets(xpad, ksize, stride, dilation, out)):
+            gw[:, j] = np.einsum(f"{sub},{sub}->z", xpad[sl], gy_cl)
+        return gw.reshape(k_out, 1, *ksize)
+    cols = im2col_cl(xpad, ksize, stride, dilation, out)
+    del xpad
+    rows = _rows(gy)
+    kk = int(np.prod(ksize))
+    if g == 1:
+        gm = rows.T @ cols.reshape(rows.shape[0], -1)  # (K, ∏k·C)
     else:
-        # one GEMM per group over all images: (K/g, N·L) @ (N·L, R)
-        gw = np.stack([np.tensordot(gyg[:, i], colsg[:, i], axes=([0, 2], [0, 1])) for i in range(g)]) \
-            if g <= 4 else np.matmul(gyg, colsg).sum(0)
-    return gw.reshape(k_out, c // g, *ksize)
+        c3 = cols.reshape(rows.shape[0], kk, c)
+        gm = np.concatenate([rows[:, i * kg:(i + 1) * kg].T @ c3[:, :, i * cg:(i + 1) * cg].reshape(rows.shape[0], -1)
+                             for i in range(g)])
+    return np.ascontiguousarray(gm.reshape(k_out, *ksize, cg).transpose(0, nd + 1, *range(1, nd + 1)))
