@@ -1,0 +1,233 @@
+"""conv1d/2d/3d: hand-computed cases, torch oracle over 200+ random configurations, float64
+gradcheck and gradgradcheck, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import lamina
+import lamina.nn.functional as F
+from lamina.ops.kernels import im2col as kernels
+from tests.helpers import Input, check_grads, oracle
+
+TF = torch.nn.functional
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+
+
+def _fn(x):
+    return F if isinstance(x, lamina.Tensor) else TF
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def path(request):
+    """Run a test on the numba kernels (where installed) and on the pure-NumPy fallback."""
+    old = kernels.use_numba()
+    kernels.use_numba(request.param)
+    yield request.param
+    kernels.use_numba(old)
+
+
+# ----------------------------------------------------------------------------- by hand
+
+def test_box_filter_1d_valid_and_same():
+    # a 3-tap box filter (1/3, 1/3, 1/3) over [0, 3, 6, 3, 0]
+    x = lamina.tensor([[[0.0, 3.0, 6.0, 3.0, 0.0]]])
+    box = lamina.ones(1, 1, 3) / 3
+    # valid: windows [0,3,6] [3,6,3] [6,3,0] -> 3, 4, 3
+    np.testing.assert_allclose(F.conv1d(x, box).flatten().tolist(), [3.0, 4.0, 3.0], rtol=1e-6)
+    # same: a zero on each side adds the windows [0,0,3] and [3,0,0] -> 1 at both ends
+    np.testing.assert_allclose(F.conv1d(x, box, padding="same").flatten().tolist(), [1.0, 3.0, 4.0, 3.0, 1.0],
+                               rtol=1e-6)
+    # full: padding = k - 1 = 2 on each side -> 7 outputs
+    np.testing.assert_allclose(F.conv1d(x, box, padding=2).flatten().tolist(),
+                               [0.0, 1.0, 3.0, 4.0, 3.0, 1.0, 0.0], rtol=1e-6, atol=1e-7)
+
+
+def test_3x3_kernel_on_binary_image():
+    # a vertical-edge kernel over a 4x4 image whose right half is 1
+    img = lamina.tensor([[[[0.0, 0.0, 1.0, 1.0],
+                           [0.0, 0.0, 1.0, 1.0],
+                           [0.0, 0.0, 1.0, 1.0],
+                           [0.0, 0.0, 1.0, 1.0]]]])
+    k = lamina.tensor([[[[-1.0, 0.0, 1.0],
+                         [-1.0, 0.0, 1.0],
+                         [-1.0, 0.0, 1.0]]]])
+    # valid: output (0,0) sees columns 0..2: -(0+0+0) + (1+1+1) = 3; output (0,1) sees 1..3: -0 + 3 = 3
+    assert F.conv2d(img, k).tolist() == [[[[3.0, 3.0], [3.0, 3.0]]]]
+    # padding 1: output (r, c) = (rows of the window inside the image) x (img[:, c+1] - img[:, c-1]);
+    # that row count is 2 on the top and bottom rows, 3 inside; the column difference is 0, 1, 1, -1
+    out = F.conv2d(img, k, padding=1)[0, 0].tolist()
+    assert out == [[0.0, 2.0, 2.0, -2.0],
+                   [0.0, 3.0, 3.0, -3.0],
+                   [0.0, 3.0, 3.0, -3.0],
+                   [0.0, 2.0, 2.0, -2.0]]
+    # a gradient by hand: d(sum of the valid output)/d img counts the windows each pixel meets
+    x = img.clone().requires_grad_()
+    F.conv2d(x, k).sum().backward()
+    assert x.grad[0, 0].tolist() == [[-1.0, -1.0, 1.0, 1.0], [-2.0, -2.0, 2.0, 2.0],
+                                     [-2.0, -2.0, 2.0, 2.0], [-1.0, -1.0, 1.0, 1.0]]
+
+
+# ----------------------------------------------------------------------------- random configurations
+
+def _config(rng, nd):
+    g = int(rng.choice([1, 1, 2, 3]))
+    cg, kg = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    depthwise = rng.random() < 0.15
+    if depthwise:
+        g, cg, kg = int(rng.integers(2, 5)), 1, 1
+    k = tuple(int(v) for v in rng.integers(1, 4, nd))
+    d = tuple(int(v) for v in rng.integers(1, 3, nd))
+    s = tuple(int(v) for v in rng.integers(1, 4, nd))
+    r = rng.random()
+    mode = "zeros"
+    if r < 0.15:
+        padding = "same"
+        s = (1,) * nd
+    elif r < 0.25:
+        padding = "valid"
+    elif r < 0.6:
+        padding = int(rng.integers(0, 3))
+    else:
+        padding = tuple(int(v) for v in rng.integers(0, 3, nd))
+    if rng.random() < 0.3:
+        mode = str(rng.choice(["reflect", "replicate", "circular"]))
+    # input large enough for the dilated kernel (and for reflect padding)
+    size = tuple(int(d_ * (k_ - 1) + 1 + rng.integers(0, 4)) + 2 for k_, d_ in zip(k, d))
+    n = int(rng.integers(1, 3))
+    bias = rng.random() < 0.6
+    unbatched = rng.random() < 0.1
+    shape_x = (g * cg, *size) if unbatched else (n, g * cg, *size)
+    return dict(g=g, k=k, s=s, d=d, padding=padding, mode=mode, bias=bias, shape_x=shape_x,
+                shape_w=(g * kg, cg, *k), nd=nd)
+
+
+def _torch_pads(cfg):
+    """torch.nn.ConvNd's ``_reversed_padding_repeated_twice``: (left, right) per dim, last dim first."""
+    nd, p = cfg["nd"], cfg["padding"]
+    if p == "same":
+        tot = [d * (k - 1) for d, k in zip(cfg["d"], cfg["k"])]
+        lo_hi = [(t // 2, t - t // 2) for t in tot]
+    elif p == "valid":
+        lo_hi = [(0, 0)] * nd
+    else:
+        p = (p,) * nd if isinstance(p, int) else p
+        lo_hi = [(v, v) for v in p]
+    return [v for pair in reversed(lo_hi) for v in pair]
+
+
+def _conv_call(cfg):
+    nd, mode = cfg["nd"], cfg["mode"]
+
+    def lam(x, w, b=None):
+        return getattr(F, f"conv{nd}d")(x, w, b, cfg["s"], cfg["padding"], cfg["d"], cfg["g"], padding_mode=mode)
+
+    def tor(x, w, b=None):
+        if mode != "zeros":  # torch has padding_mode on the module only: pad as the module does, then convolve
+            x = TF.pad(x, _torch_pads(cfg), mode=mode)
+            return getattr(TF, f"conv{nd}d")(x, w, b, cfg["s"], 0, cfg["d"], cfg["g"])
+        return getattr(TF, f"conv{nd}d")(x, w, b, cfg["s"], cfg["padding"], cfg["d"], cfg["g"])
+
+    return lam, tor
+
+
+def test_conv_oracle_random_configs():
+    """Forward and every input gradient against torch, 240 random configurations (1-, 2-, 3-D),
+    alternating the numba and NumPy kernels."""
+    rng = np.random.default_rng(1234)
+    old = kernels.use_numba()
+    try:
+        for i in range(240):
+            cfg = _config(rng, (1, 2, 3)[i % 3] if i % 5 else 2)
+            kernels.use_numba(i % 2 == 0)
+            lam, tor = _conv_call(cfg)
+            specs = [Input(cfg["shape_x"], noncontig=i % 7 == 0), Input(cfg["shape_w"])]
+            if cfg["bias"]:
+                specs.append(Input((cfg["shape_w"][0],)))
+            oracle(lam, *specs, torch_fn=tor, seed=i)
+    finally:
+        kernels.use_numba(old)
+
+
+def test_conv_oracle_float32():
+    rng = np.random.default_rng(7)
+    for i in range(12):
+        cfg = _config(rng, 2)
+        lam, tor = _conv_call(cfg)
+        oracle(lam, Input(cfg["shape_x"]), Input(cfg["shape_w"]), Input((cfg["shape_w"][0],)), torch_fn=tor,
+               dtype="float32", seed=i, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_oracle_larger_float32(path):
+    # a realistic layer: 3x3, 16 -> 8 channels, batch 4, 12x12, padding 1 and a stride-2 one
+    oracle(lambda x, w, b: _fn(x).conv2d(x, w, b, padding=1), Input((4, 16, 12, 12)), Input((8, 16, 3, 3)),
+           Input((8,)), dtype="float32", rtol=1e-4, atol=1e-4)
+    oracle(lambda x, w, b: _fn(x).conv2d(x, w, b, stride=2), Input((4, 16, 12, 12)), Input((8, 16, 3, 3)),
+           Input((8,)), dtype="float32", rtol=1e-4, atol=1e-4)
+    # 1x1 (plain GEMM path) and depthwise paths
+    oracle(lambda x, w: _fn(x).conv2d(x, w), Input((3, 16, 5, 5)), Input((8, 16, 1, 1)), dtype="float32",
+           rtol=1e-4, atol=1e-4)
+    oracle(lambda x, w: _fn(x).conv2d(x, w, padding=1, groups=16), Input((3, 16, 6, 6)), Input((16, 1, 3, 3)),
+           dtype="float32", rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_gradcheck_and_gradgradcheck(seed, path):
+    rng = np.random.default_rng(100 + seed)
+    cfg = _config(rng, (1, 2, 3, 2, 1, 2)[seed])
+    lam, _ = _conv_call(cfg)
+    shape_x = tuple(min(v, 5) if j >= len(cfg["shape_x"]) - cfg["nd"] else v for j, v in enumerate(cfg["shape_x"]))
+    size_ok = all(sz >= d * (k - 1) + 1 + 1 for sz, d, k in zip(shape_x[-cfg["nd"]:], cfg["d"], cfg["k"]))
+    if not size_ok:
+        shape_x = cfg["shape_x"]
+    check_grads(lambda x, w, b: lam(x, w, b) * 1.0, Input(shape_x), Input(cfg["shape_w"]),
+                Input((cfg["shape_w"][0],)), seed=seed)
+
+
+def test_conv_special_paths_gradgradcheck(path):
+    # 1x1 GEMM path, depthwise path, strided + dilated, double backward through all three primitives
+    check_grads(lambda x, w: F.conv2d(x, w), Input((2, 4, 3, 3)), Input((6, 4, 1, 1)))
+    check_grads(lambda x, w: F.conv2d(x, w, padding=1, groups=3), Input((2, 3, 4, 4)), Input((3, 1, 3, 3)))
+    check_grads(lambda x, w: F.conv1d(x, w, stride=2, dilation=2, padding=1), Input((2, 2, 9)), Input((3, 2, 3)))
+
+
+def test_conv_double_backward_matches_torch():
+    rng = np.random.default_rng(0)
+    xs, ws = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    (gx,) = lamina.autograd.grad(F.conv2d(x, w, stride=2, padding=1).pow(2).sum(), [x], create_graph=True)
+    (tgx,) = torch.autograd.grad(TF.conv2d(tx, tw, stride=2, padding=1).pow(2).sum(), [tx], create_graph=True)
+    (gx * gx).sum().backward()
+    (tgx * tgx).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- errors
+
+def test_conv_errors_are_clear():
+    x = lamina.randn(1, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"conv2d: input has 1 channel but weight expects 3 \(weight shape \(10, 3, 5, 5\)\)"):
+        F.conv2d(x, lamina.randn(10, 3, 5, 5))
+    with pytest.raises(ValueError, match=r"conv2d: input has 4 channels but weight expects 6 \(3 per group × 2 groups\)"):
+        F.conv2d(lamina.randn(1, 4, 8, 8), lamina.randn(4, 3, 3, 3), groups=2)
+    with pytest.raises(ValueError, match="not divisible by groups=2"):
+        F.conv2d(lamina.randn(1, 4, 8, 8), lamina.randn(5, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"conv2d: kernel size \(5, 5\) .* larger than the padded input \(3, 3\)"):
+        F.conv2d(lamina.randn(1, 1, 3, 3), lamina.randn(1, 1, 5, 5))
+    with pytest.raises(ValueError, match=r"conv2d: stride must be positive, got \(0, 1\)"):
+        F.conv2d(x, lamina.randn(1, 1, 3, 3), stride=(0, 1))
+    with pytest.raises(ValueError, match=r"conv1d: dilation must be positive"):
+        F.conv1d(lamina.randn(1, 1, 8), lamina.randn(1, 1, 3), dilation=-1)
+    with pytest.raises(ValueError, match=r"conv2d: expected a 3-D \(unbatched\) or 4-D \(batched\) input, got a 5-D"):
+        F.conv2d(lamina.randn(1, 1, 1, 8, 8), lamina.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv3d: expected a 5-D weight"):
+        F.conv3d(lamina.randn(1, 1, 4, 4, 4), lamina.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        F.conv2d(x, lamina.randn(1, 1, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="bias must have shape"):
+        F.conv2d(x, lamina.randn(2, 1, 3, 3), lamina.randn(3))
+    with pytest.raises(TypeError, match="same floating dtype"):
+        F.conv2d(x.double(), lamina.randn(1, 1, 3, 3))
