@@ -20,6 +20,8 @@ def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2
                        bounds: tuple[float, float] | None = None) -> float:
     """Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2), clipped to ``bounds``."""
     xmin_bound, xmax_bound = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
+    if x1 == x2:  # torch's tensor arithmetic gives nan here and falls through to the midpoint
+        return (xmin_bound + xmax_bound) / 2.0
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
