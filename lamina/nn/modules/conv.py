@@ -9,11 +9,12 @@ from typing import Any
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.conv import conv_nd, conv_transpose_nd
+from ...ops.conv_fold import fold_nd, unfold_nd
 from .. import init
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Fold", "Unfold"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -226,3 +227,55 @@ class ConvTranspose2d(_ConvTranspose):
 class ConvTranspose3d(_ConvTranspose):
     __doc__ = _doc(_CONVT_DOC, 3)
     _rank = 3
+
+
+class Unfold(Module):
+    """im2col as a layer (``torch.nn.Unfold``): ``(N, C, H, W)`` → ``(N, C·∏kernel_size, L)``.
+
+    Args:
+        kernel_size, dilation, padding, stride: of the sliding blocks, as in ``Conv2d``.
+
+    Example:
+        >>> import lamina
+        >>> lamina.nn.Unfold(kernel_size=(2, 3))(lamina.randn(2, 5, 3, 4)).shape
+        (2, 30, 4)
+    """
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return unfold_nd(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """col2im as a layer (``torch.nn.Fold``): ``(N, C·∏kernel_size, L)`` → ``(N, C, *output_size)``,
+    summing overlapping blocks.
+
+    Args:
+        output_size: ``(H, W)`` of the result.
+        kernel_size, dilation, padding, stride: of the sliding blocks.
+
+    Example:
+        >>> import lamina
+        >>> lamina.nn.Fold(output_size=(4, 5), kernel_size=(2, 2))(lamina.randn(1, 12, 12)).shape
+        (1, 3, 4, 5)
+    """
+
+    def __init__(self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return fold_nd(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
