@@ -75,7 +75,7 @@ def test_lp_pool_oracle_random(nd):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_max_unpool_oracle_random(nd):
     rng = np.random.default_rng(30 + nd)
-    for i in range(40):
+    for i in range(80):
         k, s, p, _, _, shape = _pool_config(rng, nd, dilation=False)
         if len(shape) == nd + 1:
             shape = (1,) + shape
