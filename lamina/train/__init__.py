@@ -1,0 +1,14 @@
+"""Floor 5: the training loop, its callbacks, metrics, checkpoints and reports."""
+
+from .callbacks import SWA, Callback, Curriculum, EarlyStopping, GradientClipping, LRSchedulerCallback, ModelCheckpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import Accuracy, ConfusionMatrix, MeanAbsoluteError, MeanSquaredError, Metric, TopKAccuracy, get_metric
+from .summary import ModelSummary, summary
+from .trainer import Trainer, TrainingError, TrainingInterrupted
+
+__all__ = [
+    "Trainer", "TrainingError", "TrainingInterrupted", "Callback", "EarlyStopping", "ModelCheckpoint",
+    "LRSchedulerCallback", "GradientClipping", "SWA", "Curriculum", "save_checkpoint", "load_checkpoint",
+    "Metric", "Accuracy", "TopKAccuracy", "ConfusionMatrix", "MeanSquaredError", "MeanAbsoluteError", "get_metric",
+    "summary", "ModelSummary",
+]
