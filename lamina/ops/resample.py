@@ -28,14 +28,16 @@ _RANK = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 
 
-def source_index_nearest(n_in: int, n_out: int, scale: float | None, exact: bool) -> Any:
-    """torch's ``nearest_idx`` / ``nearest_exact_idx``: the input index read by each output."""
+def source_index_nearest(n_in: int, n_out: int, scale: float | None, exact: bool, shortcut: bool = False) -> Any:
+    """torch's ``nearest_idx`` / ``nearest_exact_idx``: the input index read by each output.
+
+    NOTE: only torch's 2-D CPU kernel takes ``nearest_idx``'s same-size shortcut (a copy); the
+    1-D and 3-D kernels always use the scale, so there ``scale_factor=1.3`` on a dim of 3
+    (output 3) reads rows 0, 0, 1 — ``shortcut`` says which rule to follow.
+    """
     o = xp.arange(n_out)
-    if not exact:
-        if n_out == n_in:
-            return o
-        if n_out == 2 * n_in:
-            return o >> 1
+    if shortcut and not exact and n_out == n_in:
+        return o
     f = xp.float32
     s = f(1.0 / scale) if scale is not None and scale > 0 else f(n_in) / f(n_out)
     src = (o.astype(f) + f(0.5)) * s if exact else o.astype(f) * s
@@ -147,7 +149,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     for i, (n, o, s) in enumerate(zip(input.shape[2:], out, scales)):
         a = 2 + i
         if mode in ("nearest", "nearest-exact"):
-            idx = source_index_nearest(n, o, s, mode == "nearest-exact")
+            idx = source_index_nearest(n, o, s, mode == "nearest-exact", shortcut=nd == 2)
             if not (o == n and xp.array_equal(idx, xp.arange(n))):
                 x = index_select(x, a, const(idx))
         else:
