@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
@@ -59,16 +60,15 @@ def _rows(a: Any) -> Any:
 
 
 def _from_rows(rows: Any, n: int, out: Sequence[int]) -> Any:
+    """Rows ``(N·∏O, K)`` as an NCHW-shaped ``(N, K, *O)`` view: the data stays channels-last
+    underneath (NumPy ops keep that memory order; the next conv reads it without a transpose)."""
     nd = len(out)
-    return np.ascontiguousarray(rows.reshape(n, *out, -1).transpose(0, nd + 1, *range(1, nd + 1)))
+    return rows.reshape(n, *out, -1).transpose(0, nd + 1, *range(1, nd + 1))
 
 
-def _offsets(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-             out: Sequence[int]) -> Any:
-    """For each kernel offset, the strided view of ``xpad (N, *E, C)`` that it multiplies."""
-    for idx in np.ndindex(*ksize):
-        sl = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(idx, dilation, out, stride))
-        yield idx, (slice(None), *sl)
+def _cl(a: Any) -> Any:
+    """NCHW-shaped ``a`` as a channels-last ``(N, *S, C)`` view."""
+    return a.transpose(0, *range(2, a.ndim), 1)
 
 
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
@@ -84,10 +84,7 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
     xpad = pad_channels_last(x, pad_lo, ext)
     if _depthwise(w, g):
-        y = np.zeros((n, *out, c), dtype=x.dtype)
-        wk = w.reshape(c, -1)
-        for j, (_, sl) in enumerate(_offsets(xpad, ksize, stride, dilation, out)):
-            y += xpad[sl] * wk[:, j]
+        y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _from_rows(y, n, out)
     cols = im2col_cl(xpad, ksize, stride, dilation, out)  # (N, *out, *k, C)
     del xpad
@@ -117,11 +114,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         return np.matmul(wg, gy.reshape(n, g, k_out // g, -1)).reshape(n, c, *size)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
-        gy_cl = gy.transpose(0, *range(2, 2 + len(out)), 1)
-        gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
-        wk = w.reshape(c, -1)
-        for j, (_, sl) in enumerate(_offsets(gpad, ksize, stride, dilation, out)):
-            gpad[sl] += gy_cl * wk[:, j]
+        gpad = depthwise_input_grad(_cl(gy), _cl(w[:, 0][None])[0], ext, stride, dilation)
         return crop_channels_first(gpad, pad_lo, size)
     rows = _rows(gy)  # (L, K)
     wm = _w_mat(w, g)
@@ -155,12 +148,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
     xpad = pad_channels_last(x, pad_lo, ext)
     if kg == 1 and cg == 1:  # depthwise
-        gy_cl = gy.transpose(0, *range(2, 2 + nd), 1)
-        gw = np.empty((c, int(np.prod(ksize))), dtype=x.dtype)
-        sub = "abcd"[:nd + 1] + "z"
-        for j, (_, sl) in enumerate(_offsets(xpad, ksize, stride, dilation, out)):
-            gw[:, j] = np.einsum(f"{sub},{sub}->z", xpad[sl], gy_cl)
-        return gw.reshape(k_out, 1, *ksize)
+        gw = depthwise_weight_grad(xpad, _cl(gy), ksize, stride, dilation)  # (*k, C)
+        return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
     cols = im2col_cl(xpad, ksize, stride, dilation, out)
     del xpad
     rows = _rows(gy)

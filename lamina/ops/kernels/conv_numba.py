@@ -17,10 +17,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["AVAILABLE", "col2im_cl3d"]
+__all__ = ["AVAILABLE", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d", "depthwise_gw_cl3d"]
 
 AVAILABLE = False
 col2im_cl3d: Any = None
+depthwise_fwd_cl3d: Any = None
+depthwise_gx_cl3d: Any = None
+depthwise_gw_cl3d: Any = None
 
 if not os.environ.get("LAMINA_NO_NUMBA"):
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
@@ -51,3 +54,63 @@ if AVAILABLE:
                                     r2 = e * s2 + k * d2
                                     for c in range(c_):
                                         gxpad[n, r0, r1, r2, c] += cols[n, a, b, e, i, j, k, c]
+
+    @_nb.njit(parallel=True, cache=True, nogil=True)
+    def depthwise_fwd_cl3d(xpad, w, y, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+        """Depthwise conv, channels-last: ``y[n, a, b, e, c] = Σ_ijk xpad[n, a·s0 + i·d0, …, c]·w[i, j, k, c]``."""
+        n_ = y.shape[0]
+        O0, O1, O2, c_ = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+        K0, K1, K2 = w.shape[0], w.shape[1], w.shape[2]
+        for t in _nb.prange(n_ * O0):
+            n = t // O0
+            a = t % O0
+            for b in range(O1):
+                for e in range(O2):
+                    for c in range(c_):
+                        y[n, a, b, e, c] = 0
+                    for i in range(K0):
+                        for j in range(K1):
+                            for k in range(K2):
+                                r0, r1, r2 = a * s0 + i * d0, b * s1 + j * d1, e * s2 + k * d2
+                                for c in range(c_):
+                                    y[n, a, b, e, c] += xpad[n, r0, r1, r2, c] * w[i, j, k, c]
+
+    @_nb.njit(parallel=True, cache=True, nogil=True)
+    def depthwise_gx_cl3d(gy, w, gxpad, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+        """Adjoint of :func:`depthwise_fwd_cl3d` in ``xpad``: scatter-add into the zeroed ``gxpad``."""
+        n_ = gy.shape[0]
+        O0, O1, O2, c_ = gy.shape[1], gy.shape[2], gy.shape[3], gy.shape[4]
+        K0, K1, K2 = w.shape[0], w.shape[1], w.shape[2]
+        for n in _nb.prange(n_):
+            for a in range(O0):
+                for b in range(O1):
+                    for e in range(O2):
+                        for i in range(K0):
+                            for j in range(K1):
+                                for k in range(K2):
+                                    r0, r1, r2 = a * s0 + i * d0, b * s1 + j * d1, e * s2 + k * d2
+                                    for c in range(c_):
+                                        gxpad[n, r0, r1, r2, c] += gy[n, a, b, e, c] * w[i, j, k, c]
+
+    @_nb.njit(parallel=True, cache=True, nogil=True)
+    def depthwise_gw_cl3d(xpad, gy, gw_n, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+        """Adjoint of :func:`depthwise_fwd_cl3d` in ``w``, one partial sum per image:
+        ``gw_n[n, i, j, k, c] = Σ_abe xpad[n, a·s0 + i·d0, …, c]·gy[n, a, b, e, c]``."""
+        n_ = gy.shape[0]
+        O0, O1, O2, c_ = gy.shape[1], gy.shape[2], gy.shape[3], gy.shape[4]
+        K0, K1, K2 = gw_n.shape[1], gw_n.shape[2], gw_n.shape[3]
+        for n in _nb.prange(n_):
+            for i in range(K0):
+                for j in range(K1):
+                    for k in range(K2):
+                        for c in range(c_):
+                            gw_n[n, i, j, k, c] = 0
+            for a in range(O0):
+                for b in range(O1):
+                    for e in range(O2):
+                        for i in range(K0):
+                            for j in range(K1):
+                                for k in range(K2):
+                                    r0, r1, r2 = a * s0 + i * d0, b * s1 + j * d1, e * s2 + k * d2
+                                    for c in range(c_):
+                                        gw_n[n, i, j, k, c] += xpad[n, r0, r1, r2, c] * gy[n, a, b, e, c]

@@ -65,10 +65,10 @@ def pad_channels_last(x: Any, pad_lo: Sequence[int], ext: Sequence[int]) -> Any:
 
 def crop_channels_first(gpad: Any, pad_lo: Sequence[int], size: Sequence[int]) -> Any:
     """The inverse of :func:`pad_channels_last`: the ``size`` window of ``gpad (N, *E, C)`` at
-    ``pad_lo``, as a contiguous ``(N, C, *size)``."""
+    ``pad_lo``, as an NCHW-shaped ``(N, C, *size)`` view (channels-last underneath)."""
     nd = len(size)
     inner = gpad[(slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, size)])]
-    return np.ascontiguousarray(inner.transpose(0, nd + 1, *range(1, nd + 1)))
+    return inner.transpose(0, nd + 1, *range(1, nd + 1))
 
 
 def im2col_cl(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],

@@ -1,0 +1,175 @@
+"""Convolution speed: lamina vs torch (CPU), side by side in one process.
+
+    python bench/bench_conv.py            # median of 7 repeats per case
+    python bench/bench_conv.py --quick    # 3 repeats, smaller batches
+    python bench/bench_conv.py --numpy    # lamina without the optional numba kernels
+
+Prints, per case, the median time of the forward pass and of forward + backward (input,
+weight and bias gradients) for lamina and torch, and the ratio lamina/torch. Then the peak
+memory of the 3×3 case: for lamina the peak of NumPy allocations seen by ``tracemalloc``, and
+for both libraries the rise of the process's peak resident set (``VmHWM`` in
+``/proc/self/status``, reset through ``/proc/self/clear_refs``) over one forward + backward —
+torch's CPU allocator does not report a peak of its own, so the resident set is the common
+yardstick. Tests never assert on time; record figures in ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import lamina  # noqa: E402
+import lamina.nn.functional as F  # noqa: E402
+from lamina.ops.kernels import im2col as kernels  # noqa: E402
+
+TF = torch.nn.functional
+
+# name, N, C_in, C_out, size, kernel, stride, padding, groups, transposed
+CASES = [
+    ("conv2d 3x3 (N=32, 64->64, 32x32, pad 1)", 32, 64, 64, 32, 3, 1, 1, 1, False),
+    ("conv2d 5x5 LeNet c1 (N=64, 1->6, 28x28, pad 2)", 64, 1, 6, 28, 5, 1, 2, 1, False),
+    ("conv2d 5x5 LeNet c3 (N=64, 6->16, 14x14)", 64, 6, 16, 14, 5, 1, 0, 1, False),
+    ("conv2d 1x1 (N=32, 256->64, 16x16)", 32, 256, 64, 16, 1, 1, 0, 1, False),
+    ("depthwise 3x3 (N=32, C=128, 32x32, pad 1)", 32, 128, 128, 32, 3, 1, 1, 128, False),
+    ("conv2d 3x3 stride 2 (N=32, 64->128, 32x32, pad 1)", 32, 64, 128, 32, 3, 2, 1, 1, False),
+    ("conv_transpose2d 4x4 stride 2 (N=16, 64->32, 16x16, pad 1)", 16, 64, 32, 16, 4, 2, 1, 1, True),
+]
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up (numba compilation, allocator)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def make(case, quick: bool):
+    _, n, cin, cout, size, k, s, p, g, transposed = case
+    if quick:
+        n = max(1, n // 4)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, cin, size, size)).astype(np.float32)
+    wshape = (cin, cout // g, k, k) if transposed else (cout, cin // g, k, k)
+    w = (rng.standard_normal(wshape) * 0.1).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    if transposed:
+        lam = lambda x, w, b: F.conv_transpose2d(x, w, b, stride=s, padding=p, groups=g)  # noqa: E731
+        tor = lambda x, w, b: TF.conv_transpose2d(x, w, b, stride=s, padding=p, groups=g)  # noqa: E731
+    else:
+        lam = lambda x, w, b: F.conv2d(x, w, b, stride=s, padding=p, groups=g)  # noqa: E731
+        tor = lambda x, w, b: TF.conv2d(x, w, b, stride=s, padding=p, groups=g)  # noqa: E731
+    return x, w, b, lam, tor
+
+
+def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, float]:
+    x, w, b, lam, tor = make(case, quick)
+    lx, lw, lb = (lamina.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    gy = np.random.default_rng(1).standard_normal(tor(tx, tw, tb).shape).astype(np.float32)
+    lgy, tgy = lamina.tensor(gy), torch.tensor(gy)
+
+    def lam_fwd():
+        with lamina.no_grad():
+            lam(lx, lw, lb)
+
+    def tor_fwd():
+        with torch.no_grad():
+            tor(tx, tw, tb)
+
+    def lam_fb():
+        lx.grad = lw.grad = lb.grad = None
+        lam(lx, lw, lb).backward(lgy)
+
+    def tor_fb():
+        tx.grad = tw.grad = tb.grad = None
+        tor(tx, tw, tb).backward(tgy)
+
+    return (median_ms(lam_fwd, repeats), median_ms(tor_fwd, repeats), median_ms(lam_fb, repeats),
+            median_ms(tor_fb, repeats))
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _peak_rss_rise(fn) -> float | None:
+    """MB by which one call of ``fn`` raises the process's peak resident set (Linux only)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return None
+    base = _status("VmRSS:")
+    fn()
+    return (_status("VmHWM:") - base) / 2**20
+
+
+def memory(quick: bool) -> None:
+    x, w, b, lam, tor = make(CASES[0], quick)
+    lx, lw, lb = (lamina.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    gy = np.ones(tor(tx, tw, tb).shape, dtype=np.float32)
+    lgy, tgy = lamina.tensor(gy), torch.tensor(gy)
+
+    def lam_fb():
+        lx.grad = lw.grad = lb.grad = None
+        lam(lx, lw, lb).backward(lgy)
+
+    def tor_fb():
+        tx.grad = tw.grad = tb.grad = None
+        tor(tx, tw, tb).backward(tgy)
+
+    lam_fb()
+    tor_fb()
+    tracemalloc.start()
+    lam_fb()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_l = _peak_rss_rise(lam_fb)
+    rss_t = _peak_rss_rise(tor_fb)
+    act = x.nbytes / 2**20
+    print(f"\npeak memory, {CASES[0][0]} forward+backward (input {act:.1f} MB):")
+    print(f"  lamina: tracemalloc peak {peak / 2**20:.1f} MB" +
+          (f", peak-RSS rise {rss_l:.1f} MB" if rss_l is not None else ""))
+    if rss_t is not None:
+        print(f"  torch:  peak-RSS rise {rss_t:.1f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
+    ap.add_argument("--numpy", action="store_true", help="disable the optional numba kernels")
+    ap.add_argument("--repeats", type=int, default=None)
+    args = ap.parse_args()
+    if args.numpy:
+        kernels.use_numba(False)
+    repeats = args.repeats or (3 if args.quick else 7)
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"lamina vs torch {torch.__version__} CPU ({torch.get_num_threads()} threads), float32, "
+          f"median of {repeats}; numba kernels: {'on' if kernels.use_numba() else 'off'}")
+    print(f"{'case':60s} {'fwd lam':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b lam':>8s} {'torch':>8s} {'ratio':>6s}")
+    for case in CASES:
+        lf, tf, lfb, tfb = run_case(case, repeats, args.quick)
+        print(f"{case[0]:60s} {lf:8.1f} {tf:8.1f} {lf / tf:6.2f}   {lfb:8.1f} {tfb:8.1f} {lfb / tfb:6.2f}",
+              flush=True)
+    memory(args.quick)
+
+
+if __name__ == "__main__":
+    main()
