@@ -1,0 +1,183 @@
+"""``Shapes``: procedurally generated colour images of circles, squares, triangles and crosses.
+
+Each image holds one shape of random colour, size, position and rotation on a plain background
+of another random colour, plus Gaussian pixel noise. Segmentation masks and bounding boxes come
+with it on request, for segmentation and detection work. Generated from ``seed``: nothing is
+downloaded, and the same arguments always give the same images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import backend
+from ..autograd.tensor import Tensor
+from .vision import VisionDataset
+
+__all__ = ["Shapes", "SHAPE_CLASSES", "render_shape", "masks_to_boxes"]
+
+xp = backend.xp
+
+SHAPE_CLASSES = ("circle", "square", "triangle", "cross")
+
+
+def render_shape(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> Any:
+    """A boolean ``(size, size)`` mask of one shape, tested at the pixel centres.
+
+    Args:
+        kind: one of ``SHAPE_CLASSES``.
+        size: image side in pixels.
+        cx, cy: the centre in pixel coordinates (x to the right, y down; pixel ``(i, j)`` has its
+            centre at ``x = j``, ``y = i``).
+        r: the radius of the circle the shape is inscribed in.
+        angle: rotation in radians (ignored by the circle).
+
+    Example:
+        >>> m = render_shape("square", 8, 3.5, 3.5, 2.9, 0.0)
+        >>> int(m.sum()), m[3].astype(int).tolist()
+        (16, [0, 0, 1, 1, 1, 1, 0, 0])
+    """
+    y, x = xp.mgrid[0:size, 0:size].astype(xp.float64)
+    dx, dy = x - cx, y - cy
+    c, s = math.cos(angle), math.sin(angle)
+    u, v = c * dx + s * dy, -s * dx + c * dy  # coordinates in the shape's rotated frame
+    if kind == "circle":
+        return dx * dx + dy * dy <= r * r
+    if kind == "square":
+        h = r / math.sqrt(2.0)
+        return (xp.abs(u) <= h) & (xp.abs(v) <= h)
+    if kind == "triangle":
+        inside = xp.ones((size, size), dtype=bool)
+        for k in range(3):  # three half-planes, their edges at distance r/2 from the centre
+            t = angle + math.pi / 2 + k * 2 * math.pi / 3
+            inside &= dx * math.cos(t) + dy * math.sin(t) <= r / 2
+        return inside
+    if kind == "cross":
+        w = r / 3.0
+        return ((xp.abs(u) <= r) & (xp.abs(v) <= w)) | ((xp.abs(v) <= r) & (xp.abs(u) <= w))
+    raise ValueError(f"render_shape: unknown shape {kind!r} (expected one of {SHAPE_CLASSES})")
+
+
+def masks_to_boxes(masks: Any) -> Any:
+    """Boxes ``(x1, y1, x2, y2)`` around the non-zero pixels of each mask, as ``torchvision.ops.masks_to_boxes``.
+
+    Coordinates are pixel indices with the maximum inclusive: a mask with the single pixel
+    ``(row 2, col 5)`` gives ``(5, 2, 5, 2)``.
+
+    Args:
+        masks: an array ``(K, H, W)``; each mask must have at least one non-zero pixel.
+
+    Returns:
+        A float32 array ``(K, 4)``.
+    """
+    masks = xp.asarray(masks)
+    out = xp.zeros((masks.shape[0], 4), dtype=backend.float32)
+    for k, m in enumerate(masks):
+        ys, xs = xp.nonzero(m)
+        if len(xs) == 0:
+            raise ValueError(f"masks_to_boxes: mask {k} is empty")
+        out[k] = (xs.min(), ys.min(), xs.max(), ys.max())
+    return out
+
+
+class Shapes(VisionDataset):
+    """Procedural colour images of simple shapes for CNN classification, segmentation and detection.
+
+    Samples are ``(image, label)`` with ``image`` a float32 Tensor ``(3, size, size)`` in [0, 1] and
+    ``label`` the int index of the shape in ``classes``. With ``return_mask`` and/or
+    ``return_boxes`` the target becomes a dict (collated field by field by the DataLoader):
+
+    - ``"label"``: the int class index;
+    - ``"mask"`` (``return_mask``): an int64 Tensor ``(size, size)``, 0 for background and
+      ``label + 1`` on the shape's pixels (semantic segmentation with class 0 = background);
+    - ``"boxes"`` (``return_boxes``): a float32 Tensor ``(1, 4)`` — the shape's box
+      ``(x1, y1, x2, y2)`` in pixel indices with the maximum inclusive, i.e.
+      ``torchvision.ops.masks_to_boxes`` of the mask — and ``"labels"``, an int64 Tensor ``(1,)``,
+      as torchvision's detection targets.
+
+    Colours are drawn so that shape and background differ by at least 0.3 in some channel. The
+    mask is exactly the set of pixels painted in the shape's colour (before noise). Geometric
+    transforms given as ``transform`` act on the image only, not on the mask or boxes.
+
+    Args:
+        n: the number of images.
+        size: the image side in pixels (at least 8).
+        classes: the shape names to draw from, a subset of ``('circle', 'square', 'triangle', 'cross')``;
+            labels index this tuple.
+        noise: the standard deviation of the Gaussian pixel noise (values are clipped to [0, 1]).
+        seed: the generator seed; the training and test sets of one seed differ.
+        train: which of the two sets of ``seed``.
+        transform, target_transform: as in torchvision.
+        return_mask, return_boxes: add masks / boxes to the target (see above).
+
+    Attributes:
+        data: float32 array ``(n, 3, size, size)``; ``targets``: int64 ``(n,)``; ``masks``: int64
+        ``(n, size, size)``; ``boxes``: float32 ``(n, 4)``; ``colors``: float32 ``(n, 2, 3)``
+        (background, shape).
+
+    Example:
+        >>> ds = Shapes(n=8, size=16, seed=0, return_boxes=True)
+        >>> img, target = ds[0]
+        >>> tuple(img.shape), sorted(target), tuple(target["boxes"].shape)
+        ((3, 16, 16), ['boxes', 'label', 'labels'], (1, 4))
+    """
+
+    def __init__(self, n: int = 1000, size: int = 32, classes: Sequence[str] = SHAPE_CLASSES, noise: float = 0.05,
+                 seed: int = 0, train: bool = True, transform: Callable[[Any], Any] | None = None,
+                 target_transform: Callable[[Any], Any] | None = None, return_mask: bool = False,
+                 return_boxes: bool = False) -> None:
+        super().__init__(None, transform, target_transform)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Shapes: n must be a positive integer, got {n!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+            raise ValueError(f"Shapes: size must be an integer of at least 8, got {size!r}")
+        classes = tuple(classes)
+        bad = [c for c in classes if c not in SHAPE_CLASSES]
+        if not classes or bad or len(set(classes)) != len(classes):
+            raise ValueError(f"Shapes: classes must be distinct names from {SHAPE_CLASSES}, got {classes}")
+        if noise < 0:
+            raise ValueError(f"Shapes: noise must be non-negative, got {noise}")
+        self.classes = list(classes)
+        self.size, self.noise, self.seed, self.train = size, float(noise), seed, train
+        self.return_mask, self.return_boxes = return_mask, return_boxes
+        self._generate(n, xp.random.default_rng([int(seed), 0 if train else 1]))
+
+    def _generate(self, n: int, rng: Any) -> None:
+        size = self.size
+        self.targets = rng.integers(0, len(self.classes), size=n).astype(backend.int64)
+        self.data = xp.empty((n, 3, size, size), dtype=backend.float32)
+        self.masks = xp.zeros((n, size, size), dtype=backend.int64)
+        self.colors = xp.empty((n, 2, 3), dtype=backend.float32)
+        for i in range(n):
+            r = rng.uniform(0.18, 0.4) * size
+            cx, cy = rng.uniform(r + 0.5, size - 1.5 - r, size=2)
+            angle = rng.uniform(0.0, 2 * math.pi)
+            bg = rng.uniform(0.0, 1.0, 3)
+            fg = rng.uniform(0.0, 1.0, 3)
+            while xp.abs(fg - bg).max() < 0.3:
+                fg = rng.uniform(0.0, 1.0, 3)
+            m = render_shape(self.classes[self.targets[i]], size, cx, cy, r, angle)
+            img = xp.where(m[None], fg[:, None, None], bg[:, None, None])
+            if self.noise > 0:
+                img = xp.clip(img + rng.normal(0.0, self.noise, img.shape), 0.0, 1.0)
+            self.data[i] = img
+            self.masks[i] = m * (self.targets[i] + 1)
+            self.colors[i] = (bg, fg)
+        self.boxes = masks_to_boxes(self.masks)
+
+    def _image(self, index: int) -> Tensor:
+        return Tensor._wrap(self.data[index].copy())
+
+    def _target(self, index: int) -> Any:
+        label = int(self.targets[index])
+        if not (self.return_mask or self.return_boxes):
+            return label
+        target: dict[str, Any] = {"label": label}
+        if self.return_mask:
+            target["mask"] = Tensor._wrap(self.masks[index].copy())
+        if self.return_boxes:
+            target["boxes"] = Tensor._wrap(self.boxes[index:index + 1].copy())
+            target["labels"] = Tensor._wrap(xp.asarray([label], dtype=backend.int64))
+        return target
