@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...autograd.tensor import Tensor
+from ...ops.pooling import ntuple
 from .. import functional as F
 from .module import Module
 
@@ -171,12 +172,14 @@ class LPPool3d(_LPPoolNd):
 
 class _MaxUnpoolNd(Module):
     _fn: Any = None
+    _nd = 2
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        nd = type(self)._nd
+        self.kernel_size = ntuple(kernel_size, nd, "kernel_size", type(self).__name__)
+        self.stride = ntuple(stride if stride is not None else kernel_size, nd, "stride", type(self).__name__)
+        self.padding = ntuple(padding, nd, "padding", type(self).__name__, minimum=0)
 
     def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
         return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
@@ -204,12 +207,14 @@ class MaxUnpool1d(_MaxUnpoolNd):
     """1-D max-unpooling (``torch.nn.MaxUnpool1d``)."""
 
     _fn = staticmethod(F.max_unpool1d)
+    _nd = 1
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
     """3-D max-unpooling (``torch.nn.MaxUnpool3d``)."""
 
     _fn = staticmethod(F.max_unpool3d)
+    _nd = 3
 
 
 class _AdaptiveAvgPoolNd(Module):
