@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,19 +17,22 @@ xp = backend.xp
 
 def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
                        bounds: tuple[float, float] | None = None) -> float:
-    """Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2), clipped to ``bounds``."""
+    """Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2), clipped to ``bounds``.
+
+    Computed in NumPy float64 so that degenerate brackets give inf/nan as torch's tensor
+    arithmetic does, instead of raising ZeroDivisionError."""
     xmin_bound, xmax_bound = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
-    if x1 == x2:  # torch's tensor arithmetic gives nan here and falls through to the midpoint
-        return (xmin_bound + xmax_bound) / 2.0
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
-    if d2_square >= 0:
-        d2 = math.sqrt(d2_square)
-        if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-        else:
-            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-        return min(max(min_pos, xmin_bound), xmax_bound)
+    x1, f1, g1, x2, f2, g2 = (xp.float64(v) for v in (x1, f1, g1, x2, f2, g2))
+    with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+        d2_square = d1**2 - g1 * g2
+        if d2_square >= 0:
+            d2 = xp.sqrt(d2_square)
+            if x1 <= x2:
+                min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+            else:
+                min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+            return float(min(max(min_pos, xmin_bound), xmax_bound))
     return (xmin_bound + xmax_bound) / 2.0
 
 
