@@ -38,7 +38,10 @@ class Conv(Function):
                 pad_lo: tuple[int, ...], out: tuple[int, ...], groups: int) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(x, w)
-        y = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups)
+        xpad = K.padded_input(x, w.shape[2:], stride, dilation, pad_lo, out)
+        # the padded channels-last input (activation-sized) is kept for the weight gradient
+        ctx.xpad = xpad if ctx.needs_input_grad[1] else None
+        y = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad)
         if b is not None:
             y += _bias_view(b, len(out))
         return y
@@ -48,10 +51,13 @@ class Conv(Function):
         x, w = ctx.saved_tensors
         stride, dilation, pad_lo, groups = ctx.opts
         nx, nw, nb = ctx.needs_input_grad
+        if nx and nw and not gy.requires_grad:
+            # both gradients read gy as channels-last rows: lay it out so once, not twice
+            gy = Tensor._wrap(K.channels_last(gy.array))
         gx = ConvTranspose.apply(gy, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo,
                                  size=tuple(x.shape[2:]), groups=groups) if nx else None
         gw = ConvWeight.apply(x, gy, stride=stride, dilation=dilation, pad_lo=pad_lo,
-                              ksize=tuple(w.shape[2:]), groups=groups) if nw else None
+                              ksize=tuple(w.shape[2:]), groups=groups, xpad=ctx.xpad) if nw else None
         gb = gy.sum((0, *range(2, gy.ndim))) if nb else None
         return gx, gw, gb
 
@@ -83,10 +89,10 @@ class ConvTranspose(Function):
 class ConvWeight(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, gy: Any, *, stride: tuple[int, ...], dilation: tuple[int, ...],
-                pad_lo: tuple[int, ...], ksize: tuple[int, ...], groups: int) -> Any:
+                pad_lo: tuple[int, ...], ksize: tuple[int, ...], groups: int, xpad: Any = None) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(x, gy)
-        return K.conv_weight_grad(x, gy, ksize, stride, dilation, pad_lo, groups)
+        return K.conv_weight_grad(x, gy, ksize, stride, dilation, pad_lo, groups, xpad=xpad)
 
     @staticmethod
     def backward(ctx: Context, ggw: Tensor) -> tuple[Tensor | None, ...]:

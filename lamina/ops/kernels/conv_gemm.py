@@ -25,7 +25,7 @@ import numpy as np
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
 
-__all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size"]
+__all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last"]
 
 
 def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -71,9 +71,26 @@ def _cl(a: Any) -> Any:
     return a.transpose(0, *range(2, a.ndim), 1)
 
 
+def channels_last(a: Any) -> Any:
+    """``a (N, C, *S)`` with the same shape, laid out channels-last in memory (a copy unless it
+    already is)."""
+    return np.ascontiguousarray(_cl(a)).transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
+
+
+def padded_input(x: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                 pad_lo: Sequence[int], out: Sequence[int]) -> Any:
+    """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
+    activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
+    None for a 1×1 conv that needs none."""
+    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
+        return None
+    return pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
+
+
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                 out: Sequence[int], groups: int) -> Any:
-    """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv)."""
+                 out: Sequence[int], groups: int, xpad: Any = None) -> Any:
+    """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv); ``xpad``
+    optionally gives :func:`padded_input` already made."""
     n, c = x.shape[:2]
     k_out = w.shape[0]
     ksize = w.shape[2:]
@@ -81,8 +98,8 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
         return np.matmul(wg, x.reshape(n, g, c // g, -1)).reshape(n, k_out, *out)
-    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
-    xpad = pad_channels_last(x, pad_lo, ext)
+    if xpad is None:
+        xpad = padded_input(x, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _from_rows(y, n, out)
@@ -132,9 +149,9 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
 
 
 def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                     pad_lo: Sequence[int], groups: int) -> Any:
+                     pad_lo: Sequence[int], groups: int, xpad: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``w`` of kernel shape ``ksize``:
-    ``gw (K, C/g, *ksize)``, the correlation of ``x`` with ``gy``."""
+    ``gw (K, C/g, *ksize)``, the correlation of ``x`` with ``gy`` (``xpad`` as in :func:`conv_forward`)."""
     n, c = x.shape[:2]
     k_out = gy.shape[1]
     out = gy.shape[2:]
@@ -145,8 +162,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         xg = x.reshape(n, g, cg, -1)
         gyg = gy.reshape(n, g, kg, -1)
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
-    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
-    xpad = pad_channels_last(x, pad_lo, ext)
+    if xpad is None:
+        xpad = padded_input(x, ksize, stride, dilation, pad_lo, out)
     if kg == 1 and cg == 1:  # depthwise
         gw = depthwise_weight_grad(xpad, _cl(gy), ksize, stride, dilation)  # (*k, C)
         return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
