@@ -105,29 +105,45 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     """Max over each window and, if ``need_arg``, the kernel offset (row-major number) of the
     maximum.
 
-    NOTE (ties): a later offset wins only if strictly greater, so among equal values the first
-    in scan order is chosen — torch's rule, and the element that receives the gradient. A NaN
-    wins over any number (torch propagates NaN the same way).
+    NOTE (ties): among equal values the first in scan order is chosen — torch's rule, and the
+    element that receives the gradient. The maxima come first (one ``maximum`` per offset);
+    the offsets are then found by equality, walking the offsets backwards so the first match
+    is written last. A NaN wins over any number, as in torch (a slower loop handles NaNs).
     """
     low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = pad_spatial(x, g.padding, g.pad_after, low)
-    y = arg = None
-    for j, sl in enumerate(window_slices(g)):
-        v = xpad[sl]
-        if y is None:
-            y = v.copy()
-            if need_arg:
-                arg = xp.zeros(y.shape, dtype=_arg_dtype(g))
-            continue
-        if need_arg:
-            better = xp.greater(v, y)
-            if x.dtype.kind == "f":
-                better |= xp.isnan(v) & ~xp.isnan(y)
-            xp.copyto(y, v, where=better)
-            xp.copyto(arg, j, where=better)
-        else:
-            xp.maximum(y, v, out=y)
+    slices = list(window_slices(g))
+    y = xpad[slices[0]].copy()
+    for sl in slices[1:]:
+        xp.maximum(y, xpad[sl], out=y)
+    if not need_arg:
+        return y, None
+    if x.dtype.kind == "f" and xp.isnan(y).any():
+        return y, _nan_arg(xpad, slices, y.shape, g)
+    dt = _arg_dtype(g)
+    arg = xp.zeros(y.shape, dtype=dt)
+    eq = xp.empty(y.shape, dtype=bool)
+    step = xp.empty(y.shape, dtype=dt)
+    for j in range(len(slices) - 1, -1, -1):
+        xp.equal(xpad[slices[j]], y, out=eq)
+        # arg ← j where eq: integer arithmetic, several times faster than a masked copy
+        xp.subtract(arg, j, out=step)
+        step *= eq
+        arg -= step
     return y, arg
+
+
+def _nan_arg(xpad: Any, slices: list[Any], shape: tuple[int, ...], g: PoolGeom) -> Any:
+    """torch's scan with NaNs: a later element replaces the running maximum if it is greater
+    or NaN (so the last NaN of a window wins)."""
+    best = xpad[slices[0]].copy()
+    arg = xp.zeros(shape, dtype=_arg_dtype(g))
+    for j, sl in enumerate(slices[1:], start=1):
+        v = xpad[sl]
+        better = xp.greater(v, best) | xp.isnan(v)
+        xp.copyto(best, v, where=better)
+        xp.copyto(arg, j, where=better)
+    return arg
 
 
 def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:

@@ -1,0 +1,118 @@
+"""Pooling and normalization speed: lamina vs torch (CPU), side by side in one process.
+
+    python bench/bench_pool_norm.py            # median of 9 repeats per case
+    python bench/bench_pool_norm.py --quick    # 3 repeats, a quarter of the batch
+
+Prints, per case, the median time of the forward pass (no graph) and of forward + backward
+(input gradient, and γ/β gradients for batch norm) for lamina and torch, and the ratio
+lamina/torch. Tests never assert on time; record figures in ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import lamina  # noqa: E402
+import lamina.nn.functional as F  # noqa: E402
+
+TF = torch.nn.functional
+
+
+def _bn(lib):
+    def fn(x, w, b):
+        return lib.batch_norm(x, None, None, w, b, training=True)
+    return fn
+
+
+# name, shape (N, C, H, W), lamina fn, torch fn, affine parameters (γ, β)?
+CASES = [
+    ("max_pool2d 2x2 (N=32, C=64, 32x32)", (32, 64, 32, 32),
+     lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), False),
+    ("max_pool2d 3x3/2 (N=32, C=64, 32x32)", (32, 64, 32, 32),
+     lambda x: F.max_pool2d(x, 3, 2), lambda x: TF.max_pool2d(x, 3, 2), False),
+    ("batch_norm2d train (N=32, C=64, 32x32)", (32, 64, 32, 32), _bn(F), _bn(TF), True),
+    ("avg_pool2d 2x2 (N=32, C=64, 32x32)", (32, 64, 32, 32),
+     lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2), False),
+    ("adaptive_avg_pool2d 1 (N=32, C=256, 8x8)", (32, 256, 8, 8),
+     lambda x: F.adaptive_avg_pool2d(x, 1), lambda x: TF.adaptive_avg_pool2d(x, 1), False),
+    ("interpolate bilinear x2 (N=8, C=64, 32x32)", (8, 64, 32, 32),
+     lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"),
+     lambda x: TF.interpolate(x, scale_factor=2, mode="bilinear"), False),
+]
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, float]:
+    _, shape, lam, tor, affine = case
+    if quick:
+        shape = (max(1, shape[0] // 4),) + shape[1:]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    params = [rng.uniform(0.5, 1.5, shape[1]).astype(np.float32), rng.standard_normal(shape[1]).astype(np.float32)]
+    lx = lamina.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    lp = [lamina.tensor(p, requires_grad=True) for p in params] if affine else []
+    tp = [torch.tensor(p, requires_grad=True) for p in params] if affine else []
+    gy = rng.standard_normal(tor(tx, *tp).shape).astype(np.float32)
+    lgy, tgy = lamina.tensor(gy), torch.tensor(gy)
+
+    def lam_fwd():
+        with lamina.no_grad():
+            lam(lx, *lp)
+
+    def tor_fwd():
+        with torch.no_grad():
+            tor(tx, *tp)
+
+    def lam_fb():
+        for t in [lx, *lp]:
+            t.grad = None
+        lam(lx, *lp).backward(lgy)
+
+    def tor_fb():
+        for t in [tx, *tp]:
+            t.grad = None
+        tor(tx, *tp).backward(tgy)
+
+    return (median_ms(lam_fwd, repeats), median_ms(tor_fwd, repeats), median_ms(lam_fb, repeats),
+            median_ms(tor_fb, repeats))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
+    ap.add_argument("--repeats", type=int, default=None)
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 9)
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
+          f"float32, median of {repeats}{' (quick: N/4)' if args.quick else ''}")
+    head = (f"{'case':44s} {'fwd lamina':>10s} {'torch':>8s} {'ratio':>6s} {'f+b lamina':>11s} {'torch':>8s} "
+            f"{'ratio':>6s}")
+    print(head)
+    print("-" * len(head))
+    for case in CASES:
+        lf, tf, lfb, tfb = run_case(case, repeats, args.quick)
+        print(f"{case[0]:44s} {lf:8.2f}ms {tf:6.2f}ms {lf / tf:5.2f}x {lfb:9.2f}ms {tfb:6.2f}ms {lfb / tfb:5.2f}x",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
