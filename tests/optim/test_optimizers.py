@@ -233,3 +233,34 @@ def test_gradient_descent_equals_plain_sgd():
           lamina_loss, x, y, STEPS)
     train(tmodel, torch.optim.SGD(tmodel.parameters(), lr=0.1, weight_decay=0.01), torch_loss, x, y, STEPS)
     assert_same_params(lmodel, tmodel)
+
+
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01)),
+                                         ("Adam", dict(lr=0.02, amsgrad=True)), ("NAdam", dict(lr=0.02)),
+                                         ("RAdam", dict(lr=0.02, betas=(0.9, 0.7))), ("Adamax", dict(lr=0.02)),
+                                         ("Adagrad", dict(lr=0.05)), ("Adadelta", dict(lr=0.5)),
+                                         ("RMSprop", dict(lr=0.005, centered=True)), ("ASGD", dict(lr=0.05, t0=5)),
+                                         ("Rprop", dict(lr=0.02))])
+def test_float32_parameters_stay_float32_and_match_torch(name, kwargs):
+    lmodel, tmodel, x, y = make_pair()
+    lmodel.float()
+    tmodel.float()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    lopt = getattr(lamina.optim, name)(lmodel.parameters(), **kwargs)
+    topt = getattr(torch.optim, name)(tmodel.parameters(), **kwargs)
+    train(lmodel, lopt, lamina_loss, x32, y32, 10)
+    train(tmodel, topt, torch_loss, x32, y32, 10)
+    for p in lmodel.parameters():
+        assert p.dtype == np.float32
+    for v in lopt.state[next(iter(lmodel.parameters()))].values():
+        if isinstance(v, lamina.Tensor) and v.ndim > 0:
+            assert v.dtype == np.float32
+    assert_same_params(lmodel, tmodel, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_only_flags_are_accepted():
+    w = nn.Parameter(lamina.zeros(2))
+    lamina.optim.SGD([w], lr=0.1, foreach=True, differentiable=False, fused=None)
+    lamina.optim.Adam([w], lr=0.1, foreach=False, capturable=False, fused=None)
+    named = lamina.optim.Adam([("w", w)], lr=0.1)
+    assert named.param_groups[0]["param_names"] == ["w"] and named.param_groups[0]["params"] == [w]
