@@ -1,4 +1,15 @@
-"""Floor 4: the classic networks of the lectures, by name (torchvision's names where it has them)."""
+"""Floor 4: the classic networks of the lectures, by name (torchvision's names where it has them).
+
+Every builder takes keyword options (``num_classes`` …) and is also reachable by name through
+:func:`get_model` (and ``lamina train --model NAME``). Models that torchvision also has share its
+module structure, ``state_dict`` keys, shapes and parameter counts, so its checkpoints load.
+
+Example:
+    >>> import lamina
+    >>> m = lamina.models.get_model("resnet18", num_classes=10)
+    >>> sum(p.numel() for p in m.parameters())
+    11181642
+"""
 
 from __future__ import annotations
 
@@ -6,11 +17,60 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import nn
+from .alexnet import AlexNet, alexnet
+from .cifar import CifarResNet, WideResNet, resnet20, resnet32, resnet56, wrn28_10
+from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .feature_extraction import create_feature_extractor, get_graph_node_names
+from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .lenet import LeNet5, LeNetSmall, lenet5, lenet_small
+from .mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
+from .resnet import (
+    ResNet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnext50_32x4d,
+    wide_resnet50_2,
+    wide_resnet101_2,
+)
+from .segmentation import FCN, DeepLabV3, UNet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101, fcn8s, fcn32s, unet
+from .transfer import (
+    FrozenBatchNorm2d,
+    discriminative_lr_groups,
+    freeze,
+    freeze_batchnorm,
+    replace_head,
+    trainable_parameters,
+    unfreeze,
+)
+from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
-__all__ = ["LeNet5", "LeNetSmall", "lenet5", "lenet_small", "get_model", "list_models", "register_model"]
+__all__ = [
+    # classes
+    "LeNet5", "LeNetSmall", "AlexNet", "VGG", "GoogLeNet", "GoogLeNetOutputs", "ResNet", "DenseNet", "MobileNetV1",
+    "MobileNetV2", "CifarResNet", "WideResNet", "FCN", "UNet", "DeepLabV3",
+    # builders
+    "lenet5", "lenet_small", "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+    "vgg19_bn", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+    "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
+    "mobilenet_v1", "mobilenet_v2", "resnet20", "resnet32", "resnet56", "wrn28_10", "fcn32s", "fcn8s", "unet",
+    "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    # transfer learning and feature extraction
+    "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
+    "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names",
+    # registry
+    "get_model", "list_models", "register_model",
+]
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {"lenet5": lenet5, "lenet_small": lenet_small}
+_BUILDERS = [
+    lenet5, lenet_small, alexnet, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn, googlenet,
+    resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, wide_resnet50_2, wide_resnet101_2,
+    densenet121, densenet161, densenet169, densenet201, mobilenet_v1, mobilenet_v2, resnet20, resnet32, resnet56,
+    wrn28_10, fcn32s, fcn8s, unet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101,
+]
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {b.__name__: b for b in _BUILDERS}
 
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
@@ -19,7 +79,7 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
 
 
 def list_models() -> list[str]:
-    """The names ``get_model`` knows."""
+    """The names ``get_model`` knows, sorted."""
     return sorted(_REGISTRY)
 
 
