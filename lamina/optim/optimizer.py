@@ -224,6 +224,9 @@ def _copy_value(v: Any) -> Any:
     return v
 
 
+_SCALAR_KEYS = {"step", "eta", "mu", "mu_product"}
+
+
 def _cast(p: Tensor, key: str, value: Any) -> Any:
     """A copy of a saved state value, as a lamina Tensor where it was a tensor (lamina or torch).
 
@@ -238,6 +241,8 @@ def _cast(p: Tensor, key: str, value: Any) -> Any:
         return value
     if isinstance(value, Tensor) or hasattr(value, "__array__"):
         arr = xp.array(value.array if isinstance(value, Tensor) else xp.asarray(value), copy=True)
+        if key in _SCALAR_KEYS and arr.size == 1:
+            arr = arr.reshape(())  # a 0-d counter that a file format stored as shape (1,)
         if arr.ndim > 0 and arr.dtype.kind == "f" and p.dtype.kind == "f" and arr.dtype != p.dtype:
             arr = arr.astype(p.dtype)
         return Tensor._wrap(arr)

@@ -59,14 +59,15 @@ def test_lbfgs_rosenbrock_matches_torch_and_converges(line_search_fn):
         np.testing.assert_allclose(wl.array, [1.0, 1.0], atol=1e-6)
 
 
-def test_lbfgs_state_dict_resume():
+def test_lbfgs_state_dict_resume(tmp_path):
     ref, _, x, y = make_pair()
     opt = lamina.optim.LBFGS(ref.parameters(), max_iter=3, line_search_fn="strong_wolfe")
     train(ref, opt, lamina_loss, x, y, 6, closure=True)
     model, _, _, _ = make_pair()
     opt1 = lamina.optim.LBFGS(model.parameters(), max_iter=3, line_search_fn="strong_wolfe")
     train(model, opt1, lamina_loss, x, y, 3, closure=True)
-    sd = opt1.state_dict()
+    lamina.save(opt1.state_dict(), tmp_path / "lbfgs.lamina")  # through the no-pickle format
+    sd = lamina.load(tmp_path / "lbfgs.lamina")
     model2, _, _, _ = make_pair(seed=9)
     model2.load_state_dict({k: v.array.copy() for k, v in model.state_dict().items()})
     opt2 = lamina.optim.LBFGS(model2.parameters(), max_iter=3, line_search_fn="strong_wolfe")

@@ -106,7 +106,7 @@ def test_grid_covers_every_option():
                                          ("NAdam", dict(lr=0.02)), ("ASGD", dict(lr=0.05, t0=5)),
                                          ("Rprop", dict(lr=0.01)), ("Adagrad", dict(lr=0.05)),
                                          ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5))])
-def test_state_dict_resume_is_exact(name, kwargs):
+def test_state_dict_resume_is_exact(name, kwargs, tmp_path):
     cls = getattr(lamina.optim, name)
     ref, _, x, y = make_pair()
     opt = cls(ref.parameters(), **kwargs)
@@ -118,6 +118,8 @@ def test_state_dict_resume_is_exact(name, kwargs):
     assert set(sd) == {"state", "param_groups"}
     assert sd["param_groups"][0]["params"] == [0, 1, 2, 3]
     assert all(isinstance(v, lamina.Tensor) for v in sd["state"][0].values())
+    lamina.save(sd, tmp_path / "opt.lamina")  # the no-pickle format keeps every state tensor
+    sd = lamina.load(tmp_path / "opt.lamina")
     weights = {k: v.array.copy() for k, v in model.state_dict().items()}
     # a fresh model and optimizer, restored from the two state dicts, continue identically
     model2, _, _, _ = make_pair(seed=5)
