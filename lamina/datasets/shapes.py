@@ -98,7 +98,8 @@ class Shapes(VisionDataset):
       as torchvision's detection targets.
 
     Colours are drawn so that shape and background differ by at least 0.3 in some channel. The
-    mask is exactly the set of pixels painted in the shape's colour (before noise). Geometric
+    mask is exactly the set of pixels painted in the shape's colour (before noise); the noise has
+    its own random stream, so ``noise`` changes nothing else. Geometric
     transforms given as ``transform`` act on the image only, not on the mask or boxes.
 
     Args:
@@ -142,9 +143,11 @@ class Shapes(VisionDataset):
         self.classes = list(classes)
         self.size, self.noise, self.seed, self.train = size, float(noise), seed, train
         self.return_mask, self.return_boxes = return_mask, return_boxes
-        self._generate(n, xp.random.default_rng([int(seed), 0 if train else 1]))
+        part = 0 if train else 1
+        # two streams: the noise level does not change the shapes, colours and labels
+        self._generate(n, xp.random.default_rng([int(seed), part, 0]), xp.random.default_rng([int(seed), part, 1]))
 
-    def _generate(self, n: int, rng: Any) -> None:
+    def _generate(self, n: int, rng: Any, noise_rng: Any) -> None:
         size = self.size
         self.targets = rng.integers(0, len(self.classes), size=n).astype(backend.int64)
         self.data = xp.empty((n, 3, size, size), dtype=backend.float32)
@@ -161,7 +164,7 @@ class Shapes(VisionDataset):
             m = render_shape(self.classes[self.targets[i]], size, cx, cy, r, angle)
             img = xp.where(m[None], fg[:, None, None], bg[:, None, None])
             if self.noise > 0:
-                img = xp.clip(img + rng.normal(0.0, self.noise, img.shape), 0.0, 1.0)
+                img = xp.clip(img + noise_rng.normal(0.0, self.noise, img.shape), 0.0, 1.0)
             self.data[i] = img
             self.masks[i] = m * (self.targets[i] + 1)
             self.colors[i] = (bg, fg)

@@ -1,0 +1,94 @@
+"""Digits (the vendored real data) and Shapes (procedural images with masks and boxes)."""
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina import transforms as T
+from lamina.datasets import Digits, Shapes, load_digits, masks_to_boxes, render_shape
+from lamina.utils.data import DataLoader
+
+
+def test_digits_file_and_split():
+    x, y = load_digits()
+    assert x.shape == (1797, 64) and np.bincount(y).min() >= 170
+    train, test = Digits(), Digits(train=False)
+    assert len(train) + len(test) == 1797
+    assert not set(train.indices) & set(test.indices)
+    # stratified: every class has its 20% share in the test part
+    counts, test_counts = np.bincount(y), np.bincount(test.targets)
+    assert np.all(np.abs(test_counts - 0.2 * counts) <= 0.5)
+    # fixed by split_seed, different for another seed
+    assert np.array_equal(Digits(train=False).indices, test.indices)
+    assert not np.array_equal(Digits(train=False, split_seed=1).indices, test.indices)
+    assert len(Digits(train=False, test_fraction=0.5)) in range(890, 910)
+    with pytest.raises(ValueError, match="test_fraction"):
+        Digits(test_fraction=1.0)
+
+
+def test_digits_samples_scaled():
+    train = Digits()
+    img, label = train[0]
+    i = train.indices[0]
+    x, y = load_digits()
+    assert img.shape == (1, 8, 8) and img.dtype == lamina.float32 and isinstance(label, int)
+    np.testing.assert_allclose(img.numpy().ravel(), x[i] / 16.0)
+    assert label == y[i]
+    assert float(train.data.max()) == 1.0 and float(train.data.min()) == 0.0
+    t = Digits(transform=T.Normalize([0.5], [0.5]), target_transform=lambda v: v + 100)
+    img2, label2 = t[0]
+    np.testing.assert_allclose(img2.numpy(), (img.numpy() - 0.5) / 0.5)
+    assert label2 == label + 100
+    xb, yb = next(iter(DataLoader(train, batch_size=16, shuffle=True, seed=0)))
+    assert xb.shape == (16, 1, 8, 8) and yb.dtype == lamina.int64
+    with pytest.raises(IndexError):
+        train[len(train)]
+
+
+def test_render_shape_hand_computed():
+    # a circle of radius 1 about pixel (2, 2) covers the pixel and its 4 neighbours
+    m = render_shape("circle", 5, 2.0, 2.0, 1.0, 0.0)
+    assert np.argwhere(m).tolist() == [[1, 2], [2, 1], [2, 2], [2, 3], [3, 2]]
+    cross = render_shape("cross", 9, 4.0, 4.0, 3.0, 0.0)
+    assert cross[4, 1:8].all() and cross[1:8, 4].all() and not cross[4, 0] and not cross[1, 1]
+    assert masks_to_boxes(m[None]).tolist() == [[1.0, 1.0, 3.0, 3.0]]
+    with pytest.raises(ValueError, match="unknown shape"):
+        render_shape("star", 5, 2, 2, 1, 0)
+
+
+def test_shapes_images_masks_boxes_consistent():
+    ds = Shapes(n=40, size=24, noise=0.0, seed=3, return_mask=True, return_boxes=True)
+    assert ds.classes == ["circle", "square", "triangle", "cross"]
+    assert set(ds.targets.tolist()) == {0, 1, 2, 3}
+    for i in range(len(ds)):
+        img, target = ds[i]
+        a, mask = img.numpy(), target["mask"].numpy()
+        bg, fg = ds.colors[i]
+        on = mask > 0
+        assert img.shape == (3, 24, 24) and mask.shape == (24, 24)
+        assert set(np.unique(mask)) == {0, target["label"] + 1}
+        # the mask is exactly the set of pixels painted in the shape's colour
+        np.testing.assert_allclose(a[:, on], np.repeat(fg[:, None], on.sum(), 1), atol=1e-6)
+        np.testing.assert_allclose(a[:, ~on], np.repeat(bg[:, None], (~on).sum(), 1), atol=1e-6)
+        ys, xs = np.nonzero(on)
+        assert target["boxes"].tolist() == [[xs.min(), ys.min(), xs.max(), ys.max()]]
+        assert target["labels"].tolist() == [target["label"]]
+        assert 0.02 < on.mean() < 0.6  # visible, and not the whole image
+
+
+def test_shapes_seeded_noise_and_splits():
+    a, b = Shapes(n=10, seed=1), Shapes(n=10, seed=1)
+    assert np.array_equal(a.data, b.data) and np.array_equal(a.targets, b.targets)
+    test = Shapes(n=10, seed=1, train=False)
+    assert not np.array_equal(a.data, test.data)
+    noisy = Shapes(n=10, seed=1, noise=0.1)
+    assert noisy.data.min() >= 0 and noisy.data.max() <= 1
+    assert np.array_equal(noisy.masks, Shapes(n=10, seed=1, noise=0.0).masks)
+    two = Shapes(n=30, classes=("cross", "circle"), seed=0)
+    assert two.classes == ["cross", "circle"] and set(two.targets.tolist()) == {0, 1}
+    batch = next(iter(DataLoader(Shapes(n=8, size=16, return_mask=True), batch_size=4)))
+    assert batch[0].shape == (4, 3, 16, 16) and batch[1]["mask"].shape == (4, 16, 16)
+    with pytest.raises(ValueError, match="classes"):
+        Shapes(classes=("hexagon",))
+    with pytest.raises(ValueError, match="size"):
+        Shapes(size=4)
