@@ -14,6 +14,7 @@ identical trajectory.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd.grad_mode import enable_grad
+from ..autograd.graph import RemovableHandle
 from ..autograd.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -68,6 +70,26 @@ def _check_params(params: Any, op: str) -> list[Any]:
     return list(params)
 
 
+def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a subclass's ``step`` so that the registered pre- and post-hooks run around it."""
+
+    @functools.wraps(step)
+    def wrapper(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        for hook in list(getattr(self, "_step_pre_hooks", {}).values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{type(self).__name__}: a step pre-hook must return None or a tuple of "
+                                       f"(new_args, new_kwargs), but got {result!r}")
+                args, kwargs = result
+        out = step(self, *args, **kwargs)
+        for hook in list(getattr(self, "_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    return wrapper
+
+
 class Optimizer:
     """Base class for all optimizers (``torch.optim.Optimizer``).
 
@@ -86,7 +108,14 @@ class Optimizer:
         [0.0, 0.0]
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])  # type: ignore[method-assign]
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self._step_pre_hooks: dict[int, Callable[..., Any]] = {}
+        self._step_post_hooks: dict[int, Callable[..., Any]] = {}
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -126,6 +155,24 @@ class Optimizer:
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
+
+    # --- hooks ----------------------------------------------------------------------------
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` before each ``step``; it may return ``(args, kwargs)``
+        to replace the arguments. Returns a handle whose ``remove()`` unregisters it."""
+        if not hasattr(self, "_step_pre_hooks"):
+            self._step_pre_hooks = {}
+        handle = RemovableHandle(self._step_pre_hooks)
+        self._step_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` after each ``step``."""
+        if not hasattr(self, "_step_post_hooks"):
+            self._step_post_hooks = {}
+        handle = RemovableHandle(self._step_post_hooks)
+        self._step_post_hooks[handle.id] = hook
+        return handle
 
     # --- gradients ------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -266,3 +266,20 @@ def test_torch_only_flags_are_accepted():
     lamina.optim.Adam([w], lr=0.1, foreach=False, capturable=False, fused=None)
     named = lamina.optim.Adam([("w", w)], lr=0.1)
     assert named.param_groups[0]["param_names"] == ["w"] and named.param_groups[0]["params"] == [w]
+
+
+def test_step_hooks():
+    w = nn.Parameter(lamina.tensor([1.0]))
+    opt = lamina.optim.SGD([w], lr=0.5)
+    calls = []
+    pre = opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", w.item())))
+    opt.register_step_post_hook(lambda o, a, k: calls.append(("post", w.item())))
+    w.grad = lamina.tensor([1.0])
+    opt.step()
+    pre.remove()
+    opt.step()
+    assert calls == [("pre", 1.0), ("post", 0.5), ("post", 0.0)]
+    # a pre-hook may replace the arguments (here: inject a closure)
+    opt2 = lamina.optim.Adam([w], lr=0.1)
+    opt2.register_step_pre_hook(lambda o, a, k: ((lambda: lamina.tensor(7.0),), {}))
+    assert opt2.step().item() == 7.0
