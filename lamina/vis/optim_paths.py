@@ -164,6 +164,7 @@ def plot_optimizer_paths(paths: Mapping[str, Any], loss_fn: Callable[[Any], Any]
     try:
         from matplotlib.colors import LogNorm
         from matplotlib.figure import Figure
+        from matplotlib.ticker import LogLocator
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("plot_optimizer_paths needs matplotlib: pip install 'lamina[plot]'") from e
     gx, gy = xp.meshgrid(xp.linspace(*xlim, resolution), xp.linspace(*ylim, resolution))
@@ -174,9 +175,10 @@ def plot_optimizer_paths(paths: Mapping[str, Any], loss_fn: Callable[[Any], Any]
         lo = max(float(z[z > 0].min()) if (z > 0).any() else 1e-3, 1e-3)
         lv = xp.logspace(math.log10(lo), math.log10(float(z.max())), levels)
         cs = ax.contourf(gx, gy, z, levels=lv, norm=LogNorm(), cmap="viridis", alpha=0.6)
+        fig.colorbar(cs, ax=ax, label="loss (log scale)", ticks=LogLocator())
     else:
         cs = ax.contourf(gx, gy, z, levels=levels, cmap="viridis", alpha=0.6)
-    fig.colorbar(cs, ax=ax, label="loss")
+        fig.colorbar(cs, ax=ax, label="loss")
     for name, p in paths.items():
         p = xp.asarray(p)
         p = p[xp.all(xp.isfinite(p), axis=1)]
