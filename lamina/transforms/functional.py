@@ -254,24 +254,35 @@ def inverse_affine_matrix(center: Sequence[float], angle: float, translate: Sequ
     return m
 
 
+def _sample_taps(gx: Any, gy: Any, h: int, w: int, mode: str) -> tuple[Any, Any]:
+    """Flat source indices ``(K, P)`` and weights ``(K, P)`` (zero outside the image) for the ``P`` output
+    pixels at normalized coordinates ``gx, gy``: ``K = 1`` tap for nearest, 4 for bilinear."""
+    ix, iy = (((gx + 1) * w - 1) / 2).ravel(), (((gy + 1) * h - 1) / 2).ravel()
+    if mode == "nearest":
+        xs, ys = xp.rint(ix)[None], xp.rint(iy)[None]  # half to even, as torch's nearbyint
+        wts = xp.ones_like(xs)
+    else:
+        x0, y0 = xp.floor(ix), xp.floor(iy)
+        xs = xp.stack([x0, x0 + 1, x0, x0 + 1])
+        ys = xp.stack([y0, y0, y0 + 1, y0 + 1])
+        wts = (1 - xp.abs(ix - xs)) * (1 - xp.abs(iy - ys))
+    valid = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    idx = xp.where(valid, ys * w + xs, 0).astype(xp.int64)
+    return idx, wts * valid
+
+
 def grid_sample(a: Any, gx: Any, gy: Any, mode: str) -> Any:
     """Sample ``a (…, C, H, W)`` at normalized coordinates ``gx, gy (Ho, Wo)`` in [-1, 1], as
     ``torch.nn.functional.grid_sample(align_corners=False, padding_mode='zeros')``."""
     h, w = a.shape[-2:]
-    ix, iy = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
-    if mode == "nearest":
-        xi, yi = xp.rint(ix).astype(xp.int64), xp.rint(iy).astype(xp.int64)  # half to even, as torch
-        valid = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-        return a[..., xp.clip(yi, 0, h - 1), xp.clip(xi, 0, w - 1)] * valid
-    x0, y0 = xp.floor(ix).astype(xp.int64), xp.floor(iy).astype(xp.int64)
-    out = 0.0
-    for dy in (0, 1):
-        for dx in (0, 1):
-            xc, yc = x0 + dx, y0 + dy
-            wgt = (1 - xp.abs(ix - xc)) * (1 - xp.abs(iy - yc))
-            valid = (xc >= 0) & (xc < w) & (yc >= 0) & (yc < h)
-            out = out + a[..., xp.clip(yc, 0, h - 1), xp.clip(xc, 0, w - 1)] * (wgt * valid).astype(a.dtype)
-    return out
+    idx, wts = _sample_taps(gx, gy, h, w, mode)
+    return _apply_taps(a, idx, wts, gx.shape)
+
+
+def _apply_taps(a: Any, idx: Any, wts: Any, out_hw: tuple[int, ...]) -> Any:
+    flat = a.reshape(*a.shape[:-2], -1)
+    out = (flat[..., idx] * wts.astype(a.dtype)).sum(axis=-2)  # gather (…, K, P), weigh, sum the taps
+    return out.reshape(*a.shape[:-2], *out_hw)
 
 
 def _affine_output_size(m: Sequence[float], w: int, h: int) -> tuple[int, int]:
@@ -288,15 +299,16 @@ def _affine_output_size(m: Sequence[float], w: int, h: int) -> tuple[int, int]:
 def _warp(a: Any, m: Sequence[float], mode: str, fill: Any, out_size: tuple[int, int] | None = None) -> Any:
     h, w = a.shape[-2:]
     ow, oh = out_size if out_size is not None else (w, h)
-    xs = xp.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow)
-    ys = xp.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh)[:, None]
+    xs = xp.arange(ow) - (ow - 1) * 0.5  # torchvision's base grid: pixel centres relative to the centre
+    ys = (xp.arange(oh) - (oh - 1) * 0.5)[:, None]
     gx = (m[0] * xs + m[1] * ys + m[2]) / (0.5 * w)
     gy = (m[3] * xs + m[4] * ys + m[5]) / (0.5 * h)
-    out = grid_sample(a, gx, gy, mode)
+    idx, wts = _sample_taps(gx, gy, h, w, mode)
+    out = _apply_taps(a, idx, wts, (oh, ow))
     if fill is None:
         return out
     # torchvision samples a mask of ones beside the image and blends the fill in where it fell off
-    cover = grid_sample(xp.ones((1, h, w), dtype=a.dtype), gx, gy, mode)
+    cover = wts.sum(axis=0).reshape(oh, ow).astype(a.dtype)
     f = xp.asarray(fill, dtype=a.dtype).reshape(-1, 1, 1)
     if f.shape[0] not in (1, a.shape[-3]):
         raise ValueError(f"affine: fill has {f.shape[0]} values but the image has {a.shape[-3]} channels")

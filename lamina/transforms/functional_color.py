@@ -121,14 +121,10 @@ def hsv_to_rgb(a: Any) -> Any:
     p = xp.clip(v * (1.0 - s), 0.0, 1.0)
     q = xp.clip(v * (1.0 - s * f), 0.0, 1.0)
     t = xp.clip(v * (1.0 - s * (1.0 - f)), 0.0, 1.0)
-    table = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]  # sector i → (r, g, b)
-    out = xp.zeros(a.shape, dtype=a.dtype)
-    for k, (rr, gg, bb) in enumerate(table):
-        sel = i == k
-        out[..., 0, :, :] += xp.where(sel, rr, 0.0)
-        out[..., 1, :, :] += xp.where(sel, gg, 0.0)
-        out[..., 2, :, :] += xp.where(sel, bb, 0.0)
-    return out
+    # sector i of the colour wheel picks (r, g, b) among (v, q, p, t): torchvision's table, as indices
+    pick = xp.array([[0, 1, 2, 2, 3, 0], [3, 0, 0, 1, 2, 2], [2, 2, 3, 0, 0, 1]])
+    out = xp.take_along_axis(xp.stack((v, q, p, t)), pick[:, i], axis=0)  # (3, …, H, W)
+    return xp.moveaxis(out, 0, -3)
 
 
 def adjust_hue(img: Any, hue_factor: float) -> Any:
