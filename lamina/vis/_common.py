@@ -13,7 +13,7 @@ from .. import backend, nn
 from ..autograd import Tensor, no_grad
 from ..train.report import atomic_write_bytes
 
-__all__ = ["as_batch", "get_layer", "find_layers", "capture", "forward_capture", "resolve_targets",
+__all__ = ["as_batch", "model_dtype", "get_layer", "find_layers", "capture", "forward_capture", "resolve_targets",
            "select_scores", "unit_score", "predict", "pyplot", "save_figure", "normalize01", "image_hwc",
            "grid_shape", "callable_name", "as_list", "DPI"]
 
@@ -34,6 +34,13 @@ def as_batch(x: Any, op: str, dtype: Any = None) -> Tensor:
     if dtype is not None:
         a = a.astype(dtype)
     return Tensor._wrap(xp.array(a))
+
+
+def model_dtype(model: Any) -> Any:
+    """The floating dtype of the model's first parameter (float32 for a parameterless model):
+    inputs are cast to it, since lamina never promotes floating dtypes implicitly."""
+    params = model.parameters() if isinstance(model, nn.Module) else ()
+    return next((p.dtype for p in params if p.dtype.kind == "f"), backend.get_default_dtype())
 
 
 def get_layer(model: nn.Module, layer: str | nn.Module, op: str) -> nn.Module:

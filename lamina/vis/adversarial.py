@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from .. import backend, nn
 from ..autograd import Tensor, grad, no_grad
 from ..nn import functional as F
-from ._common import as_batch, predict, resolve_targets
+from ._common import as_batch, model_dtype, predict, resolve_targets
 from .attribution import evaluation_mode
 
 __all__ = ["AdversarialResult", "fgsm", "pgd"]
@@ -52,7 +52,7 @@ def _loss_grad(model: nn.Module, x: Any, cls: Any) -> Any:
 
 
 def _setup(model: nn.Module, x: Any, y: Any, target: Any, op: str) -> tuple[Any, Any, Any]:
-    xb = as_batch(x, op)
+    xb = as_batch(x, op, model_dtype(model))
     logits = predict(model, xb)
     labels = resolve_targets(y, logits, op)
     tgt = None if target is None else resolve_targets(target, logits, op)

@@ -16,7 +16,16 @@ from typing import Any
 from .. import backend, nn
 from ..autograd import Tensor, grad, no_grad
 from ..nn import functional as F
-from ._common import as_batch, find_layers, forward_capture, get_layer, predict, resolve_targets, select_scores
+from ._common import (
+    as_batch,
+    find_layers,
+    forward_capture,
+    get_layer,
+    model_dtype,
+    predict,
+    resolve_targets,
+    select_scores,
+)
 
 __all__ = ["input_gradient", "saliency", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion",
            "evaluation_mode"]
@@ -67,7 +76,7 @@ def input_gradient(model: nn.Module, x: Any, target: Any = None) -> Any:
         (1, 1, 2, 2)
     """
     with evaluation_mode(model):
-        return _input_grad(model, as_batch(x, "input_gradient"), target)[0]
+        return _input_grad(model, as_batch(x, "input_gradient", model_dtype(model)), target)[0]
 
 
 def saliency(model: nn.Module, x: Any, target: Any = None) -> Any:
@@ -101,7 +110,7 @@ def smoothgrad(model: nn.Module, x: Any, target: Any = None, n_samples: int = 25
     """
     if n_samples < 1 or noise_level < 0:
         raise ValueError(f"smoothgrad: need n_samples >= 1 and noise_level >= 0, got {n_samples}, {noise_level}")
-    xb = as_batch(x, "smoothgrad")
+    xb = as_batch(x, "smoothgrad", model_dtype(model))
     rng = xp.random.default_rng(seed)
     with evaluation_mode(model):
         t = resolve_targets(target, predict(model, xb), "smoothgrad")
@@ -131,7 +140,7 @@ def integrated_gradients(model: nn.Module, x: Any, target: Any = None, baseline:
     """
     if steps < 1:
         raise ValueError(f"integrated_gradients: steps must be >= 1, got {steps}")
-    xb = as_batch(x, "integrated_gradients")
+    xb = as_batch(x, "integrated_gradients", model_dtype(model))
     a = xb.array
     base = xp.zeros_like(a) if baseline is None else xp.broadcast_to(
         xp.asarray(baseline.array if isinstance(baseline, Tensor) else baseline, dtype=a.dtype), a.shape)
@@ -171,7 +180,7 @@ def grad_cam(model: nn.Module, x: Any, target: Any = None, layer: Any = None, up
     Shape:
         Returns ``(N, H, W)`` (input size if ``upsample``, else the layer's map size).
     """
-    xb = as_batch(x, "grad_cam")
+    xb = as_batch(x, "grad_cam", model_dtype(model))
     mod = _default_conv(model, "grad_cam") if layer is None else get_layer(model, layer, "grad_cam")
     with evaluation_mode(model):
         # The gradient must reach the layer's output: feed an input that requires grad.
@@ -205,7 +214,7 @@ def occlusion(model: nn.Module, x: Any, target: Any = None, size: int = 4, strid
     Shape:
         Returns ``(N, H, W)``: positive where hiding the pixel lowers the class probability.
     """
-    xb = as_batch(x, "occlusion")
+    xb = as_batch(x, "occlusion", model_dtype(model))
     n, c, h, w = xb.shape
     if not (0 < size <= min(h, w)) or stride < 1:
         raise ValueError(f"occlusion: need 0 < size <= min(H, W) = {min(h, w)} and stride >= 1, "

@@ -24,7 +24,7 @@ from typing import Any
 from .. import nn
 from ..autograd import grad
 from ..nn import functional as F
-from ._common import as_batch, find_layers, forward_capture, resolve_targets, select_scores, unit_score
+from ._common import as_batch, find_layers, forward_capture, model_dtype, resolve_targets, select_scores, unit_score
 from .attribution import evaluation_mode
 
 __all__ = ["relu_backward_rule", "guided_backprop", "deconvnet", "RULES"]
@@ -54,7 +54,10 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Any:
                          "(ReLUs called as functions cannot be hooked)")
 
     def hook(mod: nn.Module, grad_input: tuple[Any, ...], grad_output: tuple[Any, ...]) -> Any:
-        if grad_input[0] is None:
+        if grad_input[0] is None or grad_output is None:
+            # grad_output is None when the seed is this ReLU's own output (a forward hook sees it
+            # before the backward wrapping): the seed is a non-negative one-hot at an active unit,
+            # so every rule agrees with plain backpropagation there.
             return None
         if rule == "deconvnet":
             return (F.relu(grad_output[0]),)
@@ -70,7 +73,7 @@ def relu_backward_rule(model: nn.Module, rule: str) -> Any:
 
 def _backward_to_input(model: nn.Module, x: Any, rule: str, target: Any, layer: Any, unit: int | None,
                        op: str) -> Any:
-    xb = as_batch(x, op).requires_grad_()
+    xb = as_batch(x, op, model_dtype(model)).requires_grad_()
     with evaluation_mode(model), relu_backward_rule(model, rule):
         if layer is None:
             out = model(xb)

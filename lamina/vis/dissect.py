@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from .. import backend, nn
 from ..autograd import Tensor, no_grad
 from ..nn import functional as F
-from ._common import as_batch
+from ._common import as_batch, model_dtype
 from .features import activations
 
 __all__ = ["Dissection", "dissect"]
@@ -52,7 +52,7 @@ def dissect(model: nn.Module, layer: Any, images: Any, concepts: Mapping[str, An
     Returns:
         :class:`Dissection`.
     """
-    xb = as_batch(images, "dissect")
+    xb = as_batch(images, "dissect", model_dtype(model))
     n, _, h, w = xb.shape
     if not concepts:
         raise ValueError("dissect: need at least one concept")

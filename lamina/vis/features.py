@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from .. import backend, nn
 from ..autograd import no_grad
 from ..nn.utils.conv_arithmetic import receptive_fields
-from ._common import as_batch, capture, find_layers, get_layer
+from ._common import as_batch, capture, find_layers, get_layer, model_dtype
 from .attribution import evaluation_mode
 
 __all__ = ["first_conv", "activations", "layer_receptive_field", "TopActivations", "top_activations",
@@ -34,7 +34,7 @@ def activations(model: nn.Module, x: Any, layer: Any, batch_size: int = 256) -> 
     Shape:
         ``x`` ``(C, H, W)`` or ``(N, C, H, W)`` → the layer's output, e.g. ``(N, C', H', W')``.
     """
-    xb = as_batch(x, "activations")
+    xb = as_batch(x, "activations", model_dtype(model))
     mod = get_layer(model, layer, "activations")
     outs = []
     with evaluation_mode(model), no_grad(), capture(mod) as box:
@@ -85,7 +85,7 @@ def top_activations(model: nn.Module, images: Any, layer: Any, unit: int, k: int
     Returns:
         :class:`TopActivations`, strongest first.
     """
-    xb = as_batch(images, "top_activations")
+    xb = as_batch(images, "top_activations", model_dtype(model))
     act = activations(model, xb, layer, batch_size)
     if not 0 <= int(unit) < act.shape[1]:
         raise ValueError(f"top_activations: unit must lie in 0..{act.shape[1] - 1}, got {unit}")
@@ -117,7 +117,7 @@ def top_activations(model: nn.Module, images: Any, layer: Any, unit: int, k: int
 def penultimate_features(model: nn.Module, images: Any, layer: Any = None, batch_size: int = 256) -> Any:
     """The features fed to the last ``nn.Linear`` (the classifier's input), or the output of
     ``layer`` when given, flattened to ``(N, D)``."""
-    xb = as_batch(images, "penultimate_features")
+    xb = as_batch(images, "penultimate_features", model_dtype(model))
     if layer is not None:
         return activations(model, xb, layer, batch_size).reshape(xb.shape[0], -1)
     linears = find_layers(model, nn.Linear)
