@@ -35,6 +35,15 @@ def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
                  for sz, k, s, d, lo, hi in zip(size, ksize, stride, dilation, pad_lo, pad_hi))
 
 
+# column buffers are built a few images at a time: at most this many bytes each
+COLUMN_CHUNK_BYTES = 16 * 2**20
+
+
+def _chunks(n: int, per_image: int) -> list[tuple[int, int]]:
+    step = max(1, COLUMN_CHUNK_BYTES // max(per_image, 1))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
 def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int], size: Sequence[int],
                out: Sequence[int]) -> bool:
     return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(pad_lo) and \
@@ -103,17 +112,19 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _from_rows(y, n, out)
-    cols = im2col_cl(xpad, ksize, stride, dilation, out)  # (N, *out, *k, C)
-    del xpad
     wm = _w_mat(w, g)
-    if g == 1:
-        y = cols.reshape(-1, wm.shape[1]) @ wm[0]
-    else:
-        cg, kg = c // g, k_out // g
-        c3 = cols.reshape(-1, int(np.prod(ksize)), c)
-        y = np.empty((c3.shape[0], k_out), dtype=x.dtype)
-        for i in range(g):
-            y[:, i * kg:(i + 1) * kg] = c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
+    length = int(np.prod(out))
+    y = np.empty((n * length, k_out), dtype=x.dtype)
+    for n0, n1 in _chunks(n, length * wm.shape[1] * g * x.itemsize):
+        cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
+        if g == 1:
+            np.matmul(cols, wm[0], out=y[n0 * length:n1 * length])
+        else:
+            cg, kg = c // g, k_out // g
+            c3 = cols.reshape(cols.shape[0], -1, c)
+            for i in range(g):
+                y[n0 * length:n1 * length, i * kg:(i + 1) * kg] = \
+                    c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
     return _from_rows(y, n, out)
 
 
@@ -133,18 +144,21 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     if _depthwise(w, g):
         gpad = depthwise_input_grad(_cl(gy), _cl(w[:, 0][None])[0], ext, stride, dilation)
         return crop_channels_first(gpad, pad_lo, size)
-    rows = _rows(gy)  # (L, K)
+    rows = _rows(gy)  # (N·L, K)
     wm = _w_mat(w, g)
-    if g == 1:
-        gcols = rows @ wm[0].T
-    else:
-        cg, kg = c // g, k_out // g
-        kk = int(np.prod(ksize))
-        gcols = np.empty((rows.shape[0], kk, c), dtype=gy.dtype)
-        for i in range(g):
-            gcols[:, :, i * cg:(i + 1) * cg] = (rows[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
-    del rows
-    gpad = col2im_cl(gcols.reshape(n, *out, *ksize, c), ext, stride, dilation)
+    length = int(np.prod(out))
+    cg, kg = c // g, k_out // g
+    kk = int(np.prod(ksize))
+    gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
+    for n0, n1 in _chunks(n, length * kk * c * gy.itemsize):
+        r = rows[n0 * length:n1 * length]
+        if g == 1:
+            gcols = r @ wm[0].T
+        else:
+            gcols = np.empty((r.shape[0], kk, c), dtype=gy.dtype)
+            for i in range(g):
+                gcols[:, :, i * cg:(i + 1) * cg] = (r[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
+        col2im_cl(gcols.reshape(n1 - n0, *out, *ksize, c), ext, stride, dilation, out=gpad[n0:n1])
     return crop_channels_first(gpad, pad_lo, size)
 
 
@@ -167,14 +181,19 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     if kg == 1 and cg == 1:  # depthwise
         gw = depthwise_weight_grad(xpad, _cl(gy), ksize, stride, dilation)  # (*k, C)
         return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
-    cols = im2col_cl(xpad, ksize, stride, dilation, out)
-    del xpad
     rows = _rows(gy)
+    length = int(np.prod(out))
     kk = int(np.prod(ksize))
-    if g == 1:
-        gm = rows.T @ cols.reshape(rows.shape[0], -1)  # (K, ∏k·C)
-    else:
-        c3 = cols.reshape(rows.shape[0], kk, c)
-        gm = np.concatenate([rows[:, i * kg:(i + 1) * kg].T @ c3[:, :, i * cg:(i + 1) * cg].reshape(rows.shape[0], -1)
-                             for i in range(g)])
+    gm = np.zeros((k_out, kk * cg), dtype=x.dtype)
+    for n0, n1 in _chunks(n, length * kk * c * x.itemsize):
+        cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
+        r = rows[n0 * length:n1 * length]
+        # (colsᵀ r)ᵀ, not rᵀ cols: OpenBLAS runs the latter shape (64 × 6144 @ 6144 × 576) 8× slower
+        if g == 1:
+            gm += (cols.T @ r).T
+        else:
+            c3 = cols.reshape(cols.shape[0], kk, c)
+            for i in range(g):
+                gm[i * kg:(i + 1) * kg] += (c3[:, :, i * cg:(i + 1) * cg].reshape(cols.shape[0], -1).T
+                                            @ r[:, i * kg:(i + 1) * kg]).T
     return np.ascontiguousarray(gm.reshape(k_out, *ksize, cg).transpose(0, nd + 1, *range(1, nd + 1)))

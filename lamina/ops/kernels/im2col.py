@@ -88,20 +88,22 @@ def im2col_cl(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: 
     return cols
 
 
-def col2im_cl(cols: Any, ext: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> Any:
-    """Adjoint of :func:`im2col_cl`: ``cols (N, *out, *k, C)`` summed into a zeroed ``(N, *ext, C)``."""
+def col2im_cl(cols: Any, ext: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+              out: Any = None) -> Any:
+    """Adjoint of :func:`im2col_cl`: ``cols (N, *o, *k, C)`` summed into a zeroed ``(N, *ext, C)``
+    (or added into ``out``, a C-contiguous array of that shape)."""
     nd = len(ext)
     n, c = cols.shape[0], cols.shape[-1]
-    out = cols.shape[1:1 + nd]
+    osize = cols.shape[1:1 + nd]
     ksize = cols.shape[1 + nd:1 + 2 * nd]
-    gpad = np.zeros((n, *ext, c), dtype=cols.dtype)
+    gpad = np.zeros((n, *ext, c), dtype=cols.dtype) if out is None else out
     if _USE_NUMBA[0] and cols.dtype in (np.float32, np.float64) and cols.size:
-        c8 = np.ascontiguousarray(cols).reshape(n, *_lift(out, 1), *_lift(ksize, 1), c)
+        c8 = np.ascontiguousarray(cols).reshape(n, *_lift(osize, 1), *_lift(ksize, 1), c)
         conv_numba.col2im_cl3d(c8, gpad.reshape(n, *_lift(ext, 1), c), *_lift(stride, 1), *_lift(dilation, 1))
         return gpad
     for offs in itertools.product(*[range(k) for k in ksize]):
         dst = (slice(None), *[slice(i * d, i * d + (o - 1) * s + 1, s)
-                              for i, d, o, s in zip(offs, dilation, out, stride)])
+                              for i, d, o, s in zip(offs, dilation, osize, stride)])
         gpad[dst] += cols[(slice(None), *[slice(None)] * nd, *offs)]
     return gpad
 
