@@ -165,3 +165,34 @@ def test_worker_seeding_and_errors():
 
     with pytest.raises(KeyError, match="sample 4 is broken"):
         list(DataLoader(Broken(), batch_size=2, num_workers=2))
+
+
+class Dies(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        if get_worker_info() is not None and i == 2:
+            import os
+
+            os._exit(3)
+        return i
+
+
+def test_dead_worker_and_worker_init_fn():
+    with pytest.raises(RuntimeError, match=r"worker \d \(exit code 3\) exited unexpectedly"):
+        list(DataLoader(Dies(), batch_size=1, num_workers=2))
+
+    class Info(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.array([lamina.backend.generator().integers(0, 1000)])
+
+    def init(worker_id):
+        lamina.manual_seed(100 + worker_id)
+
+    out = [b.item() for b in DataLoader(Info(), batch_size=1, num_workers=2, worker_init_fn=init)]
+    expect = [int(np.random.default_rng(100 + w).integers(0, 1000)) for w in (0, 1)]
+    assert out[:2] == expect

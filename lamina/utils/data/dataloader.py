@@ -56,6 +56,12 @@ class DataLoader:
             epoch, seeded from the loader's generator.
         seed: an integer seed for a new generator (instead of ``generator``).
 
+    Randomness, as in torch: at the start of every epoch the loader draws a base seed from its
+    generator (whatever ``num_workers``), then the sampler draws the epoch's order; the order is
+    therefore the same for any ``num_workers``. Random transforms run in the main process draw
+    from lamina's global generator (seed it with ``lamina.manual_seed``); in worker ``k`` they draw
+    from a generator seeded with ``base_seed + k``, reproducible from the loader's seed alone.
+
     Example:
         >>> import lamina
         >>> from lamina.utils.data import TensorDataset
@@ -163,8 +169,11 @@ class DataLoader:
         shuffle exactly as the uninterrupted run's next epoch; taken in the middle of an epoch, the
         resumed loader's next iteration yields the rest of that epoch (the batches already consumed
         are skipped without being loaded). Random transforms in the main process draw from
-        lamina's global generator, which the checkpoint saves separately. The dict holds only
-        plain ints, strings and dicts (JSON-friendly).
+        lamina's global generator, which the checkpoint saves separately
+        (``lamina.backend.generator().bit_generator.state``). With ``num_workers > 0`` a resume
+        between epochs is exact; a resume in the middle of an epoch gives the same samples in the
+        same order, but the workers' random transforms restart from their epoch seeds. The dict
+        holds only plain ints, strings and dicts (JSON-friendly).
 
         Example:
             >>> loader = DataLoader(list(range(6)), batch_size=2, shuffle=True, seed=1)
