@@ -244,6 +244,8 @@ class Optimizer:
         new_groups = []
         for g, s in zip(self.param_groups, saved):
             new = {k: _copy_value(v) for k, v in s.items() if k not in ("params", "param_names")}
+            for k, v in self.defaults.items():  # options newer than the saved state keep their defaults
+                new.setdefault(k, v)
             new["params"] = g["params"]
             if "param_names" in g:
                 new["param_names"] = g["param_names"]

@@ -283,3 +283,15 @@ def test_step_hooks():
     opt2 = lamina.optim.Adam([w], lr=0.1)
     opt2.register_step_pre_hook(lambda o, a, k: ((lambda: lamina.tensor(7.0),), {}))
     assert opt2.step().item() == 7.0
+
+
+def test_load_state_dict_fills_options_missing_from_an_older_state():
+    w = nn.Parameter(lamina.ones(2))
+    opt = lamina.optim.Adam([w], lr=0.1)
+    sd = opt.state_dict()
+    del sd["param_groups"][0]["decoupled_weight_decay"]
+    opt2 = lamina.optim.Adam([w], lr=0.5)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["decoupled_weight_decay"] is False and opt2.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match="number of parameter groups"):
+        opt2.load_state_dict({"state": {}, "param_groups": []})
