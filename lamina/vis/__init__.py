@@ -30,7 +30,7 @@ from .attribution import (
     smoothgrad,
 )
 from .backprop_rules import deconvnet, guided_backprop, relu_backward_rule
-from .dissect import Dissection, dissect
+from .dissect import COLOR_NAMES, Dissection, dissect, shapes_concepts
 from .features import (
     TopActivations,
     activations,
@@ -63,7 +63,7 @@ __all__ = [
     "AdversarialResult", "fgsm", "pgd",
     "evaluation_mode", "grad_cam", "input_gradient", "integrated_gradients", "occlusion", "saliency", "smoothgrad",
     "deconvnet", "guided_backprop", "relu_backward_rule",
-    "Dissection", "dissect",
+    "COLOR_NAMES", "Dissection", "dissect", "shapes_concepts",
     "TopActivations", "activations", "embed_features", "first_conv", "layer_receptive_field", "pca",
     "penultimate_features", "top_activations", "tsne",
     "plot_computational_graph", "trace",

@@ -16,9 +16,32 @@ from ..nn import functional as F
 from ._common import as_batch, model_dtype
 from .features import activations
 
-__all__ = ["Dissection", "dissect"]
+__all__ = ["Dissection", "dissect", "shapes_concepts", "COLOR_NAMES"]
 
 xp = backend.xp
+
+
+COLOR_NAMES = {"black": (0, 0, 0), "white": (1, 1, 1), "red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1),
+               "yellow": (1, 1, 0), "cyan": (0, 1, 1), "magenta": (1, 0, 1)}
+
+
+def shapes_concepts(dataset: Any, colors: bool = True) -> dict[str, Any]:
+    """Concept masks ``(N, H, W)`` of a ``lamina.datasets.Shapes`` data set (made with any
+    options): one per shape class (its pixels), and with ``colors`` one per color name of
+    :data:`COLOR_NAMES` (the shape's or the background's pixels whose clean color is nearest
+    that name's RGB corner). Concepts that occur nowhere are left out."""
+    masks = xp.asarray(dataset.masks)
+    out = {name: masks == k + 1 for k, name in enumerate(dataset.classes)}
+    if colors:
+        names = list(COLOR_NAMES)
+        corners = xp.asarray([COLOR_NAMES[n] for n in names], dtype=backend.float64)
+        cols = xp.asarray(dataset.colors, dtype=backend.float64)  # (N, 2, 3): background, shape
+        nearest = ((cols[:, :, None, :] - corners[None, None]) ** 2).sum(-1).argmin(-1)  # (N, 2)
+        fg = masks > 0
+        for j, name in enumerate(names):
+            m = xp.where(fg, (nearest[:, 1] == j)[:, None, None], (nearest[:, 0] == j)[:, None, None])
+            out[name] = m
+    return {k: v for k, v in out.items() if v.any()}
 
 
 class Dissection(NamedTuple):
