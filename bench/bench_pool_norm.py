@@ -2,6 +2,7 @@
 
     python bench/bench_pool_norm.py            # median of 9 repeats per case
     python bench/bench_pool_norm.py --quick    # 3 repeats, a quarter of the batch
+    python bench/bench_pool_norm.py --torch-threads 1   # torch on one thread (NumPy's ufuncs use one)
 
 Prints, per case, the median time of the forward pass (no graph) and of forward + backward
 (input gradient, and γ/β gradients for batch norm) for lamina and torch, and the ratio
@@ -100,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch's intra-op threads (default: torch's own choice); 1 is fairer on a loaded machine")
     args = ap.parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     repeats = args.repeats or (3 if args.quick else 9)
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
           f"float32, median of {repeats}{' (quick: N/4)' if args.quick else ''}")

@@ -26,7 +26,7 @@ from .common import check_tensor, const
 from .kernels import norm as K
 from .pad import pad
 
-__all__ = ["Normalize", "normalize", "batch_norm", "instance_norm", "layer_norm", "group_norm",
+__all__ = ["Normalize", "BatchNormTrain", "normalize", "batch_norm", "instance_norm", "layer_norm", "group_norm",
            "local_response_norm", "local_contrast_norm", "gaussian_window"]
 
 xp = backend.xp
@@ -55,6 +55,43 @@ class Normalize(Function):
         r = ((d * d).mean(axes, keepdim=True) + ctx.eps).rsqrt()
         xh = d * r
         return r * (g - g.mean(axes, keepdim=True) - xh * (g * xh).mean(axes, keepdim=True))
+
+
+class BatchNormTrain(Function):
+    """Training-mode batch norm with the affine map fused in: ``y = (x − mean)·r·w + b`` over
+    every axis but the channels (fewer passes over the data than op-by-op composition)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, w: Any, b: Any, eps: float, box: dict[str, Any]) -> Any:
+        y, d, mean, var, r = K.batch_norm_forward(x, w, b, eps)
+        box["mean"], box["var"] = mean, var
+        ctx.eps = eps
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x, w)
+            ctx.d, ctx.r = d, r
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if not is_grad_enabled():  # plain backward: the fused kernel on saved arrays
+            grads = K.batch_norm_backward(gy.array, ctx.d, ctx.r, None if w is None else w.array, need)
+            return tuple(None if g is None else const(g) for g in grads)
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = _channel_shape(x)
+        d = x - x.mean(axes, keepdim=True)
+        r = ((d * d).mean(axes, keepdim=True) + ctx.eps).rsqrt()
+        xh = d * r
+        gxh = gy if w is None else gy * w.reshape(shape)
+        gx = gw = gb = None
+        if need[0]:
+            gx = r * (gxh - gxh.mean(axes, keepdim=True) - xh * (gxh * xh).mean(axes, keepdim=True))
+        if need[1]:
+            gw = (gy * xh).sum(axes)
+        if need[2]:
+            gb = gy.sum(axes)
+        return gx, gw, gb
 
 
 def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Any, Any]:
@@ -126,10 +163,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if m <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input "
                              f"of shape {tuple(input.shape)}")
-        y, mean, var = normalize(input, axes, eps)
-        _update(running_mean, mean, momentum)
-        _update(running_var, var * (m / (m - 1)), momentum)
-        return _affine(y, weight, bias, shape)
+        for name, t in (("weight", weight), ("bias", bias)):
+            if t is not None and t.dtype != input.dtype:
+                raise TypeError(f"{op}: {name} has dtype {t.dtype} but input has {input.dtype}")
+        box: dict[str, Any] = {}
+        y = BatchNormTrain.apply(input, weight, bias, eps=float(eps), box=box)
+        _update(running_mean, box["mean"], momentum)
+        _update(running_var, box["var"] * (m / (m - 1)), momentum)
+        return y
     if running_mean is None or running_var is None:
         raise ValueError(f"{op}: running_mean and running_var must be given when training=False")
     scale = (running_var.detach() + eps).rsqrt()

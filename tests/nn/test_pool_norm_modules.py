@@ -117,7 +117,7 @@ def test_instance_norm_steps_match_torch(lcls, tcls, shape, track):
 def test_layer_norm_and_group_norm_modules(bias):
     rng = np.random.default_rng(0)
     lam, tor = nn.LayerNorm((3, 4), eps=1e-4, bias=bias).double(), torch.nn.LayerNorm((3, 4), eps=1e-4, bias=bias).double()
-    lam.load_state_dict({k: v + rng.standard_normal(v.shape) for k, v in tor.state_dict().items()})
+    lam.load_state_dict({k: v.numpy() + rng.standard_normal(tuple(v.shape)) for k, v in tor.state_dict().items()})
     tor.load_state_dict({k: _t(v.array) for k, v in lam.state_dict().items()})
     _run_steps(lam, tor, (2, 5, 3, 4))
     lam, tor = nn.GroupNorm(2, 6).double(), torch.nn.GroupNorm(2, 6).double()
