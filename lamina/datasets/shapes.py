@@ -97,10 +97,17 @@ class Shapes(VisionDataset):
       ``torchvision.ops.masks_to_boxes`` of the mask — and ``"labels"``, an int64 Tensor ``(1,)``,
       as torchvision's detection targets.
 
-    Colours are drawn so that shape and background differ by at least 0.3 in some channel. The
-    mask is exactly the set of pixels painted in the shape's colour (before noise); the noise has
-    its own random stream, so ``noise`` changes nothing else. Geometric
-    transforms given as ``transform`` act on the image only, not on the mask or boxes.
+    With ``objects > 1`` every image holds 1 to ``objects`` shapes (later ones painted over earlier
+    ones; each keeps at least 4 visible pixels) and the target is always a dict without
+    ``"label"``: ``"labels"`` ``(K,)``, plus ``"boxes"`` ``(K, 4)`` (boxes of the visible pixels of
+    each shape) and/or ``"mask"`` (the visible class per pixel) on request. ``K`` varies between
+    images, so batch them with ``collate_fn=lambda batch: tuple(zip(*batch))``, as for torchvision's
+    detection sets.
+
+    Colours are drawn so that each shape and the background differ by at least 0.3 in some channel.
+    The mask is exactly the set of pixels painted in the shapes' colours (before noise); the noise
+    has its own random stream, so ``noise`` changes nothing else. Geometric transforms given as
+    ``transform`` act on the image only, not on the mask or boxes.
 
     Args:
         n: the number of images.
@@ -112,11 +119,14 @@ class Shapes(VisionDataset):
         train: which of the two sets of ``seed``.
         transform, target_transform: as in torchvision.
         return_mask, return_boxes: add masks / boxes to the target (see above).
+        objects: the largest number of shapes per image (1: one shape, a classification set).
 
     Attributes:
-        data: float32 array ``(n, 3, size, size)``; ``targets``: int64 ``(n,)``; ``masks``: int64
-        ``(n, size, size)``; ``boxes``: float32 ``(n, 4)``; ``colors``: float32 ``(n, 2, 3)``
-        (background, shape).
+        data: float32 array ``(n, 3, size, size)``; ``targets``: int64 ``(n,)`` (the class of the
+        first shape); ``masks``: int64 ``(n, size, size)``; ``instances``: int64 ``(n, size, size)``
+        (0 background, ``j + 1`` where shape ``j`` is visible); ``boxes``, ``box_labels``: per image, float32
+        ``(K, 4)`` and int64 ``(K,)`` arrays; ``colors``: float32 ``(n, 1 + objects, 3)`` (background,
+        then each shape's colour; NaN for shapes an image does not have).
 
     Example:
         >>> ds = Shapes(n=8, size=16, seed=0, return_boxes=True)
@@ -128,12 +138,14 @@ class Shapes(VisionDataset):
     def __init__(self, n: int = 1000, size: int = 32, classes: Sequence[str] = SHAPE_CLASSES, noise: float = 0.05,
                  seed: int = 0, train: bool = True, transform: Callable[[Any], Any] | None = None,
                  target_transform: Callable[[Any], Any] | None = None, return_mask: bool = False,
-                 return_boxes: bool = False) -> None:
+                 return_boxes: bool = False, objects: int = 1) -> None:
         super().__init__(None, transform, target_transform)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Shapes: n must be a positive integer, got {n!r}")
         if isinstance(size, bool) or not isinstance(size, int) or size < 8:
             raise ValueError(f"Shapes: size must be an integer of at least 8, got {size!r}")
+        if isinstance(objects, bool) or not isinstance(objects, int) or not 1 <= objects <= 8:
+            raise ValueError(f"Shapes: objects must be an integer from 1 to 8, got {objects!r}")
         classes = tuple(classes)
         bad = [c for c in classes if c not in SHAPE_CLASSES]
         if not classes or bad or len(set(classes)) != len(classes):
@@ -142,45 +154,71 @@ class Shapes(VisionDataset):
             raise ValueError(f"Shapes: noise must be non-negative, got {noise}")
         self.classes = list(classes)
         self.size, self.noise, self.seed, self.train = size, float(noise), seed, train
-        self.return_mask, self.return_boxes = return_mask, return_boxes
+        self.return_mask, self.return_boxes, self.objects = return_mask, return_boxes, objects
         part = 0 if train else 1
         # two streams: the noise level does not change the shapes, colours and labels
         self._generate(n, xp.random.default_rng([int(seed), part, 0]), xp.random.default_rng([int(seed), part, 1]))
 
+    def _draw_image(self, labels: list[int], rng: Any) -> tuple[Any, Any, Any]:
+        """Paint one image: returns (image (3, H, W) float64, instance map (H, W), colours (1 + K, 3))."""
+        size, k = self.size, len(labels)
+        r_lo, r_hi = (0.18, 0.4) if k == 1 else (0.12, 0.28)
+        while True:
+            inst = xp.zeros((size, size), dtype=backend.int64)
+            colors, img = [], None
+            for j, label in enumerate(labels):
+                r = rng.uniform(r_lo, r_hi) * size
+                cx, cy = rng.uniform(r + 0.5, size - 1.5 - r, size=2)
+                angle = rng.uniform(0.0, 2 * math.pi)
+                if j == 0:
+                    bg = rng.uniform(0.0, 1.0, 3)
+                    colors.append(bg)
+                    img = xp.broadcast_to(bg[:, None, None], (3, size, size)).copy()
+                fg = rng.uniform(0.0, 1.0, 3)
+                while xp.abs(fg - bg).max() < 0.3:
+                    fg = rng.uniform(0.0, 1.0, 3)
+                m = render_shape(self.classes[label], size, cx, cy, r, angle)
+                img[:, m] = fg[:, None]
+                inst[m] = j + 1
+                colors.append(fg)
+            if all((inst == j + 1).sum() >= 4 for j in range(k)):  # every shape visible
+                return img, inst, xp.stack(colors)
+
     def _generate(self, n: int, rng: Any, noise_rng: Any) -> None:
-        size = self.size
-        self.targets = rng.integers(0, len(self.classes), size=n).astype(backend.int64)
+        size, c = self.size, len(self.classes)
+        self.targets = rng.integers(0, c, size=n).astype(backend.int64)
         self.data = xp.empty((n, 3, size, size), dtype=backend.float32)
         self.masks = xp.zeros((n, size, size), dtype=backend.int64)
-        self.colors = xp.empty((n, 2, 3), dtype=backend.float32)
+        self.instances = xp.zeros((n, size, size), dtype=backend.int64)
+        self.colors = xp.full((n, 1 + self.objects, 3), xp.nan, dtype=backend.float32)
+        self.boxes, self.box_labels = [], []
         for i in range(n):
-            r = rng.uniform(0.18, 0.4) * size
-            cx, cy = rng.uniform(r + 0.5, size - 1.5 - r, size=2)
-            angle = rng.uniform(0.0, 2 * math.pi)
-            bg = rng.uniform(0.0, 1.0, 3)
-            fg = rng.uniform(0.0, 1.0, 3)
-            while xp.abs(fg - bg).max() < 0.3:
-                fg = rng.uniform(0.0, 1.0, 3)
-            m = render_shape(self.classes[self.targets[i]], size, cx, cy, r, angle)
-            img = xp.where(m[None], fg[:, None, None], bg[:, None, None])
+            labels = [int(self.targets[i])]
+            if self.objects > 1:
+                labels += rng.integers(0, c, size=int(rng.integers(0, self.objects))).tolist()
+            img, inst, colors = self._draw_image(labels, rng)
             if self.noise > 0:
                 img = xp.clip(img + noise_rng.normal(0.0, self.noise, img.shape), 0.0, 1.0)
             self.data[i] = img
-            self.masks[i] = m * (self.targets[i] + 1)
-            self.colors[i] = (bg, fg)
-        self.boxes = masks_to_boxes(self.masks)
+            self.instances[i] = inst
+            lab = xp.asarray(labels, dtype=backend.int64)
+            self.masks[i] = xp.where(inst > 0, lab[inst - 1] + 1, 0)
+            self.colors[i, : len(colors)] = colors
+            self.boxes.append(masks_to_boxes(inst[None] == xp.arange(1, len(labels) + 1)[:, None, None]))
+            self.box_labels.append(lab)
 
     def _image(self, index: int) -> Tensor:
         return Tensor._wrap(self.data[index].copy())
 
     def _target(self, index: int) -> Any:
         label = int(self.targets[index])
-        if not (self.return_mask or self.return_boxes):
+        if self.objects == 1 and not (self.return_mask or self.return_boxes):
             return label
-        target: dict[str, Any] = {"label": label}
+        target: dict[str, Any] = {"label": label} if self.objects == 1 else {}
         if self.return_mask:
             target["mask"] = Tensor._wrap(self.masks[index].copy())
         if self.return_boxes:
-            target["boxes"] = Tensor._wrap(self.boxes[index:index + 1].copy())
-            target["labels"] = Tensor._wrap(xp.asarray([label], dtype=backend.int64))
+            target["boxes"] = Tensor._wrap(self.boxes[index].copy())
+        if self.return_boxes or self.objects > 1:
+            target["labels"] = Tensor._wrap(self.box_labels[index].copy())
         return target

@@ -92,3 +92,28 @@ def test_shapes_seeded_noise_and_splits():
         Shapes(classes=("hexagon",))
     with pytest.raises(ValueError, match="size"):
         Shapes(size=4)
+
+
+def test_shapes_several_objects_for_detection():
+    ds = Shapes(n=30, size=32, noise=0.0, seed=2, objects=3, return_mask=True, return_boxes=True)
+    counts = []
+    for i in range(len(ds)):
+        img, target = ds[i]
+        labels, boxes, mask = target["labels"].numpy(), target["boxes"].numpy(), target["mask"].numpy()
+        inst = ds.instances[i]
+        k = len(labels)
+        counts.append(k)
+        assert "label" not in target and boxes.shape == (k, 4) and labels[0] == ds.targets[i]
+        for j in range(k):
+            ys, xs = np.nonzero(inst == j + 1)
+            assert len(xs) >= 4
+            assert boxes[j].tolist() == [xs.min(), ys.min(), xs.max(), ys.max()]
+            assert np.all(mask[inst == j + 1] == labels[j] + 1)
+            np.testing.assert_allclose(img.numpy()[:, inst == j + 1].T, np.tile(ds.colors[i, 1 + j], (len(xs), 1)),
+                                       atol=1e-6)
+        assert np.all(mask[inst == 0] == 0)
+    assert set(counts) == {1, 2, 3}
+    imgs, targets = next(iter(DataLoader(ds, batch_size=4, collate_fn=lambda b: tuple(zip(*b)))))
+    assert len(imgs) == 4 and "boxes" in targets[0]
+    plain = Shapes(n=3, objects=2)
+    assert sorted(plain[0][1]) == ["labels"]
