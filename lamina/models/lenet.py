@@ -47,24 +47,40 @@ class LeNet5(nn.Module):
 
 
 class LeNetSmall(nn.Module):
-    """A LeNet-style CNN for small images (8×8 digits up to 32×32): two blocks of 3×3
-    convolution, ReLU and 2×2 max pooling, then two fully connected layers.
+    """A LeNet-style CNN for small images (the 8×8 digits up to 32×32): three 3×3 convolutions
+    (with batch normalization and ReLU), two 2×2 max-pooling stages, dropout and a linear
+    classifier — the default model of ``lamina train``.
+
+    Args:
+        num_classes, in_channels: outputs and input channels.
+        input_size: the input height and width (a multiple of 4).
+        width: channels of the first two convolutions (the third has ``2·width``).
+        batch_norm: normalize after each convolution (Ioffe & Szegedy, 2015).
+        dropout: dropout probability before the classifier.
 
     Shape:
-        ``(N, in_channels, H, W)`` with ``H, W`` multiples of 4 → ``(N, num_classes)``.
+        ``(N, in_channels, input_size, input_size)`` → ``(N, num_classes)``.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 8, width: int = 16) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 8, width: int = 32,
+                 batch_norm: bool = True, dropout: float = 0.3) -> None:
         super().__init__()
         if input_size % 4:
             raise ValueError(f"LeNetSmall: input_size must be a multiple of 4, got {input_size}")
         self.input_size = input_size
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=not batch_norm)]
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(cout))
+            return layers + [nn.ReLU()]
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            *block(in_channels, width), *block(width, width), nn.MaxPool2d(2),
+            *block(width, 2 * width), nn.MaxPool2d(2),
         )
         flat = 2 * width * (input_size // 4) ** 2
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, num_classes))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
