@@ -222,3 +222,15 @@ def test_max_pool_float32_large_matches_torch():
     for args in [(2,), (3, 2), (3, 2, 1)]:
         oracle(lambda x: LF.max_pool2d(x, *args), Input(array=a), torch_fn=lambda x: TF.max_pool2d(x, *args),
                dtype="float32")
+
+
+def test_channels_last_inputs_keep_their_layout():
+    """Activations stored channels-last under an NCHW shape (as lamina's conv returns them):
+    same values and gradients as torch, and the output stays channels-last."""
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((2, 6, 7, 5)).transpose(0, 3, 1, 2)  # shape (2, 5, 6, 7), NHWC in memory
+    for args in [(2,), (3, 2, 1), (3, 1, 1, 2, True)]:
+        oracle(lambda x: LF.max_pool2d(x, *args), Input(array=a), torch_fn=lambda x: TF.max_pool2d(x, *args))
+        oracle(lambda x: LF.avg_pool2d(x, *args[:4]), Input(array=a), torch_fn=lambda x: TF.avg_pool2d(x, *args[:4]))
+    y = LF.max_pool2d(lamina.Tensor._wrap(a), 2)
+    assert y.array.strides[1] < y.array.strides[3]  # channels remain the fastest-varying dim

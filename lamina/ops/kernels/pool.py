@@ -19,9 +19,9 @@ from typing import Any
 
 from ... import backend
 
-__all__ = ["PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial", "crop_spatial", "max_pool_forward",
-           "scatter_windows", "max_pool_scatter", "max_pool_gather", "arg_to_index", "avg_divisor", "avg_pool_forward",
-           "avg_pool_backward"]
+__all__ = ["empty_like_layout", "PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial",
+           "crop_spatial", "max_pool_forward", "scatter_windows", "max_pool_scatter", "max_pool_gather",
+           "arg_to_index", "avg_divisor", "avg_pool_forward", "avg_pool_backward"]
 
 xp = backend.xp
 
@@ -79,6 +79,20 @@ def window_slices(g: PoolGeom) -> Iterator[tuple[Any, ...]]:
                                   for o, d, n, s in zip(offs, g.dilation, g.out_size, g.stride))
 
 
+def empty_like_layout(ref: Any, shape: tuple[int, ...], dtype: Any = None, fill: float | None = None) -> Any:
+    """An array of ``shape`` whose dims lie in memory in the order of ``ref``'s (a channels-last
+    activation under an NCHW shape gets a channels-last result), optionally filled."""
+    order = sorted(range(ref.ndim), key=lambda i: -ref.strides[i])
+    if order == list(range(ref.ndim)):
+        base = xp.empty(shape, dtype=dtype or ref.dtype)
+    else:
+        base = xp.empty(tuple(shape[i] for i in order), dtype=dtype or ref.dtype)
+        base = base.transpose([order.index(i) for i in range(ref.ndim)])
+    if fill is not None:
+        base.fill(fill)
+    return base
+
+
 def pad_spatial(x: Any, before: tuple[int, ...], after: tuple[int, ...], value: float) -> Any:
     """``x`` with its last ``len(before)`` dims padded by ``value`` (``x`` itself if no padding)."""
     if not any(before) and not any(after):
@@ -86,7 +100,7 @@ def pad_spatial(x: Any, before: tuple[int, ...], after: tuple[int, ...], value: 
     k = len(before)
     lead = x.shape[:x.ndim - k]
     shape = lead + tuple(n + a + b for n, a, b in zip(x.shape[x.ndim - k:], before, after))
-    out = xp.full(shape, value, dtype=x.dtype)
+    out = empty_like_layout(x, shape, fill=value)
     out[(Ellipsis,) + tuple(slice(a, a + n) for a, n in zip(before, x.shape[x.ndim - k:]))] = x
     return out
 
@@ -113,7 +127,7 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = pad_spatial(x, g.padding, g.pad_after, low)
     slices = list(window_slices(g))
-    y = xpad[slices[0]].copy()
+    y = xpad[slices[0]].copy(order="K")
     for sl in slices[1:]:
         xp.maximum(y, xpad[sl], out=y)
     if not need_arg:
@@ -121,9 +135,9 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     if x.dtype.kind == "f" and xp.isnan(y).any():
         return y, _nan_arg(xpad, slices, y.shape, g)
     dt = _arg_dtype(g)
-    arg = xp.zeros(y.shape, dtype=dt)
-    eq = xp.empty(y.shape, dtype=bool)
-    step = xp.empty(y.shape, dtype=dt)
+    arg = xp.zeros_like(y, dtype=dt)
+    eq = xp.empty_like(y, dtype=bool)
+    step = xp.empty_like(y, dtype=dt)
     for j in range(len(slices) - 1, -1, -1):
         xp.equal(xpad[slices[j]], y, out=eq)
         # arg ← j where eq: integer arithmetic, several times faster than a masked copy
@@ -136,8 +150,8 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
 def _nan_arg(xpad: Any, slices: list[Any], shape: tuple[int, ...], g: PoolGeom) -> Any:
     """torch's scan with NaNs: a later element replaces the running maximum if it is greater
     or NaN (so the last NaN of a window wins)."""
-    best = xpad[slices[0]].copy()
-    arg = xp.zeros(shape, dtype=_arg_dtype(g))
+    best = xpad[slices[0]].copy(order="K")
+    arg = xp.zeros_like(best, dtype=_arg_dtype(g))
     for j, sl in enumerate(slices[1:], start=1):
         v = xpad[sl]
         better = xp.greater(v, best) | xp.isnan(v)
@@ -146,14 +160,16 @@ def _nan_arg(xpad: Any, slices: list[Any], shape: tuple[int, ...], g: PoolGeom) 
     return arg
 
 
-def scatter_windows(contrib: Callable[[int], Any], lead: tuple[int, ...], g: PoolGeom, dtype: Any) -> Any:
-    """Σ over kernel offsets ``j`` of ``contrib(j)`` (shape ``(*lead, *out_size)``) added into a
-    zero array of the padded input's shape at that offset's positions; cropped to the input.
+def scatter_windows(contrib: Callable[[int], Any], like: Any, g: PoolGeom, dtype: Any) -> Any:
+    """Σ over kernel offsets ``j`` of ``contrib(j)`` (shape ``(*, *out_size)``) added into a
+    zero array of the padded input's shape (in ``like``'s memory order) at that offset's
+    positions; cropped to the input.
 
     (Measured: splitting the positions by stride phase into compact buffers, to make the adds
     unit-stride, saves less than the extra buffers cost at the benchmark shapes.)
     """
-    gx = xp.zeros(lead + g.padded_size, dtype=dtype)
+    lead = like.shape[:like.ndim - len(g.kernel)]
+    gx = empty_like_layout(like, lead + g.padded_size, dtype, fill=0)
     for j, sl in enumerate(window_slices(g)):
         if g.disjoint:  # every input element meets at most one window: plain strided writes
             gx[sl] = contrib(j)
@@ -164,14 +180,13 @@ def scatter_windows(contrib: Callable[[int], Any], lead: tuple[int, ...], g: Poo
 
 def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
     """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose."""
-    lead = gy.shape[:gy.ndim - len(g.kernel)]
-    return scatter_windows(lambda j: gy * (arg == j), lead, g, gy.dtype)
+    return scatter_windows(lambda j: gy * (arg == j), gy, g, gy.dtype)
 
 
 def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
     """``x`` read at the element each window chose (``arg``); shape ``(*, *out_size)``."""
     xpad = pad_spatial(x, g.padding, g.pad_after, 0.0)
-    y = xp.zeros(arg.shape, dtype=x.dtype)
+    y = xp.zeros_like(arg, dtype=x.dtype)
     for j, sl in enumerate(window_slices(g)):
         xp.copyto(y, xpad[sl], where=arg == j)
     return y
@@ -216,7 +231,7 @@ def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
     y = None
     for sl in window_slices(g):
         if y is None:
-            y = xpad[sl].copy()
+            y = xpad[sl].copy(order="K")
         else:
             y += xpad[sl]
     y /= div
@@ -225,6 +240,5 @@ def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
 
 def avg_pool_backward(gy: Any, g: PoolGeom, div: Any) -> Any:
     """The adjoint of :func:`avg_pool_forward`: ``gy / div`` spread over each window."""
-    lead = gy.shape[:gy.ndim - len(g.kernel)]
     q = gy / div
-    return scatter_windows(lambda j: q, lead, g, gy.dtype)
+    return scatter_windows(lambda j: q, gy, g, gy.dtype)
