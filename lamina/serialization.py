@@ -40,14 +40,14 @@ class SerializationError(ValueError):
 def _encode(obj: Any, arrays: dict[str, Any], path: str) -> Any:
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = xp.ascontiguousarray(obj.array)
+        arrays[key] = xp.ascontiguousarray(obj.array).reshape(obj.shape)  # keeps 0-d arrays 0-d
         kind = "parameter" if type(obj).__name__ == "Parameter" else "tensor"
         return {"type": kind, "ref": key, "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, xp.ndarray):
         if obj.dtype.kind not in "biufc":
             raise TypeError(f"lamina.save: cannot save an array of dtype {obj.dtype} at {path or 'the top'}")
         key = f"a{len(arrays)}"
-        arrays[key] = xp.ascontiguousarray(obj)
+        arrays[key] = xp.ascontiguousarray(obj).reshape(obj.shape)
         return {"type": "ndarray", "ref": key}
     if isinstance(obj, xp.generic):
         obj = obj.item()

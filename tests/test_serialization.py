@@ -134,3 +134,11 @@ def test_torch_state_dict_conversion_both_ways():
     tm2.load_state_dict(back)
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     np.testing.assert_allclose(tm2(torch.from_numpy(x)).detach().numpy(), lm(lamina.tensor(x)).detach().array, rtol=1e-6)
+
+
+def test_zero_dim_tensors_keep_their_shape(tmp_path):
+    sd = {"num_batches_tracked": lamina.tensor(7), "scale": lamina.tensor(0.5), "arr": np.float64(2.0)}
+    lamina.save(sd, tmp_path / "z.lamina")
+    back = lamina.load(tmp_path / "z.lamina")
+    assert back["num_batches_tracked"].shape == () and back["num_batches_tracked"].item() == 7
+    assert back["scale"].shape == () and back["arr"] == 2.0

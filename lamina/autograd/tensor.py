@@ -323,6 +323,20 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A copy with its own array and version counter, cut from the graph (``requires_grad``
+        and the gradient are copied), as ``copy.deepcopy`` of a torch leaf tensor."""
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol"
+            )
+        new = type(self).__new__(type(self))
+        Tensor.__init__(new, self.array)  # copies the array
+        new._requires_grad = self._requires_grad
+        new.grad = self.grad.__deepcopy__(memo) if self.grad is not None else None
+        memo[id(self)] = new
+        return new
+
     def __repr__(self) -> str:
         a = self.array
         integral = a.dtype.kind != "f" or bool(xp.all(xp.mod(a[xp.isfinite(a)], 1) == 0))

@@ -122,3 +122,22 @@ def test_to_and_casts():
     assert x.to("cpu") is x and x.int().dtype == lamina.int32 and x.bool().tolist() == [True, True]
     with pytest.raises(RuntimeError, match="no CUDA backend"):
         x.to("cuda")
+
+
+def test_deepcopy_of_leaves_and_modules():
+    import copy
+
+    from lamina import nn
+
+    x = lamina.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    y = copy.deepcopy(x)
+    assert y is not x and y.requires_grad and y.is_leaf and y.grad.tolist() == [2.0, 4.0]
+    y.array[0] = 9.0
+    assert x.tolist() == [1.0, 2.0]
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    m2 = copy.deepcopy(m)
+    assert isinstance(m2[0].weight, nn.Parameter) and m2[0].weight is not m[0].weight
+    assert lamina.equal(m2[0].weight.detach(), m[0].weight.detach())
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(x * 2)
