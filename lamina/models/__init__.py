@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import nn
+from ._init import no_weight_init
 from .alexnet import AlexNet, alexnet
 from .cifar import CifarResNet, WideResNet, resnet20, resnet32, resnet56, wrn28_10
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
@@ -60,8 +61,8 @@ __all__ = [
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names",
-    # registry
-    "get_model", "list_models", "register_model",
+    # registry and construction
+    "no_weight_init", "get_model", "list_models", "register_model",
 ]
 
 _BUILDERS = [

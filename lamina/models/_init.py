@@ -21,7 +21,8 @@ from ..autograd.tensor import Tensor
 from ..nn.modules.conv import _ConvNd
 from ..nn.modules.normalization import _NormBase
 
-__all__ = ["deferred_init", "init_model", "fill_uniform", "fill_normal", "kaiming_normal", "default_init", "zero_bias"]
+__all__ = ["no_weight_init", "deferred_init", "init_model", "fill_uniform", "fill_normal", "kaiming_normal",
+           "default_init", "zero_bias"]
 
 
 @contextlib.contextmanager
@@ -36,6 +37,32 @@ def deferred_init() -> Iterator[None]:
         yield
     finally:
         nn.Linear.reset_parameters, _ConvNd.reset_parameters = saved  # type: ignore[method-assign]
+
+
+_SKIP = False
+
+
+@contextlib.contextmanager
+def no_weight_init() -> Iterator[None]:
+    """Build models without drawing any random weight: every conv and linear parameter is zero.
+
+    For counting parameters, reading ``state_dict`` keys and shapes, or checking output shapes
+    of big models instantly (the zeros are allocated lazily by the OS). Not for training.
+
+    Example:
+        >>> from lamina import models
+        >>> with models.no_weight_init():
+        ...     m = models.vgg16()
+        >>> sum(p.numel() for p in m.parameters())
+        138357544
+    """
+    global _SKIP
+    old, _SKIP = _SKIP, True
+    try:
+        with deferred_init():
+            yield
+    finally:
+        _SKIP = old
 
 
 def _fill(t: Tensor, values: Any) -> None:
@@ -101,6 +128,13 @@ def init_model(model: nn.Module, conv: Callable[[Any], None] | None = None,
                linear: Callable[[Any], None] | None = None) -> None:
     """Initialize every conv and linear layer of ``model`` once (``conv``/``linear`` schemes, or
     torch's default where ``None``); batch-norm weights to 1 and biases to 0."""
+    if _SKIP:
+        for m in model.modules():
+            if isinstance(m, (_ConvNd, nn.Linear)):
+                for p in (m.weight, m.bias):
+                    if p is not None:
+                        p.array = backend.xp.zeros(p.shape, dtype=p.array.dtype)  # calloc: no page touched
+        return
     for m in model.modules():
         if isinstance(m, _ConvNd):
             (conv or default_init)(m)

@@ -6,7 +6,7 @@ Example:
     >>> from lamina import models
     >>> m = models.resnet18()
     >>> head = models.replace_head(m, num_classes=5)
-    >>> models.freeze(m)
+    >>> frozen = models.freeze(m)
     >>> models.unfreeze(m, "fc.*")
     ['fc.weight', 'fc.bias']
     >>> opt = lamina.optim.SGD(models.trainable_parameters(m), lr=0.01)
