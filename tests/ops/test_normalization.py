@@ -117,6 +117,8 @@ def test_local_response_norm_oracle_random():
 
 CHECK_CASES = [
     ("batch_norm_train", [(4, 3, 2), (3,), (3,)], lambda x, w, b: LF.batch_norm(x, None, None, w, b, True)),
+    ("batch_norm_train_plain", [(3, 2, 2, 2), (1,), (1,)],
+     lambda x, w, b: LF.batch_norm(x, None, None, training=True) * w + b),
     ("batch_norm_eval", [(4, 3), (3,), (3,)],
      lambda x, w, b: LF.batch_norm(x, lamina.tensor([0.1, -0.2, 0.3], dtype=lamina.float64),
                                    lamina.tensor([1.5, 0.5, 2.0], dtype=lamina.float64), w, b, False)),
@@ -202,3 +204,10 @@ def test_errors():
         LF.layer_norm(x, (3,))
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         LF.local_contrast_norm(lamina.randn(1, 1, 5, 5), 4)
+
+
+def test_batch_norm_channels_last_input():
+    """A channels-last activation under an NCHW shape (as lamina's conv returns them)."""
+    a = np.random.default_rng(6).standard_normal((4, 5, 6, 3)).transpose(0, 3, 1, 2)
+    oracle(lambda x, w, b: LF.batch_norm(x, None, None, w, b, True), Input(array=a), Input((3,)), Input((3,)),
+           torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, True))
