@@ -79,7 +79,9 @@ def test_conv_transpose_gradcheck_and_gradgradcheck(seed):
     rng = np.random.default_rng(50 + seed)
     cfg = _tconfig(rng, (1, 2, 3, 2, 1)[seed])
     fn = _tcall(cfg)
-    check_grads(lambda x, w, b: fn(x, w, b), Input(cfg["shape_x"]), Input(cfg["shape_w"]), Input((cfg["n_out"],)),
+    # one image, at most 2 input channels per group: gradgradcheck's cost grows with every element
+    shape_x = (1, *cfg["shape_x"][-cfg["nd"] - 1:]) if len(cfg["shape_x"]) == cfg["nd"] + 2 else cfg["shape_x"]
+    check_grads(lambda x, w, b: fn(x, w, b), Input(shape_x), Input(cfg["shape_w"]), Input((cfg["n_out"],)),
                 seed=seed)
 
 
@@ -165,8 +167,8 @@ def test_unfold_fold_oracle_random_configs():
 def test_unfold_fold_gradgradcheck(seed):
     k, d, p, s, size, n, c, out = _fconfig(np.random.default_rng(seed))
     kw = dict(kernel_size=k, dilation=d, padding=p, stride=s)
-    check_grads(lambda x: F.unfold(x, **kw) * F.unfold(x, **kw), Input((n, c, *size)), seed=seed)
-    check_grads(lambda x: F.fold(x * x, size, **kw), Input((n, c * k[0] * k[1], out[0] * out[1])), seed=seed)
+    check_grads(lambda x: F.unfold(x, **kw) * F.unfold(x, **kw), Input((1, 2, *size)), seed=seed)
+    check_grads(lambda x: F.fold(x * x, size, **kw), Input((1, 2 * k[0] * k[1], out[0] * out[1])), seed=seed)
 
 
 def test_fold_unfold_errors_are_clear():

@@ -20,6 +20,7 @@ from typing import Any
 __all__ = ["AVAILABLE", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d", "depthwise_gw_cl3d"]
 
 AVAILABLE = False
+PARALLEL_MIN_SIZE = 1 << 16  # elements of the first argument from which the parallel build runs
 col2im_cl3d: Any = None
 depthwise_fwd_cl3d: Any = None
 depthwise_gx_cl3d: Any = None
@@ -28,6 +29,7 @@ depthwise_gw_cl3d: Any = None
 if not os.environ.get("LAMINA_NO_NUMBA"):
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
         import numba as _nb
+        from numba import prange
 
         AVAILABLE = True
     except Exception:  # pragma: no cover - depends on the environment
@@ -35,14 +37,13 @@ if not os.environ.get("LAMINA_NO_NUMBA"):
 
 if AVAILABLE:
 
-    @_nb.njit(parallel=True, cache=True, nogil=True)
-    def col2im_cl3d(cols, gxpad, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+    def _col2im_cl3d(cols, gxpad, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
         """Add ``cols[n, a, b, e, i, j, k, :]`` into ``gxpad[n, a·s0 + i·d0, b·s1 + j·d1, e·s2 + k·d2, :]``."""
         n_ = gxpad.shape[0]
         c_ = gxpad.shape[4]
         O0, O1, O2 = cols.shape[1], cols.shape[2], cols.shape[3]
         K0, K1, K2 = cols.shape[4], cols.shape[5], cols.shape[6]
-        for n in _nb.prange(n_):  # one image per task: no write races, gxpad[n] stays in cache
+        for n in prange(n_):  # one image per task: no write races, gxpad[n] stays in cache
             for a in range(O0):
                 for b in range(O1):
                     for e in range(O2):
@@ -55,13 +56,12 @@ if AVAILABLE:
                                     for c in range(c_):
                                         gxpad[n, r0, r1, r2, c] += cols[n, a, b, e, i, j, k, c]
 
-    @_nb.njit(parallel=True, cache=True, nogil=True)
-    def depthwise_fwd_cl3d(xpad, w, y, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+    def _depthwise_fwd_cl3d(xpad, w, y, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
         """Depthwise conv, channels-last: ``y[n, a, b, e, c] = Σ_ijk xpad[n, a·s0 + i·d0, …, c]·w[i, j, k, c]``."""
         n_ = y.shape[0]
         O0, O1, O2, c_ = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
         K0, K1, K2 = w.shape[0], w.shape[1], w.shape[2]
-        for t in _nb.prange(n_ * O0):
+        for t in prange(n_ * O0):
             n = t // O0
             a = t % O0
             for b in range(O1):
@@ -75,13 +75,12 @@ if AVAILABLE:
                                 for c in range(c_):
                                     y[n, a, b, e, c] += xpad[n, r0, r1, r2, c] * w[i, j, k, c]
 
-    @_nb.njit(parallel=True, cache=True, nogil=True)
-    def depthwise_gx_cl3d(gy, w, gxpad, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+    def _depthwise_gx_cl3d(gy, w, gxpad, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
         """Adjoint of :func:`depthwise_fwd_cl3d` in ``xpad``: scatter-add into the zeroed ``gxpad``."""
         n_ = gy.shape[0]
         O0, O1, O2, c_ = gy.shape[1], gy.shape[2], gy.shape[3], gy.shape[4]
         K0, K1, K2 = w.shape[0], w.shape[1], w.shape[2]
-        for n in _nb.prange(n_):
+        for n in prange(n_):
             for a in range(O0):
                 for b in range(O1):
                     for e in range(O2):
@@ -92,14 +91,13 @@ if AVAILABLE:
                                     for c in range(c_):
                                         gxpad[n, r0, r1, r2, c] += gy[n, a, b, e, c] * w[i, j, k, c]
 
-    @_nb.njit(parallel=True, cache=True, nogil=True)
-    def depthwise_gw_cl3d(xpad, gy, gw_n, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
+    def _depthwise_gw_cl3d(xpad, gy, gw_n, s0, s1, s2, d0, d1, d2):  # pragma: no cover - compiled
         """Adjoint of :func:`depthwise_fwd_cl3d` in ``w``, one partial sum per image:
         ``gw_n[n, i, j, k, c] = Σ_abe xpad[n, a·s0 + i·d0, …, c]·gy[n, a, b, e, c]``."""
         n_ = gy.shape[0]
         O0, O1, O2, c_ = gy.shape[1], gy.shape[2], gy.shape[3], gy.shape[4]
         K0, K1, K2 = gw_n.shape[1], gw_n.shape[2], gw_n.shape[3]
-        for n in _nb.prange(n_):
+        for n in prange(n_):
             for i in range(K0):
                 for j in range(K1):
                     for k in range(K2):
@@ -114,3 +112,20 @@ if AVAILABLE:
                                     r0, r1, r2 = a * s0 + i * d0, b * s1 + j * d1, e * s2 + k * d2
                                     for c in range(c_):
                                         gw_n[n, i, j, k, c] += xpad[n, r0, r1, r2, c] * gy[n, a, b, e, c]
+
+    def _compile(fn: Any) -> Any:
+        """A parallel build for large arrays and a serial one for small ones (waking the
+        thread pool costs more than a few thousand multiply-adds, more so on a busy machine)."""
+        par = _nb.njit(parallel=True, cache=True, nogil=True)(fn)
+        ser = _nb.njit(cache=True, nogil=True)(fn)
+
+        def run(*args: Any) -> None:
+            (par if args[0].size >= PARALLEL_MIN_SIZE else ser)(*args)
+
+        run.__doc__ = fn.__doc__
+        return run
+
+    col2im_cl3d = _compile(_col2im_cl3d)
+    depthwise_fwd_cl3d = _compile(_depthwise_fwd_cl3d)
+    depthwise_gx_cl3d = _compile(_depthwise_gx_cl3d)
+    depthwise_gw_cl3d = _compile(_depthwise_gw_cl3d)
