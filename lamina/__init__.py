@@ -45,7 +45,7 @@ from .backend import float as float  # noqa: PLC0414  (torch.float is float32)
 from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
-from . import autograd, datasets, linear_model, nn, optim  # noqa: E402
+from . import autograd, datasets, linear_model, nn, optim, transforms, utils  # noqa: E402
 from .serialization import load, save
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
@@ -84,9 +84,9 @@ def as_tensor(data: object, dtype: object = None, device: object = None) -> Tens
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "manual_seed", "get_default_dtype", "set_default_dtype", "autograd",
-    "backend", "nn", "optim", "datasets", "linear_model", "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
-    "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
+    "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "nn", "optim", "datasets",
+    "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
+    "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor", "save", "load",
 ] + list(_factory_all) + list(_ops_all)

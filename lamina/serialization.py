@@ -24,7 +24,7 @@ from typing import Any
 from . import backend
 from .autograd.tensor import Tensor
 
-__all__ = ["save", "load", "SerializationError", "from_torch_state_dict", "to_torch_state_dict"]
+__all__ = ["save", "load", "atomic_write", "SerializationError", "from_torch_state_dict", "to_torch_state_dict"]
 
 xp = backend.xp
 
@@ -129,12 +129,21 @@ def save(obj: Any, f: Any) -> None:
     if hasattr(f, "write"):
         xp.savez(f, **payload)
         return
-    path = os.fspath(f)
+    atomic_write(f, lambda out: xp.savez(out, **payload))
+
+
+def atomic_write(path: Any, write: Any) -> str:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, sync it, then rename it
+    onto ``path`` in one atomic step: readers see the old file or the new one, never half of one."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".lamina-", suffix=".tmp", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
     try:
         with os.fdopen(fd, "wb") as out:
-            xp.savez(out, **payload)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -142,6 +151,7 @@ def save(obj: Any, f: Any) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
 
 
 def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:

@@ -1,7 +1,6 @@
 """Floor 2: differentiable primitives, one family per file. Importing this package attaches
 the Tensor methods (``x.relu()``, ``x + y`` …)."""
 
-from . import activation as _activation
 from . import arithmetic as _arithmetic
 from . import compare as _compare
 from . import indexing as _indexing

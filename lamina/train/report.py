@@ -12,11 +12,11 @@ import html
 import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..serialization import atomic_write
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "write_config", "write_metrics_csv", "plot_curves",
            "plot_confusion_matrix", "plot_filters", "plot_misclassified", "write_html_report", "have_matplotlib"]
@@ -26,21 +26,8 @@ xp = backend.xp
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lamina-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
@@ -166,7 +153,8 @@ def plot_misclassified(images: Any, true: Sequence[int], pred: Sequence[int], pa
         lo, hi = img.min(), img.max()
         ax.imshow((img - lo) / (hi - lo + 1e-12), cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
         ax.set_title(f"{name(int(true[i]))}→{name(int(pred[i]))}", fontsize=7, color="crimson")
-    fig.suptitle("misclassified test examples (true → predicted)" if n else "no misclassified examples")
+    fig.suptitle("misclassified test examples (true → predicted)" if n else "no misclassified examples",
+                 y=1.0 + 0.12 / rows)
     return _save_fig(fig, path)
 
 

@@ -104,6 +104,7 @@ class Trainer:
         self._interrupted = False
         self._resume_skip = 0
         self._resume_rng: Any = None
+        self.checkpoint_extra: dict[str, Any] = {}  # stored in every checkpoint (e.g. the run config)
 
     # --- state --------------------------------------------------------------------------
     def state_dict(self, train_data: Any = None, loader_state: Any = None, batches_done: int = 0) -> dict[str, Any]:
@@ -122,6 +123,7 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike[str] | None = None, **extra: Any) -> str:
         path = os.fspath(path or self.checkpoint_path or "checkpoint.lamina")
         state = self.state_dict(self.train_data, extra.pop("loader_state", None), extra.pop("batches_done", 0))
+        state.update(self.checkpoint_extra)
         state.update(extra)
         self.last_checkpoint = save_checkpoint(path, **state)
         return self.last_checkpoint

@@ -1,0 +1,350 @@
+"""Runs as the command line makes them: a data-set and model registry, an optimizer/scheduler
+factory, and ``train_run`` / ``evaluate_run`` that write and read run folders.
+
+A run folder holds ``config.json`` (the resolved configuration), ``metrics.csv``,
+``checkpoint.lamina`` (everything needed to resume or evaluate), ``summary.txt``, PNG plots and
+``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import backend, nn, optim
+from ..autograd.grad_mode import no_grad
+from .callbacks import Callback, EarlyStopping
+from .checkpoint import load_checkpoint
+from .metrics import ConfusionMatrix
+from .report import (
+    have_matplotlib,
+    plot_confusion_matrix,
+    plot_curves,
+    plot_filters,
+    plot_misclassified,
+    write_config,
+    write_html_report,
+    write_metrics_csv,
+)
+from .summary import summary
+from .trainer import Trainer
+
+__all__ = ["DATASETS", "build_data", "build_model", "build_optimizer", "build_scheduler", "default_config",
+           "train_run", "evaluate_run", "resolve_checkpoint", "load_run"]
+
+xp = backend.xp
+
+SYNTHETIC = ("rings", "xor", "spirals", "moons", "blobs")
+IMAGE_SETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
+DATASETS = IMAGE_SETS + SYNTHETIC
+
+
+def default_config() -> dict[str, Any]:
+    """The embedded default of a bare ``lamina train``: a LeNet-style CNN on the 8×8 digits."""
+    return {"model": "lenet_small", "data": "digits", "epochs": 10, "batch_size": 32, "optimizer": "adam",
+            "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "cosine", "augment": False, "seed": 0,
+            "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0}
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def _image_transform(config: dict[str, Any], train: bool, size: int, channels: int) -> Any:
+    from .. import transforms as T
+
+    steps: list[Any] = []
+    target = _model_input_size(config, size)
+    if target != size:
+        steps.append(T.Resize(target))
+    if train and config.get("augment"):
+        pad = max(1, target // 8)
+        steps.append(T.RandomCrop(target, padding=pad))
+        if config["data"] not in ("digits", "mnist", "fashion-mnist"):  # flipping a digit changes its meaning
+            steps.append(T.RandomHorizontalFlip())
+    return T.Compose(steps) if steps else None
+
+
+def _model_input_size(config: dict[str, Any], size: int) -> int:
+    return 32 if config["model"] == "lenet5" else size
+
+
+def build_data(config: dict[str, Any], train: bool) -> Any:
+    """The data set named by ``config['data']`` (train or test part), with the run's transforms.
+
+    Image sets: ``digits`` (embedded), ``shapes`` (generated), and — from ``config['data_root']`` —
+    ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100`` and ``folder`` (``root/train/<class>/…``,
+    ``root/test/<class>/…``). 2-D sets: ``rings``, ``xor``, ``spirals``, ``moons``, ``blobs``.
+    """
+    from .. import datasets as D
+    from ..utils.data import TensorDataset
+
+    name, root = config["data"], config.get("data_root")
+    seed = int(config.get("seed", 0))
+    if name in SYNTHETIC:
+        maker = {"rings": D.make_rings, "xor": D.make_xor, "spirals": D.make_spirals, "moons": D.make_moons,
+                 "blobs": D.make_blobs}[name]
+        X, y = maker(800 if train else 400, seed=seed * 2 + (0 if train else 1))
+        ds = TensorDataset(X, y)
+        ds.classes = [str(c) for c in sorted(set(y.tolist()))]
+        return ds
+    if name in ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder") and not root:
+        raise ValueError(f"data set {name!r} reads your own files: give --data-root (the folder holding them)")
+    info = data_info(config)
+    tf = _image_transform(config, train, info["size"], info["channels"])
+    if name == "digits":
+        return D.Digits(train=train, transform=tf)
+    if name == "shapes":
+        return D.Shapes(n=2000 if train else 500, size=32, train=train, seed=seed, transform=tf)
+    if name == "mnist":
+        return D.MNIST(root, train=train, transform=tf)
+    if name == "fashion-mnist":
+        return D.FashionMNIST(root, train=train, transform=tf)
+    if name == "cifar10":
+        return D.CIFAR10(root, train=train, transform=tf)
+    if name == "cifar100":
+        return D.CIFAR100(root, train=train, transform=tf)
+    if name == "folder":
+        from .. import transforms as T
+
+        steps = [T.ToTensor(), T.Resize((32, 32))] + ([tf] if tf else [])
+        return D.ImageFolder(os.path.join(root, "train" if train else "test"), transform=T.Compose(steps))
+    raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+
+
+def data_info(config: dict[str, Any]) -> dict[str, Any]:
+    """Channels, image size and class count of ``config['data']`` (without loading it all)."""
+    name = config["data"]
+    table = {"digits": (1, 8, 10), "shapes": (3, 32, 4), "mnist": (1, 28, 10), "fashion-mnist": (1, 28, 10),
+             "cifar10": (3, 32, 10), "cifar100": (3, 32, 100), "folder": (3, 32, None)}
+    if name in SYNTHETIC:
+        return {"channels": 0, "size": 2, "num_classes": 3 if name == "spirals" else 2}
+    if name not in table:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    c, s, k = table[name]
+    return {"channels": c, "size": s, "num_classes": k}
+
+
+# --- model, optimizer, scheduler ----------------------------------------------------------
+
+
+def _mlp(num_classes: int = 2, in_features: int = 2, hidden: tuple[int, ...] = (32, 32), **_: Any) -> nn.Module:
+    layers: list[nn.Module] = []
+    sizes = (in_features, *hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.Tanh()]
+    layers.append(nn.Linear(sizes[-1], num_classes))
+    return nn.Sequential(*layers)
+
+
+def build_model(config: dict[str, Any], num_classes: int | None = None) -> nn.Module:
+    """``lamina.models.get_model(config['model'], num_classes=…, in_channels=…, **model_kwargs)``;
+    ``mlp`` is a small tanh MLP for the 2-D sets."""
+    from .. import models
+
+    info = data_info(config)
+    k = num_classes or info["num_classes"]
+    kwargs = dict(config.get("model_kwargs") or {})
+    if config["model"] == "mlp":
+        return _mlp(num_classes=k, in_features=2 if info["channels"] == 0 else info["channels"] * info["size"] ** 2,
+                    **kwargs)
+    if info["channels"] == 0:
+        raise ValueError(f"model {config['model']!r} needs images; data {config['data']!r} is 2-D: use --model mlp")
+    kwargs.setdefault("num_classes", k)
+    kwargs.setdefault("in_channels", info["channels"])
+    if config["model"] == "lenet_small":
+        kwargs.setdefault("input_size", _model_input_size(config, info["size"]))
+    return models.get_model(config["model"], **kwargs)
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "radam", "adamax")
+
+
+def build_optimizer(config: dict[str, Any], params: Any) -> Any:
+    name, lr, wd = config["optimizer"].lower(), float(config["lr"]), float(config.get("weight_decay", 0.0))
+    table: dict[str, Callable[..., Any]] = {
+        "sgd": lambda: optim.SGD(params, lr=lr, momentum=float(config.get("momentum", 0.9)), weight_decay=wd),
+        "adam": lambda: optim.Adam(params, lr=lr, weight_decay=wd),
+        "adamw": lambda: optim.AdamW(params, lr=lr, weight_decay=wd or 1e-2),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, weight_decay=wd),
+        "adagrad": lambda: optim.Adagrad(params, lr=lr, weight_decay=wd),
+        "adadelta": lambda: optim.Adadelta(params, lr=lr, weight_decay=wd),
+        "nadam": lambda: optim.NAdam(params, lr=lr, weight_decay=wd),
+        "radam": lambda: optim.RAdam(params, lr=lr, weight_decay=wd),
+        "adamax": lambda: optim.Adamax(params, lr=lr, weight_decay=wd),
+    }
+    if name not in table:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return table[name]()
+
+
+SCHEDULERS = ("none", "step", "cosine", "exponential", "onecycle", "plateau")
+
+
+def build_scheduler(config: dict[str, Any], optimizer: Any, steps_per_epoch: int) -> tuple[Any, str]:
+    from ..optim import lr_scheduler as S
+
+    name, epochs = (config.get("scheduler") or "none").lower(), int(config["epochs"])
+    if name == "none":
+        return None, "epoch"
+    if name == "step":
+        return S.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), "epoch"
+    if name == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
+    if name == "exponential":
+        return S.ExponentialLR(optimizer, gamma=0.9), "epoch"
+    if name == "onecycle":
+        sched = S.OneCycleLR(optimizer, max_lr=float(config["lr"]), epochs=epochs, steps_per_epoch=steps_per_epoch)
+        return sched, "step"
+    if name == "plateau":
+        return S.ReduceLROnPlateau(optimizer, patience=2), "epoch"
+    raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULERS)}")
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def _loader(config: dict[str, Any], ds: Any, train: bool) -> Any:
+    from ..utils.data import DataLoader
+
+    return DataLoader(ds, batch_size=int(config["batch_size"]), shuffle=train, seed=int(config.get("seed", 0)),
+                      num_workers=int(config.get("num_workers", 0)))
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A run folder or a checkpoint file → the checkpoint file."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "checkpoint.lamina")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r} (give a run folder or a .lamina checkpoint)")
+    return path
+
+
+def load_run(path: str) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+    """(config, model with the checkpoint's weights, raw checkpoint) for a run folder or checkpoint."""
+    ck = load_checkpoint(resolve_checkpoint(path))
+    config = json.loads(ck["config"]) if isinstance(ck.get("config"), str) else ck.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path!r}: this checkpoint has no run configuration (was it written by lamina train?)")
+    model = build_model(config)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return config, model, ck
+
+
+def _make_trainer(config: dict[str, Any], model: nn.Module, steps_per_epoch: int, checkpoint: str,
+                  log: Any, progress: bool | None) -> Trainer:
+    opt = build_optimizer(config, model.parameters())
+    sched, interval = build_scheduler(config, opt, steps_per_epoch)
+    callbacks: list[Callback] = []
+    if int(config.get("early_stopping") or 0) > 0:
+        callbacks.append(EarlyStopping("val_loss", patience=int(config["early_stopping"]), restore_best_weights=True))
+    if config.get("grad_clip"):
+        from .callbacks import GradientClipping
+
+        callbacks.append(GradientClipping(max_norm=float(config["grad_clip"])))
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, scheduler_interval=interval,
+                      metrics=("accuracy",), callbacks=callbacks, checkpoint_path=checkpoint, progress=progress,
+                      log=log)
+    return trainer
+
+
+def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, log: Any = print,
+              progress: bool | None = None, report: bool = True) -> dict[str, Any]:
+    """Train as ``config`` says, writing the run folder ``run_dir``; returns the final test logs."""
+    from .. import manual_seed
+
+    os.makedirs(run_dir, exist_ok=True)
+    manual_seed(int(config.get("seed", 0)))
+    train_ds, test_ds = build_data(config, True), build_data(config, False)
+    classes = list(getattr(train_ds, "classes", []) or [])
+    model = build_model(config, num_classes=len(classes) or None)
+    train_loader, test_loader = _loader(config, train_ds, True), _loader(config, test_ds, False)
+    checkpoint = os.path.join(run_dir, "checkpoint.lamina")
+    trainer = _make_trainer(config, model, len(train_loader), checkpoint, log, progress)
+    trainer.checkpoint_extra = {"config": json.dumps(config)}
+    write_config(config, os.path.join(run_dir, "config.json"))
+    t0 = time.perf_counter()
+    history = trainer.fit(train_loader, int(config["epochs"]), val_data=test_loader, resume=resume)
+    elapsed = time.perf_counter() - t0
+    trainer.save_checkpoint(checkpoint)
+    write_metrics_csv(history, os.path.join(run_dir, "metrics.csv"))
+    final = evaluate_model(model, test_loader, len(classes) or data_info(config)["num_classes"])
+    final["train_seconds"] = elapsed
+    if report:
+        write_report(run_dir, config, history, model, final, test_ds, classes)
+    return final
+
+
+def evaluate_model(model: nn.Module, loader: Any, num_classes: int) -> dict[str, Any]:
+    """Loss, accuracy, confusion matrix, per-class precision/recall and up to 16 misclassified
+    examples of ``model`` on ``loader``."""
+    import lamina.nn.functional as F
+
+    model.eval()
+    cm = ConfusionMatrix(num_classes)
+    total, seen, wrong = 0.0, 0, []
+    with no_grad():
+        for x, y in loader:
+            out = model(x)
+            total += float(F.cross_entropy(out, y, reduction="sum").item())
+            seen += y.shape[0]
+            cm.update(out, y)
+            pred = out.array.argmax(1)
+            for i in xp.flatnonzero(pred != y.array):
+                if len(wrong) < 16:
+                    wrong.append((x.array[i], int(y.array[i]), int(pred[i])))
+    m = cm.compute()
+    return {"test_loss": total / max(seen, 1), "test_accuracy": float(xp.trace(m) / max(m.sum(), 1)),
+            "confusion_matrix": m, "precision": cm.precision(), "recall": cm.recall(), "misclassified": wrong}
+
+
+def evaluate_run(path: str) -> dict[str, Any]:
+    """Evaluate a run folder or checkpoint on its test data."""
+    config, model, _ = load_run(path)
+    ds = build_data(config, False)
+    classes = list(getattr(ds, "classes", []) or [])
+    return evaluate_model(model, _loader(config, ds, False), len(classes) or data_info(config)["num_classes"])
+
+
+def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, float]], model: nn.Module,
+                 final: dict[str, Any], test_ds: Any, classes: list[str]) -> str:
+    """The PNG plots and the self-contained HTML report of a run."""
+    info = data_info(config)
+    images: list[tuple[str, str]] = []
+    if have_matplotlib():
+        plot_curves(history, os.path.join(run_dir, "loss.png"), "loss")
+        images.append(("Loss per epoch", "loss.png"))
+        if any("accuracy" in h for h in history):
+            plot_curves(history, os.path.join(run_dir, "accuracy.png"), "accuracy")
+            images.append(("Accuracy per epoch", "accuracy.png"))
+        plot_confusion_matrix(final["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"), classes or None)
+        images.append(("Confusion matrix on the test set", "confusion_matrix.png"))
+        conv = next((m for m in model.modules() if type(m).__name__ == "Conv2d"), None)
+        if conv is not None:
+            plot_filters(conv.weight.array, os.path.join(run_dir, "filters.png"))
+            images.append(("First-layer filters", "filters.png"))
+        wrong = final["misclassified"]
+        if info["channels"]:
+            plot_misclassified(xp.stack([w[0] for w in wrong]) if wrong else xp.zeros((0, 1, 2, 2)),
+                               [w[1] for w in wrong], [w[2] for w in wrong],
+                               os.path.join(run_dir, "misclassified.png"), classes or None)
+            images.append(("Misclassified test examples", "misclassified.png"))
+    size = _model_input_size(config, info["size"])
+    in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
+    text = str(summary(model, in_size))
+    with open(os.path.join(run_dir, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    names = classes or [str(i) for i in range(len(final["precision"]))]
+    table = [["class", "precision", "recall"]] + [
+        [n, f"{p:.3f}", f"{r:.3f}"] for n, p, r in zip(names, final["precision"], final["recall"])]
+    title = f"lamina run: {config['model']} on {config['data']} — test accuracy {final['test_accuracy']:.2%}"
+    note = "" if have_matplotlib() else " (install matplotlib — pip install 'lamina[plot]' — for the figures)"
+    return write_html_report(
+        run_dir, title + note, config, history, images, tables=[("Per-class precision and recall (test)", table)],
+        text=[("Model summary", text),
+              ("Test set", f"loss {final['test_loss']:.4f}, accuracy {final['test_accuracy']:.4f}, "
+                           f"training time {final.get('train_seconds', math.nan):.1f} s")])
