@@ -3,14 +3,16 @@
     python bench/bench_conv.py            # median of 7 repeats per case
     python bench/bench_conv.py --quick    # 3 repeats, smaller batches
     python bench/bench_conv.py --numpy    # lamina without the optional numba kernels
+    python bench/bench_conv.py --threads 1  # one thread each (steadier on a shared machine)
 
 Prints, per case, the median time of the forward pass and of forward + backward (input,
 weight and bias gradients) for lamina and torch, and the ratio lamina/torch. Then the peak
 memory of the 3×3 case: for lamina the peak of NumPy allocations seen by ``tracemalloc``, and
-for both libraries the rise of the process's peak resident set (``VmHWM`` in
+for both libraries, each in a fresh subprocess, the rise of the peak resident set (``VmHWM`` in
 ``/proc/self/status``, reset through ``/proc/self/clear_refs``) over one forward + backward —
 torch's CPU allocator does not report a peak of its own, so the resident set is the common
-yardstick. Tests never assert on time; record figures in ``bench/README.md``.
+yardstick (with glibc's mmap threshold fixed so that freed buffers leave the resident set).
+Tests never assert on time; record figures in ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 
-import numpy as np
-import torch
+if "--threads" in sys.argv:  # BLAS and numba read their thread counts at import
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[_var] = _n
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -108,47 +116,48 @@ def _status(key: str) -> int:
     return 0
 
 
-def _peak_rss_rise(fn) -> float | None:
-    """MB by which one call of ``fn`` raises the process's peak resident set (Linux only)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current RSS
-    except OSError:
-        return None
+def memory_child(which: str) -> None:
+    """In a fresh process: the rise of the peak resident set over one forward + backward of the
+    3×3 case (after a small warm-up conv has loaded the libraries), in MB."""
+    x, w, b, lam, tor = make(CASES[0], False)
+    if which == "lamina":
+        wrap, fn, root = (lambda a: lamina.tensor(a, requires_grad=True)), lam, lamina.tensor
+    else:
+        wrap, fn, root = (lambda a: torch.tensor(a, requires_grad=True)), tor, torch.tensor
+    sx, sw, sb = wrap(x[:1, :8].copy()), wrap(w[:8, :8].copy()), wrap(b[:8].copy())
+    y = fn(sx, sw, sb)
+    y.backward(root(np.ones(tuple(y.shape), dtype=np.float32)))
+    tx, tw, tb = (wrap(a) for a in (x, w, b))
+    gy = root(np.ones((x.shape[0], w.shape[0], x.shape[2], x.shape[3]), dtype=np.float32))
+    del y
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current resident set
     base = _status("VmRSS:")
-    fn()
-    return (_status("VmHWM:") - base) / 2**20
+    fn(tx, tw, tb).backward(gy)
+    print(f"{(_status('VmHWM:') - base) / 2**20:.1f}")
 
 
-def memory(quick: bool) -> None:
-    x, w, b, lam, tor = make(CASES[0], quick)
+def memory() -> None:
+    x, w, b, lam, _ = make(CASES[0], False)
     lx, lw, lb = (lamina.tensor(a, requires_grad=True) for a in (x, w, b))
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    gy = np.ones(tor(tx, tw, tb).shape, dtype=np.float32)
-    lgy, tgy = lamina.tensor(gy), torch.tensor(gy)
-
-    def lam_fb():
-        lx.grad = lw.grad = lb.grad = None
-        lam(lx, lw, lb).backward(lgy)
-
-    def tor_fb():
-        tx.grad = tw.grad = tb.grad = None
-        tor(tx, tw, tb).backward(tgy)
-
-    lam_fb()
-    tor_fb()
+    gy = lamina.tensor(np.ones((x.shape[0], w.shape[0], x.shape[2], x.shape[3]), dtype=np.float32))
+    lam(lx, lw, lb).backward(gy)
     tracemalloc.start()
-    lam_fb()
+    lam(lx, lw, lb).backward(gy)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss_l = _peak_rss_rise(lam_fb)
-    rss_t = _peak_rss_rise(tor_fb)
-    act = x.nbytes / 2**20
-    print(f"\npeak memory, {CASES[0][0]} forward+backward (input {act:.1f} MB):")
-    print(f"  lamina: tracemalloc peak {peak / 2**20:.1f} MB" +
-          (f", peak-RSS rise {rss_l:.1f} MB" if rss_l is not None else ""))
-    if rss_t is not None:
-        print(f"  torch:  peak-RSS rise {rss_t:.1f} MB")
+    print(f"\npeak memory of {CASES[0][0]}, forward + backward (input and output 8.0 MB each):")
+    print(f"  lamina: NumPy allocations peak (tracemalloc) {peak / 2**20:.1f} MB")
+    # with glibc's mmap threshold fixed, freed large buffers leave the resident set at once, so
+    # the resident set follows what each library holds alive
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    for which in ("lamina", "torch"):
+        try:
+            out = subprocess.run([sys.executable, __file__, "--memory-child", which], env=env, check=True,
+                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            print(f"  {which}: peak resident-set rise over one forward + backward {out} MB")
+        except (subprocess.CalledProcessError, OSError, IndexError) as e:  # e.g. no /proc
+            print(f"  {which}: resident-set measurement unavailable ({type(e).__name__})")
 
 
 def main() -> None:
@@ -156,11 +165,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
     ap.add_argument("--numpy", action="store_true", help="disable the optional numba kernels")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for both libraries (default: all cores); 1 gives ratios that a busy machine "
+                         "disturbs less")
+    ap.add_argument("--memory-child", choices=["lamina", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
     if args.numpy:
         kernels.use_numba(False)
     repeats = args.repeats or (3 if args.quick else 7)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     print(f"lamina vs torch {torch.__version__} CPU ({torch.get_num_threads()} threads), float32, "
           f"median of {repeats}; numba kernels: {'on' if kernels.use_numba() else 'off'}")
     print(f"{'case':60s} {'fwd lam':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b lam':>8s} {'torch':>8s} {'ratio':>6s}")
@@ -168,7 +184,7 @@ def main() -> None:
         lf, tf, lfb, tfb = run_case(case, repeats, args.quick)
         print(f"{case[0]:60s} {lf:8.1f} {tf:8.1f} {lf / tf:6.2f}   {lfb:8.1f} {tfb:8.1f} {lfb / tfb:6.2f}",
               flush=True)
-    memory(args.quick)
+    memory()
 
 
 if __name__ == "__main__":
