@@ -292,7 +292,14 @@ def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "ad
     (a plain mean where the windows tile the dim evenly)."""
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
-    for i, (n, o) in enumerate(zip(x.shape[2:], out)):
+    sizes = x.shape[2:]
+    if all(n % o == 0 for n, o in zip(sizes, out)):  # equal windows tile every dim: one mean
+        if tuple(sizes) == out:
+            return input.clone()  # a new tensor, as torch (the caller may write into it)
+        split = [v for n, o in zip(sizes, out) for v in (o, n // o)]
+        y = x.reshape(*x.shape[:2], *split).mean(tuple(3 + 2 * i for i in range(nd)))
+        return y.squeeze(0) if unb else y
+    for i, (n, o) in enumerate(zip(sizes, out)):
         a = 2 + i
         if n % o == 0:
             if n != o:
