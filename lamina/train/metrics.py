@@ -46,6 +46,13 @@ class Metric:
     def compute(self) -> Any:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """The running sums (so an interrupted epoch resumes with them)."""
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
 
 class Accuracy(Metric):
     """Fraction of samples whose arg-max score is the target class (``ignore_index`` skipped)."""

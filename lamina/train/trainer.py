@@ -104,6 +104,7 @@ class Trainer:
         self._interrupted = False
         self._resume_skip = 0
         self._resume_rng: Any = None
+        self._partial: dict[str, Any] | None = None
         self.checkpoint_extra: dict[str, Any] = {}  # stored in every checkpoint (e.g. the run config)
 
     # --- state --------------------------------------------------------------------------
@@ -146,6 +147,7 @@ class Trainer:
         if "loader" in ck and train_data is not None and hasattr(train_data, "load_state_dict"):
             train_data.load_state_dict(ck["loader"])
         self._resume_skip = int(ck.get("batches_done", 0))
+        self._partial = ck.get("partial_epoch")
         self._resume_rng = ck.get("rng")
         if self._resume_skip == 0 and self._resume_rng is not None:
             set_rng_state(self._resume_rng)
@@ -217,6 +219,11 @@ class Trainer:
             m.reset()
         total_loss, seen, t0 = 0.0, 0, time.perf_counter()
         skip, self._resume_skip = self._resume_skip, 0
+        if skip and self._partial is not None:  # the sums of the batches before the interruption
+            total_loss, seen = float(self._partial["loss_sum"]), int(self._partial["seen"])
+            for m, st in zip(self.metrics, self._partial["metrics"]):
+                m.load_state_dict(st)
+        self._partial = None
         try:
             total = len(train_data)  # type: ignore[arg-type]
         except TypeError:
@@ -253,8 +260,9 @@ class Trainer:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{self._lr():.3g}", samples_s=f"{rate:.0f}")
                 bar.update(1)
             if self._interrupted:
+                partial = {"loss_sum": total_loss, "seen": seen, "metrics": [m.state_dict() for m in self.metrics]}
                 path = self.save_checkpoint(self.checkpoint_path or "interrupted.lamina",
-                                            loader_state=loader_state, batches_done=b + 1)
+                                            loader_state=loader_state, batches_done=b + 1, partial_epoch=partial)
                 if bar is not None:
                     bar.close()
                 raise TrainingInterrupted(path)
