@@ -51,55 +51,42 @@ def _monitored(logs: dict[str, float], monitor: str, who: str) -> float:
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
-    ``restore_best_weights`` the model gets the weights of its best epoch back at the end.
+    ``restore_best_weights`` the model gets the weights of its best epoch back when it stops.
+
+    The training-loop face of :class:`lamina.optim.EarlyStopping`, which does the bookkeeping.
 
     Args:
         monitor: a key of the epoch logs (``'val_loss'``, ``'val_accuracy'`` …).
         mode: ``'min'`` or ``'max'`` (``'auto'``: max for accuracies, else min).
+        patience, min_delta, restore_best_weights, baseline: as ``lamina.optim.EarlyStopping``.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 5, min_delta: float = 0.0,
-                 restore_best_weights: bool = False) -> None:
+                 restore_best_weights: bool = False, baseline: float | None = None) -> None:
+        from ..optim.early_stopping import EarlyStopping as _Stopper
+
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, abs(min_delta)
-        self.restore_best_weights = restore_best_weights
-        self.best = math.inf if mode == "min" else -math.inf
-        self.best_epoch = -1
-        self.wait = 0
-        self.best_state: dict[str, Any] | None = None
-        self.stopped_epoch: int | None = None
+        self.stopper = _Stopper(monitor, mode, patience, abs(min_delta), restore_best_weights, baseline)
 
-    def _improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+    @property
+    def stopped_epoch(self) -> int | None:
+        return self.stopper.stopped_epoch
+
+    @property
+    def best(self) -> float:
+        return self.stopper.best
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
-        value = _monitored(logs, self.monitor, "EarlyStopping")
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                self.best_state = {k: v.array.copy() for k, v in trainer.model.state_dict().items()}
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.stopped_epoch = epoch
-                trainer.stop_training = True
-
-    def on_train_end(self, trainer: Any) -> None:
-        if self.restore_best_weights and self.best_state is not None and self.stopped_epoch is not None:
-            trainer.model.load_state_dict(self.best_state)
+        _monitored(logs, self.stopper.monitor, "EarlyStopping")
+        if self.stopper.step(logs, trainer.model):
+            trainer.stop_training = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "best_state": self.best_state}
+        return self.stopper.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.best_state = state.get("best_state")
+        self.stopper.load_state_dict(state)
 
 
 class ModelCheckpoint(Callback):
