@@ -79,7 +79,8 @@ def plot_activation_maps(act: Any, path: _Path, cols: int = 8, cell: float = 1.0
 
 def plot_top_patches(top: Any, path: _Path, cell: float = 1.2, title: str = "top activating patches") -> str:
     """The patches of :func:`~lamina.vis.top_activations`, strongest first, with their values."""
-    fig, axes = grid_figure(len(top.patches), None, cell, title)
+    n = len(top.patches)
+    fig, axes = grid_figure(n, n if n <= 10 else None, cell, title)
     for ax, p, v, i in zip(axes.flat, top.patches, top.values, top.indices):
         _show(ax, p, f"#{int(i)}: {float(v):.2g}")
     return save_figure(fig, path)
