@@ -62,13 +62,17 @@ def layer_receptive_field(model: nn.Module, layer: Any) -> tuple[int, int, float
 
 class TopActivations(NamedTuple):
     """The ``k`` images that excite a unit most: their ``indices`` into the data, the unit's
-    peak ``values``, the peak ``positions`` ``(row, col)`` in its feature map, and ``patches``
-    (a list of ``(C, h, w)`` arrays: the receptive field of the peak, clipped to the image)."""
+    peak ``values``, the peak ``positions`` ``(row, col)`` in its feature map, ``patches`` (a
+    list of ``(C, h, w)`` arrays: the receptive field of the peak, clipped to the image),
+    ``boxes`` (the patches' ``(row0, col0, row1, col1)`` in the image, ends exclusive) and the
+    whole ``images``."""
 
     indices: Any
     values: Any
     positions: list[tuple[int, int]]
     patches: list[Any]
+    boxes: list[tuple[int, int, int, int]]
+    images: Any
 
 
 def top_activations(model: nn.Module, images: Any, layer: Any, unit: int, k: int = 9,
@@ -97,7 +101,7 @@ def top_activations(model: nn.Module, images: Any, layer: Any, unit: int, k: int
     order = xp.argsort(-vals, kind="stable")[:k]
     size, jump, start = layer_receptive_field(model, layer)
     h, w = xb.shape[2:]
-    positions, patches = [], []
+    positions, patches, boxes = [], [], []
     for i in order:
         if a.ndim == 3:
             r, c = divmod(int(peak[i]), a.shape[2])
@@ -107,11 +111,12 @@ def top_activations(model: nn.Module, images: Any, layer: Any, unit: int, k: int
         if a.ndim == 3:
             cy, cx = start + r * jump, start + c * jump
             y0, x0 = int(xp.ceil(cy - (size - 1) / 2)), int(xp.ceil(cx - (size - 1) / 2))
-            patch = xb.array[i, :, max(y0, 0):min(y0 + size, h), max(x0, 0):min(x0 + size, w)]
+            box = (max(y0, 0), max(x0, 0), min(y0 + size, h), min(x0 + size, w))
         else:
-            patch = xb.array[i]
-        patches.append(patch.copy())
-    return TopActivations(order, vals[order], positions, patches)
+            box = (0, 0, h, w)
+        boxes.append(box)
+        patches.append(xb.array[i, :, box[0]:box[2], box[1]:box[3]].copy())
+    return TopActivations(order, vals[order], positions, patches, boxes, xb.array[order].copy())
 
 
 def penultimate_features(model: nn.Module, images: Any, layer: Any = None, batch_size: int = 256) -> Any:

@@ -77,11 +77,24 @@ def plot_activation_maps(act: Any, path: _Path, cols: int = 8, cell: float = 1.0
     return save_figure(fig, path)
 
 
-def plot_top_patches(top: Any, path: _Path, cell: float = 1.2, title: str = "top activating patches") -> str:
-    """The patches of :func:`~lamina.vis.top_activations`, strongest first, with their values."""
+def plot_top_patches(top: Any, path: _Path, cell: float = 1.2, title: str = "top activating patches",
+                     show_images: bool = True) -> str:
+    """The result of :func:`~lamina.vis.top_activations`, strongest first: with ``show_images``
+    a row of the whole images with the unit's receptive field outlined, and below it the row of
+    patches cropped to it (titled with image index and activation); ``k`` columns (≤ 10)."""
+    from matplotlib.patches import Rectangle
+
     n = len(top.patches)
-    fig, axes = grid_figure(n, n if n <= 10 else None, cell, title)
-    for ax, p, v, i in zip(axes.flat, top.patches, top.values, top.indices):
+    cols = n if n <= 10 else 8
+    rows_per = -(-n // cols)
+    fig, axes = grid_figure(cols * rows_per * (2 if show_images else 1), cols, cell, title)
+    panels = list(axes.flat)
+    if show_images:
+        for ax, img, (r0, c0, r1, c1) in zip(panels, top.images, top.boxes):
+            _show(ax, img)
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec="red", lw=1.5))
+        panels = panels[cols * rows_per:]
+    for ax, p, v, i in zip(panels, top.patches, top.values, top.indices):
         _show(ax, p, f"#{int(i)}: {float(v):.2g}")
     return save_figure(fig, path)
 

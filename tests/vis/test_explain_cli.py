@@ -121,3 +121,24 @@ def test_wired_into_lamina_cli(digits_run, capsys):
 
     assert cli.main(["explain", digits_run, "--method", "occlusion", "--out", "occ.png"]) == 0
     assert "occ.png" in capsys.readouterr().out
+
+
+def test_shapes_checkpoint_dissection_uses_shape_and_color_concepts(tmp_path):
+    import lamina
+    from lamina.train.checkpoint import save_checkpoint
+    from lamina.train.run import build_model, default_config
+
+    lamina.manual_seed(0)
+    config = default_config()
+    config["data"] = "shapes"
+    save_checkpoint(tmp_path / "checkpoint.lamina", model=build_model(config).state_dict(), config=json.dumps(config))
+    written, notes = explain_cli.explain(str(tmp_path), "dissect", max_images=60, quantile=0.9)
+    assert png_size(written[0]) == (700, 350)
+    names = {"circle", "square", "triangle", "cross", *explain_cli_color_names()}
+    assert notes and all(n.startswith("unit ") and n.split(": ")[1].split(" (")[0] in names for n in notes)
+
+
+def explain_cli_color_names() -> list[str]:
+    from lamina.vis import COLOR_NAMES
+
+    return list(COLOR_NAMES)

@@ -49,8 +49,10 @@ def test_top_activations_brute_force_and_patches(twins):
     top = vis.top_activations(m, x, "features.1", unit=4, k=5)
     np.testing.assert_array_equal(top.indices, order)
     np.testing.assert_allclose(top.values, a.max(1)[order], rtol=1e-12)
-    for i, (r, c), p in zip(top.indices, top.positions, top.patches):
+    np.testing.assert_array_equal(top.images, x[order])
+    for i, (r, c), p, box in zip(top.indices, top.positions, top.patches, top.boxes):
         assert r * 8 + c == a[i].argmax()
+        assert box == (max(r - 1, 0), max(c - 1, 0), min(r + 2, 8), min(c + 2, 8))
         # a first-layer unit at (r, c) sees rows r−1..r+1 and columns c−1..c+1, clipped to the image
         np.testing.assert_array_equal(p, x[i, :, max(r - 1, 0):r + 2, max(c - 1, 0):c + 2])
     with pytest.raises(ValueError, match="unit must lie in 0..5"):
@@ -66,6 +68,7 @@ def test_top_activation_patch_hand_computed():
     x[1, 0, 2:4, 0:2] = [[1, 2], [3, 4]]
     top = vis.top_activations(net, x, "0", unit=0, k=1)
     assert top.indices.tolist() == [1] and top.positions == [(1, 0)] and top.values.tolist() == [2.5]
+    assert top.boxes == [(2, 0, 4, 2)]
     np.testing.assert_array_equal(top.patches[0], [[[1, 2], [3, 4]]])
 
 

@@ -34,7 +34,10 @@ def test_grid_pictures(tmp_path, net):
         (vis.plot_filters(net.features[0].weight, tmp_path / "f.png"), (600, 150)),  # 6 filters, 1-inch cells
         (vis.plot_filters(net.features[3].weight, tmp_path / "f2.png", cols=4), (400, 350)),  # 12 → 3 rows
         (vis.plot_activation_maps(vis.activations(net, x[:1], "features.4"), tmp_path / "a.png"), (800, 250)),
-        (vis.plot_top_patches(vis.top_activations(net, x, "features.1", 0, k=5), tmp_path / "t.png"), (600, 170)),
+        # whole images with the receptive field outlined above the patches: 2 rows of 5
+        (vis.plot_top_patches(vis.top_activations(net, x, "features.1", 0, k=5), tmp_path / "t.png"), (600, 290)),
+        (vis.plot_top_patches(vis.top_activations(net, x, "features.1", 0, k=5), tmp_path / "t1.png",
+                              show_images=False), (600, 170)),
         (vis.plot_images(x[:4], tmp_path / "i.png", titles=list("abcd")), (480, 170)),
         (vis.plot_attributions(x[0], {"saliency": vis.saliency(net, x[:1])[0],
                                       "IG": vis.integrated_gradients(net, x[:1], steps=4)[0]},
