@@ -61,7 +61,7 @@ def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any
     edges: list[tuple[int, int]] = []
     names = {id(t): k for k, t in leaves.items()}
 
-    def visit(t: Any) -> int:
+    def visit(t: Tensor) -> int:
         key = id(t)
         if key in nodes:
             return key
@@ -69,11 +69,10 @@ def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any
             cls, ins, _ = producers[key]
             nodes[key] = dict(label=cls.__name__, value=t, kind="op")
             for i in ins:
-                edges.append((visit(i), key))
-        elif isinstance(t, Tensor):
-            nodes[key] = dict(label=names.get(key, "const"), value=t, kind="input" if key in names else "const")
+                if isinstance(i, Tensor):  # options passed positionally (shapes, dims) are not drawn
+                    edges.append((visit(i), key))
         else:
-            nodes[key] = dict(label="const", value=t, kind="const")
+            nodes[key] = dict(label=names.get(key, "const"), value=t, kind="input" if key in names else "const")
         return key
 
     root = visit(out)
@@ -90,7 +89,7 @@ def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any
 
 def _num(a: Any) -> Any:
     a = xp.asarray(a)
-    return float(a) if a.size == 1 else a
+    return float(a.reshape(())) if a.size == 1 else a
 
 
 def _fmt(v: Any) -> str:

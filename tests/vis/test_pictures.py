@@ -95,6 +95,15 @@ def test_computational_graph_gradients_match_torch():
     f(torch, tw, tx, tb).backward()
     np.testing.assert_allclose([leaves["w"], leaves["x"], leaves["b"]],
                                [tw.grad.item(), tx.grad.item(), tb.grad.item()], rtol=1e-12)
+    # intermediate tensors that are not scalars, and ops with positional options (shapes)
+    def h(lib, fn, x):
+        return fn.softmax(x.reshape(1, 1).expand(1, 3) * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64), dim=1)[0, 2]
+
+    g = vis.trace(lambda x: h(lamina, lamina.nn.functional, x), {"x": 0.5})
+    tx = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    h(torch, torch.nn.functional, tx).backward()
+    (gx,) = [n["grad"] for n in g["nodes"].values() if n["kind"] == "input"]
+    np.testing.assert_allclose(gx, tx.grad.item(), rtol=1e-12)
     with pytest.raises(ValueError, match="scalar"):
         vis.trace(lambda a: a * lamina.ones(3, dtype=lamina.float64), {"a": 1.0})
 
