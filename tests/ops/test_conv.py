@@ -231,3 +231,19 @@ def test_conv_errors_are_clear():
         F.conv2d(x, lamina.randn(2, 1, 3, 3), lamina.randn(3))
     with pytest.raises(TypeError, match="same floating dtype"):
         F.conv2d(x.double(), lamina.randn(1, 1, 3, 3))
+
+
+def test_conv_empty_batch_and_half():
+    # an empty batch gives an empty output and zero weight gradient, as torch
+    for k in (1, 3):
+        x, w = lamina.randn(0, 4, 6, 6, requires_grad=True), lamina.randn(4, 4, k, k, requires_grad=True)
+        y = F.conv2d(x, w, padding=1)
+        assert y.shape == tuple(TF.conv2d(torch.randn(0, 4, 6, 6), torch.randn(4, 4, k, k), padding=1).shape)
+        y.sum().backward()
+        assert x.grad.shape == x.shape and not w.grad.numpy().any()
+    # float16 keeps its dtype (NumPy path)
+    xs, ws = np.random.default_rng(0).standard_normal((1, 3, 6, 6)), np.random.default_rng(1).standard_normal((2, 3, 3, 3))
+    y = F.conv2d(lamina.tensor(xs).half(), lamina.tensor(ws).half())
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.numpy().astype(np.float64), TF.conv2d(torch.tensor(xs), torch.tensor(ws)).numpy(),
+                               rtol=2e-2, atol=5e-2)

@@ -72,7 +72,7 @@ def _from_rows(rows: Any, n: int, out: Sequence[int]) -> Any:
     """Rows ``(N·∏O, K)`` as an NCHW-shaped ``(N, K, *O)`` view: the data stays channels-last
     underneath (NumPy ops keep that memory order; the next conv reads it without a transpose)."""
     nd = len(out)
-    return rows.reshape(n, *out, -1).transpose(0, nd + 1, *range(1, nd + 1))
+    return rows.reshape(n, *out, rows.shape[-1]).transpose(0, nd + 1, *range(1, nd + 1))
 
 
 def _cl(a: Any) -> Any:
@@ -106,7 +106,7 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     g = groups
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
-        return np.matmul(wg, x.reshape(n, g, c // g, -1)).reshape(n, k_out, *out)
+        return np.matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
     if xpad is None:
         xpad = padded_input(x, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
@@ -139,7 +139,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     c = w.shape[1] * g
     if _pointwise(ksize, stride, pad_lo, size, out):
         wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
-        return np.matmul(wg, gy.reshape(n, g, k_out // g, -1)).reshape(n, c, *size)
+        return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
         gpad = depthwise_input_grad(_cl(gy), _cl(w[:, 0][None])[0], ext, stride, dilation)
@@ -173,8 +173,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     g = groups
     cg, kg = c // g, k_out // g
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
-        xg = x.reshape(n, g, cg, -1)
-        gyg = gy.reshape(n, g, kg, -1)
+        xg = x.reshape(n, g, cg, int(np.prod(out)))
+        gyg = gy.reshape(n, g, kg, int(np.prod(out)))
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
     if xpad is None:
         xpad = padded_input(x, ksize, stride, dilation, pad_lo, out)
