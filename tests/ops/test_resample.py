@@ -118,3 +118,14 @@ def test_nearest_gradient_is_the_adjoint_of_the_forward():
     assert y.tolist() == [[[0., 0., 1.]]]
     y.backward(lamina.tensor([[[1., 10., 100.]]]))
     assert x.grad.tolist() == [[[11., 100., 0.]]]
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "nearest-exact"])
+def test_long_axes_take_the_blocked_path(mode):
+    """Outputs longer than two blocks (128) are computed block by block; same values and grads."""
+    kw = dict(size=(301, 7), mode=mode)
+    if mode == "bilinear":
+        kw["align_corners"] = True
+    oracle(lambda x: LF.interpolate(x, **kw), Input((1, 2, 140, 9)), torch_fn=lambda x: TF.interpolate(x, **kw))
+    oracle(lambda x: LF.interpolate(x, scale_factor=(0.45, 1.0), mode=mode), Input((1, 1, 300, 2)),
+           torch_fn=lambda x: TF.interpolate(x, scale_factor=(0.45, 1.0), mode=mode))
