@@ -65,7 +65,7 @@ def _w_mat(w: Any, groups: int) -> Any:
 def _rows(a: Any) -> Any:
     """NCHW ``(N, C, *S)`` as channels-last rows ``(N·∏S, C)`` (a copy unless already so laid out)."""
     nd = a.ndim - 2
-    return np.ascontiguousarray(a.transpose(0, *range(2, 2 + nd), 1)).reshape(-1, a.shape[1])
+    return pad_channels_last(a, (0,) * nd, a.shape[2:]).reshape(-1, a.shape[1])
 
 
 def _from_rows(rows: Any, n: int, out: Sequence[int]) -> Any:
@@ -83,7 +83,8 @@ def _cl(a: Any) -> Any:
 def channels_last(a: Any) -> Any:
     """``a (N, C, *S)`` with the same shape, laid out channels-last in memory (a copy unless it
     already is)."""
-    return np.ascontiguousarray(_cl(a)).transpose(0, a.ndim - 1, *range(1, a.ndim - 1))
+    nd = a.ndim - 2
+    return pad_channels_last(a, (0,) * nd, a.shape[2:]).transpose(0, nd + 1, *range(1, nd + 1))
 
 
 def padded_input(x: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -142,7 +143,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
-        gpad = depthwise_input_grad(_cl(gy), _cl(w[:, 0][None])[0], ext, stride, dilation)
+        gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, stride, dilation)
         return crop_channels_first(gpad, pad_lo, size)
     rows = _rows(gy)  # (N·L, K)
     wm = _w_mat(w, g)
@@ -179,7 +180,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     if xpad is None:
         xpad = padded_input(x, ksize, stride, dilation, pad_lo, out)
     if kg == 1 and cg == 1:  # depthwise
-        gw = depthwise_weight_grad(xpad, _cl(gy), ksize, stride, dilation)  # (*k, C)
+        gw = depthwise_weight_grad(xpad, _cl(channels_last(gy)), ksize, stride, dilation)  # (*k, C)
         return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
     rows = _rows(gy)
     length = int(np.prod(out))

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["AVAILABLE", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d", "depthwise_gw_cl3d"]
+__all__ = ["AVAILABLE", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d", "depthwise_gw_cl3d",
+           "to_channels_last"]
 
 AVAILABLE = False
 PARALLEL_MIN_SIZE = 1 << 16  # elements of the first argument from which the parallel build runs
@@ -25,6 +26,7 @@ col2im_cl3d: Any = None
 depthwise_fwd_cl3d: Any = None
 depthwise_gx_cl3d: Any = None
 depthwise_gw_cl3d: Any = None
+to_channels_last: Any = None
 
 if not os.environ.get("LAMINA_NO_NUMBA"):
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
@@ -113,6 +115,17 @@ if AVAILABLE:
                                     for c in range(c_):
                                         gw_n[n, i, j, k, c] += xpad[n, r0, r1, r2, c] * gy[n, a, b, e, c]
 
+    def _to_channels_last(x, out, p0, p1):  # pragma: no cover - compiled
+        """``out[n, p0 + h, p1 + w, c] = x[n, c, h, w]`` (the rest of ``out`` is left as it is):
+        NCHW → zero-padded NHWC, one image row at a time so the scattered writes stay in L1."""
+        n_, c_, h_, w_ = x.shape
+        for t in prange(n_ * h_):
+            n = t // h_
+            h = t % h_
+            for c in range(c_):
+                for w in range(w_):
+                    out[n, p0 + h, p1 + w, c] = x[n, c, h, w]
+
     def _compile(fn: Any) -> Any:
         """A parallel build for large arrays and a serial one for small ones (waking the
         thread pool costs more than a few thousand multiply-adds, more so on a busy machine)."""
@@ -129,3 +142,4 @@ if AVAILABLE:
     depthwise_fwd_cl3d = _compile(_depthwise_fwd_cl3d)
     depthwise_gx_cl3d = _compile(_depthwise_gx_cl3d)
     depthwise_gw_cl3d = _compile(_depthwise_gw_cl3d)
+    to_channels_last = _compile(_to_channels_last)
