@@ -6,7 +6,8 @@
 
 Prints, per case, the median time of the forward pass (no graph) and of forward + backward
 (input gradient, and γ/β gradients for batch norm) for lamina and torch, and the ratio
-lamina/torch. Tests never assert on time; record figures in ``bench/README.md``.
+lamina/torch. lamina and torch calls alternate, so both see the same machine load. Tests
+never assert on time; record figures in ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -51,14 +52,18 @@ CASES = [
 ]
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def paired_medians(fa, fb, repeats: int) -> tuple[float, float]:
+    """Median ms of ``fa`` and of ``fb``, run alternately so that both see the same machine
+    load (the shared 2-core machines are rarely quiet)."""
+    fa()  # warm-up
+    fb()
+    ta, tb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        for fn, times in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb)
 
 
 def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, float]:
@@ -93,8 +98,7 @@ def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, floa
             t.grad = None
         tor(tx, *tp).backward(tgy)
 
-    return (median_ms(lam_fwd, repeats), median_ms(tor_fwd, repeats), median_ms(lam_fb, repeats),
-            median_ms(tor_fb, repeats))
+    return paired_medians(lam_fwd, tor_fwd, repeats) + paired_medians(lam_fb, tor_fb, repeats)
 
 
 def main(argv: list[str] | None = None) -> None:
