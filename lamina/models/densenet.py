@@ -85,8 +85,8 @@ class DenseNet(nn.Module):
 
     Example:
         >>> import lamina
-        >>> lamina.models.densenet121(num_classes=4)(lamina.randn(1, 3, 32, 32)).shape
-        (1, 4)
+        >>> lamina.models.densenet121(num_classes=4)(lamina.randn(2, 3, 32, 32)).shape
+        (2, 4)
     """
 
     def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),

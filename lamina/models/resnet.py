@@ -111,8 +111,8 @@ class ResNet(nn.Module):
 
     Example:
         >>> import lamina
-        >>> lamina.models.resnet18(num_classes=10)(lamina.randn(1, 3, 32, 32)).shape
-        (1, 10)
+        >>> lamina.models.resnet18(num_classes=10)(lamina.randn(2, 3, 32, 32)).shape
+        (2, 10)
     """
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000,

@@ -64,7 +64,9 @@ class VGG(nn.Module):
 
     Example:
         >>> import lamina
-        >>> lamina.models.vgg11(num_classes=3)(lamina.randn(1, 3, 32, 32)).shape
+        >>> with lamina.models.no_weight_init():  # shapes only: skip drawing 133 M weights
+        ...     m = lamina.models.vgg11(num_classes=3)
+        >>> m(lamina.randn(1, 3, 32, 32)).shape
         (1, 3)
     """
 
