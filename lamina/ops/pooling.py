@@ -21,7 +21,7 @@ from .kernels import pool as K
 from .unary import relu
 
 __all__ = ["max_pool_nd", "avg_pool_nd", "lp_pool_nd", "max_unpool_nd", "adaptive_avg_pool_nd",
-           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "ntuple", "batched"]
+           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "SpatialMean", "ntuple", "batched"]
 
 xp = backend.xp
 
@@ -287,6 +287,24 @@ def _bounds(n: int, out: int) -> tuple[Any, Any]:
     return (o * n) // out, -((-(o + 1) * n) // out)
 
 
+class SpatialMean(Function):
+    """The mean over the last ``nd`` dims, kept as size-1 dims: the global average pool. The
+    sum is a matrix-vector product (BLAS), several times faster than NumPy's reduction over
+    short rows; the backward spreads ``gy / L`` evenly."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, nd: int) -> Any:
+        lead = x.shape[:x.ndim - nd]
+        size = math.prod(x.shape[x.ndim - nd:])
+        ctx.shape, ctx.size = x.shape, size
+        y = x.reshape(-1, size) @ xp.full((size,), 1.0 / size, dtype=x.dtype)
+        return y.reshape(lead + (1,) * nd)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        return (gy * (1.0 / ctx.size)).expand(*ctx.shape).contiguous()
+
+
 def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "adaptive_avg_pool") -> Tensor:
     """Average over torch's adaptive windows; separable, so one small matrix product per dim
     (a plain mean where the windows tile the dim evenly)."""
@@ -296,6 +314,9 @@ def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "ad
     if all(n % o == 0 for n, o in zip(sizes, out)):  # equal windows tile every dim: one mean
         if tuple(sizes) == out:
             return input.clone()  # a new tensor, as torch (the caller may write into it)
+        if all(o == 1 for o in out) and x.dtype.kind == "f":
+            y = SpatialMean.apply(x, nd=nd)
+            return y.squeeze(0) if unb else y
         split = [v for n, o in zip(sizes, out) for v in (o, n // o)]
         y = x.reshape(*x.shape[:2], *split).mean(tuple(3 + 2 * i for i in range(nd)))
         return y.squeeze(0) if unb else y

@@ -152,6 +152,8 @@ CHECK_CASES = [
     ("lp2d", (1, 2, 4, 5), lambda x: LF.lp_pool2d(x.abs() + 0.5, 2, 2, 1)),
     ("adaptive_avg2d", (1, 2, 5, 7), lambda x: LF.adaptive_avg_pool2d(x, (3, 4))),
     ("adaptive_max3d", (1, 1, 4, 5, 3), lambda x: LF.adaptive_max_pool3d(x, (3, 2, 2))),
+    ("global_avg2d", (2, 3, 4, 5), lambda x: LF.adaptive_avg_pool2d(x, 1)),
+    ("global_avg1d_unbatched", (3, 7), lambda x: LF.adaptive_avg_pool1d(x, 1)),
     ("unpool2d", (1, 2, 4, 4), lambda x: LF.max_unpool2d(*LF.max_pool2d(x, 2, return_indices=True), 2)),
 ]
 
@@ -234,3 +236,12 @@ def test_channels_last_inputs_keep_their_layout():
         oracle(lambda x: LF.avg_pool2d(x, *args[:3]), Input(array=a), torch_fn=lambda x: TF.avg_pool2d(x, *args[:3]))
     y = LF.max_pool2d(lamina.Tensor._wrap(a), 2)
     assert y.array.strides[1] < y.array.strides[3]  # channels remain the fastest-varying dim
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_global_average_pool_oracle(nd):
+    for i, shape in enumerate([(2, 3) + (5, 4, 3)[:nd], (4,) + (2, 7, 1)[:nd]]):
+        fn = f"adaptive_avg_pool{nd}d"
+        for dtype in ("float64", "float32"):
+            oracle(lambda x: getattr(LF, fn)(x, 1), Input(shape, noncontig=i == 0), torch_fn=lambda x: getattr(TF, fn)(x, 1),
+                   dtype=dtype, seed=i)
