@@ -4,6 +4,7 @@
     lamina evaluate   evaluate a run folder or checkpoint on its test data
     lamina predict    classify image files with a trained checkpoint
     lamina summary    per-layer table of a model (shapes, parameters, multiply-adds, memory)
+    lamina explain    visualize what a trained CNN learned and why it decides (lamina.vis)
     lamina demo       backpropagation through a small graph, printed
 
 A bare ``lamina train`` trains a LeNet-style CNN on the embedded 8×8 digits in well under a

@@ -257,7 +257,10 @@ class Trainer:
                 cb.on_batch_end(self, b, batch_logs)
             if bar is not None:
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{self._lr():.3g}", samples_s=f"{rate:.0f}")
+                shown = {"loss": f"{total_loss / seen:.4f}"}
+                if self.metrics and isinstance(self.metrics[0].compute(), float):
+                    shown[self.metrics[0].name] = f"{self.metrics[0].compute():.4f}"
+                bar.set_postfix(**shown, lr=f"{self._lr():.3g}", samples_s=f"{rate:.0f}")
                 bar.update(1)
             if self._interrupted:
                 partial = {"loss_sum": total_loss, "seen": seen, "metrics": [m.state_dict() for m in self.metrics]}

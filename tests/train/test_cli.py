@@ -114,3 +114,25 @@ def test_bare_lamina_train_reaches_97_percent(tmp_path):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert len(rows) == 10 and float(rows[-1]["val_accuracy"]) >= 0.97
     assert os.path.exists(run / "report.html")
+
+
+def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    from lamina.train import load_checkpoint
+
+    run = tmp_path / "sigint"
+    proc = subprocess.Popen([sys.executable, "-m", "lamina", "train", "--epochs", "50", "--run-dir", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    line = ""
+    while "epoch 1/50" not in line and time.time() < deadline:  # wait until training is under way
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "--resume" in err
+    ck = load_checkpoint(run / "checkpoint.lamina")
+    assert ck["epoch"] >= 1 and "config" in ck
+    assert main(["train", "--resume", str(run), "--epochs", str(ck["epoch"] + 1), "--quiet", "--no-report"]) == 0
