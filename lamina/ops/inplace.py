@@ -17,7 +17,8 @@ from typing import Any
 from .. import backend
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
-from .arithmetic import add, clamp, div, mul, sub, to_dtype
+from .arithmetic import add, clamp, div, mul, sub
+from .cast import to_dtype
 from .common import to_tensor
 
 __all__ = ["apply_inplace"]
