@@ -8,46 +8,24 @@ through a layer (activation capture, saliency, guided backprop).
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ... import backend
-from ...autograd.function import Context, Function
-from ...autograd.grad_mode import is_grad_enabled, no_grad
-from ...autograd.graph import RemovableHandle
+from ...autograd.grad_mode import is_grad_enabled
 from ...autograd.tensor import Tensor
 from ..parameter import Buffer, Parameter
+from ._hooks import _HooksMixin
+from ._state import IncompatibleKeys, _StateDictMixin
 
 __all__ = ["Module", "IncompatibleKeys"]
 
 xp = backend.xp
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-def _as_array(value: Any) -> Any:
-    """A state-dict value as an array: lamina tensors, NumPy arrays, and torch tensors."""
-    if isinstance(value, Tensor):
-        return value.array
-    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
-        return value.detach().cpu().numpy()  # a torch.Tensor
-    return xp.asarray(value)
-
-
-class _Identity(Function):
-    """Identity whose node marks where a module's backward hook catches gradients."""
-
-    @staticmethod
-    def forward(ctx: Context, x: Any) -> Any:
-        return x
-
-    @staticmethod
-    def backward(ctx: Context, gy: Tensor) -> Tensor:
-        return gy
-
-
-class Module:
+class Module(_StateDictMixin, _HooksMixin):
     """Base class for all neural-network modules (``torch.nn.Module``).
 
     Example:
@@ -358,137 +336,7 @@ class Module:
         backend.to_device("cuda")
         return self
 
-    # --- state ----------------------------------------------------------------------------
-    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by torch's dotted names (detached)."""
-        if args:
-            destination = args[0]
-            if len(args) > 1:
-                prefix = args[1]
-        if destination is None:
-            destination = OrderedDict()
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
-        extra = getattr(type(self), "get_extra_state", None)
-        if extra is not None and extra is not Module.get_extra_state:
-            destination[prefix + "_extra_state"] = self.get_extra_state()
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        return destination
-
-    def get_extra_state(self) -> Any:
-        raise RuntimeError("get_extra_state is not implemented for this module")
-
-    def set_extra_state(self, state: Any) -> None:
-        raise RuntimeError("set_extra_state is not implemented for this module")
-
-    def _local_state(self) -> dict[str, Tensor]:
-        local = {k: v for k, v in self._parameters.items() if v is not None}
-        local.update({k: v for k, v in self._buffers.items()
-                      if v is not None and k not in self._non_persistent_buffers_set})
-        return local
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
-        """Copy parameters and buffers from ``state_dict`` (lamina tensors, NumPy arrays or torch
-        tensors). With ``strict`` (default), missing or unexpected keys raise; a shape mismatch
-        always raises, naming the key and both shapes."""
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
-        missing, unexpected, errors = [], [], []
-        expected_keys = set()
-        for mod_prefix, mod in self.named_modules():
-            p = mod_prefix + "." if mod_prefix else ""
-            for k, t in mod._local_state().items():
-                key = p + k
-                expected_keys.add(key)
-                if key not in state_dict:
-                    missing.append(key)
-                    continue
-                arr = _as_array(state_dict[key])
-                if tuple(arr.shape) != tuple(t.shape):
-                    errors.append(
-                        f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} from "
-                        f"checkpoint, the shape in current model is {tuple(t.shape)}."
-                    )
-                    continue
-                if t.dtype.kind == "f" and arr.dtype.kind not in "fiub":
-                    errors.append(f"dtype mismatch for {key}: cannot load {arr.dtype} into {t.dtype}")
-                    continue
-            extra = getattr(type(mod), "set_extra_state", None)
-            if extra is not None and extra is not Module.set_extra_state:
-                expected_keys.add(p + "_extra_state")
-        for key in state_dict.keys():
-            if key not in expected_keys:
-                unexpected.append(key)
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors)
-            )
-        with no_grad():
-            for mod_prefix, mod in self.named_modules():
-                p = mod_prefix + "." if mod_prefix else ""
-                for k, t in mod._local_state().items():
-                    if p + k not in state_dict:
-                        continue
-                    arr = _as_array(state_dict[p + k]).astype(t.dtype, copy=True)
-                    if assign:
-                        t.array = arr
-                    else:
-                        t.array[...] = arr
-                    t._bump_version()
-                if p + "_extra_state" in state_dict:
-                    mod.set_extra_state(state_dict[p + "_extra_state"])
-        return IncompatibleKeys(missing, unexpected)
-
-    # --- calling and hooks ----------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
-                                  with_kwargs: bool = False) -> RemovableHandle:
-        """``hook(module, args)`` (or ``hook(module, args, kwargs)``) before forward; a non-None
-        return replaces the arguments."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
-        if with_kwargs:
-            self._forward_pre_hooks_with_kwargs.add(handle.id)
-        return handle
-
-    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
-                              with_kwargs: bool = False) -> RemovableHandle:
-        """``hook(module, args, output)`` after forward; a non-None return replaces the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        if with_kwargs:
-            self._forward_hooks_with_kwargs.add(handle.id)
-        return handle
-
-    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
-        """``hook(module, grad_input, grad_output)`` once the gradients with respect to the
-        module's tensor inputs are computed; a non-None return (a tuple like ``grad_input``)
-        replaces them. ``grad_input`` entries are None for inputs that need no gradient.
-
-        lamina differs from torch in one case: for a module with several tensor inputs that
-        require grad, a replacement applies to the input whose gradient arrives last.
-        """
-        handle = RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        if prepend:
-            self._backward_hooks.move_to_end(handle.id, last=False)
-        return handle
-
+    # --- calling ---------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
@@ -510,66 +358,6 @@ class Module:
         if bw:
             out = self._wrap_backward_outputs(out, state)
         return out
-
-    def _wrap_backward_inputs(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        state: dict[str, Any] = {"grad_input": [], "grad_output": None, "pending": 0}
-        new_args = []
-        slots = state["grad_input"]
-        for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                a2 = _Identity.apply(a)
-                i = len(slots)
-                slots.append(None)
-                state["pending"] += 1
-                a2.register_hook(self._input_hook(state, i))
-                new_args.append(a2)
-            else:
-                if isinstance(a, Tensor):
-                    slots.append(None)
-                new_args.append(a)
-        return tuple(new_args), state
-
-    def _input_hook(self, state: dict[str, Any], i: int) -> Callable[[Tensor], Tensor | None]:
-        def hook(g: Tensor) -> Tensor | None:
-            state["grad_input"][i] = g
-            state["pending"] -= 1
-            if state["pending"] > 0:
-                return None
-            result = self._fire_backward_hooks(tuple(state["grad_input"]), state["grad_output"])
-            return result[i] if result is not None else None
-
-        return hook
-
-    def _fire_backward_hooks(self, grad_input: tuple[Any, ...], grad_output: Any) -> tuple[Any, ...] | None:
-        result = None
-        for hook in list(self._backward_hooks.values()):
-            r = hook(self, grad_input if result is None else result, grad_output)
-            if r is not None:
-                result = tuple(r) if isinstance(r, (tuple, list)) else (r,)
-        return result
-
-    def _wrap_backward_outputs(self, out: Any, state: dict[str, Any]) -> Any:
-        outs = out if isinstance(out, tuple) else (out,)
-        tensors = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
-        if not tensors:
-            return out
-        grads: list[Any] = [None] * len(outs)
-        remaining = [len(tensors)]
-        new = list(outs)
-        for i in tensors:
-            o2 = _Identity.apply(outs[i])
-
-            def hook(g: Tensor, i: int = i) -> None:
-                grads[i] = g
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    state["grad_output"] = tuple(grads)
-                    if state["pending"] == 0:  # no input needs a gradient: fire now
-                        self._fire_backward_hooks(tuple(state["grad_input"]), state["grad_output"])
-
-            o2.register_hook(hook)
-            new[i] = o2
-        return tuple(new) if isinstance(out, tuple) else new[0]
 
     # --- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:
