@@ -46,6 +46,7 @@ from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
 from . import autograd, datasets, linear_model, nn, optim, transforms, utils  # noqa: E402
+from . import models  # noqa: E402
 from .serialization import load, save
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
@@ -81,6 +82,14 @@ def as_tensor(data: object, dtype: object = None, device: object = None) -> Tens
     return tensor(data, dtype=dtype, device=device)
 
 
+def summary(model: object, input_size: object = None, **kwargs: object) -> object:
+    """Per-layer output shapes, parameters, multiply-adds and memory of ``model`` (see
+    :func:`lamina.train.summary`)."""
+    from .train.summary import summary as _summary
+
+    return _summary(model, input_size, **kwargs)
+
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -88,5 +97,5 @@ __all__ = [
     "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "nn", "optim", "datasets",
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
-    "from_numpy", "as_tensor", "save", "load",
+    "from_numpy", "as_tensor", "save", "load", "summary", "models",
 ] + list(_factory_all) + list(_ops_all)
