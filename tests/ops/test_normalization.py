@@ -211,3 +211,14 @@ def test_batch_norm_channels_last_input():
     a = np.random.default_rng(6).standard_normal((4, 5, 6, 3)).transpose(0, 3, 1, 2)
     oracle(lambda x, w, b: LF.batch_norm(x, None, None, w, b, True), Input(array=a), Input((3,)), Input((3,)),
            torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, True))
+
+
+def test_local_contrast_norm_flat_regions_have_finite_gradients():
+    """An MNIST-like image: a zero background around a bright patch."""
+    a = np.zeros((1, 1, 12, 12))
+    a[0, 0, 5:8, 4:9] = np.random.default_rng(0).uniform(0.5, 1.0, (3, 5))
+    x = lamina.tensor(a, requires_grad=True)
+    LF.local_contrast_norm(x, 5, 1.0).sum().backward()
+    assert np.isfinite(x.grad.array).all()
+    np.testing.assert_allclose(LF.local_contrast_norm(lamina.tensor(a), 5, 1.0).array,
+                               _lcn_reference(a, 5, 1.0, 1e-4), rtol=1e-10, atol=1e-12)
