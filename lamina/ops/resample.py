@@ -142,6 +142,34 @@ def _linear_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bo
     return m
 
 
+def _cubic_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool, dtype: Any) -> Any:
+    """torch's bicubic taps (Keys' cubic convolution, ``A = −0.75``) as an ``n_in × n_out``
+    matrix: four source rows per output, clamped at the borders."""
+    f = xp.dtype(dtype).type
+    o = xp.arange(n_out)
+    if align_corners:
+        ratio = f(n_in - 1) / f(n_out - 1) if n_out > 1 else f(0)
+        src = ratio * o.astype(dtype)
+    else:  # NOTE: no clamp at 0 for cubic, unlike linear
+        ratio = f(1.0 / scale) if scale is not None and scale > 0 else f(n_in) / f(n_out)
+        src = ratio * (o.astype(dtype) + f(0.5)) - f(0.5)
+    i = xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
+    t = xp.clip(src - i.astype(dtype), 0, 1).astype(dtype)
+    a = f(-0.75)
+
+    def near(x: Any) -> Any:  # |x| ≤ 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: Any) -> Any:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    m = xp.zeros((n_in, n_out), dtype=dtype)
+    for k, w in enumerate(weights):
+        xp.add.at(m, (xp.clip(i - 1 + k, 0, n_in - 1), o), w.astype(dtype))
+    return m
+
+
 def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
            recompute: bool | None) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
     if (size is None) == (scale_factor is None):
@@ -176,8 +204,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
         scale_factor: or a multiplier per spatial dim; the output size is ``⌊n · scale⌋``.
         mode: ``'nearest'`` (torch's legacy rule ``⌊o · n_in/n_out⌋``), ``'nearest-exact'``
             (pixel centres, as Pillow), ``'linear'`` (3-D input), ``'bilinear'`` (4-D),
-            ``'trilinear'`` (5-D), or ``'area'`` (adaptive average pooling).
-        align_corners: for the linear modes: map the corner pixels' centres onto each other
+            ``'trilinear'`` (5-D), ``'bicubic'`` (4-D; Keys' cubic with ``A = −0.75``, may
+            overshoot the input range, as torch), or ``'area'`` (adaptive average pooling).
+        align_corners: for the linear and cubic modes: map the corner pixels' centres onto each other
             (``src = o·(n_in − 1)/(n_out − 1)``) instead of the pixel edges
             (``src = (o + ½)·n_in/n_out − ½``, default False).
         recompute_scale_factor: with ``scale_factor``, interpolate with ``n_in/n_out`` rather
@@ -196,8 +225,6 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     check_tensor(input, op)
     if mode not in _MODES:
         raise ValueError(f"{op}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    if mode == "bicubic":
-        raise NotImplementedError(f"{op}: mode 'bicubic' is not implemented in lamina")
     if antialias:
         raise NotImplementedError(f"{op}: antialias=True is not implemented in lamina")
     if input.ndim < 3 or input.ndim > 5:
@@ -221,6 +248,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
             idx = source_index_nearest(n, o, s, mode == "nearest-exact", shortcut=nd == 2)
             if not (o == n and xp.array_equal(idx, xp.arange(n))):
                 x = AxisGather.apply(x, idx=idx, axis=a) if x.dtype.kind == "f" else const(xp.take(x.array, idx, a))
+        elif mode == "bicubic":
+            if o != n or s not in (None, 1.0):  # (an unscaled same-size dim maps to itself)
+                x = AxisMap.apply(x, m=_cubic_matrix(n, o, s, bool(align_corners), x.dtype), axis=a)
         elif o != n:
             x = AxisMap.apply(x, m=_linear_matrix(n, o, s, bool(align_corners), x.dtype), axis=a)
     return x

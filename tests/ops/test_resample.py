@@ -129,3 +129,22 @@ def test_long_axes_take_the_blocked_path(mode):
     oracle(lambda x: LF.interpolate(x, **kw), Input((1, 2, 140, 9)), torch_fn=lambda x: TF.interpolate(x, **kw))
     oracle(lambda x: LF.interpolate(x, scale_factor=(0.45, 1.0), mode=mode), Input((1, 1, 300, 2)),
            torch_fn=lambda x: TF.interpolate(x, scale_factor=(0.45, 1.0), mode=mode))
+
+
+def test_bicubic_oracle_random():
+    rng = np.random.default_rng(11)
+    for i in range(60):
+        shape = (int(rng.integers(1, 3)), int(rng.integers(1, 3)), int(rng.integers(1, 8)), int(rng.integers(1, 8)))
+        kw = {"mode": "bicubic"}
+        if rng.random() < 0.5:
+            kw["size"] = tuple(int(v) for v in rng.integers(1, 12, 2))
+        else:
+            kw["scale_factor"] = tuple(float(rng.choice([0.5, 1.0, 1.3, 2.0, 2.5])) for _ in range(2))
+            if any(n * f < 1 for n, f in zip(shape[2:], kw["scale_factor"])):
+                kw["scale_factor"] = 2.0
+        if rng.random() < 0.5:
+            kw["align_corners"] = bool(rng.random() < 0.5)
+        dtype = "float32" if i % 3 == 2 else "float64"
+        oracle(lambda x: LF.interpolate(x, **kw), Input(shape), torch_fn=lambda x: TF.interpolate(x, **kw),
+               dtype=dtype, seed=i)
+    check_grads(lambda x: LF.interpolate(x, size=(5, 3), mode="bicubic"), Input((1, 2, 3, 4)))
