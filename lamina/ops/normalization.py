@@ -41,15 +41,15 @@ class Normalize(Function):
         box["mean"], box["var"] = mean, var
         ctx.axes, ctx.eps = axes, eps
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(x)
-            ctx.xhat, ctx.r = xhat, r
+            ctx.save_for_backward(x, xhat)  # xhat is the output: an in-place change to it is caught
+            ctx.r = r
         return xhat
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
+        x, xhat = ctx.saved_tensors
         if not is_grad_enabled():  # plain backward: the fused kernel on saved arrays
-            return const(K.normalize_backward(g.array, ctx.xhat, ctx.r, ctx.axes))
+            return const(K.normalize_backward(g.array, xhat.array, ctx.r, ctx.axes))
         axes = ctx.axes
         d = x - x.mean(axes, keepdim=True)
         r = ((d * d).mean(axes, keepdim=True) + ctx.eps).rsqrt()

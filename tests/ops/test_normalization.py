@@ -222,3 +222,11 @@ def test_local_contrast_norm_flat_regions_have_finite_gradients():
     assert np.isfinite(x.grad.array).all()
     np.testing.assert_allclose(LF.local_contrast_norm(lamina.tensor(a), 5, 1.0).array,
                                _lcn_reference(a, 5, 1.0, 1e-4), rtol=1e-10, atol=1e-12)
+
+
+def test_in_place_change_of_a_saved_output_is_caught():
+    x = lamina.randn(3, 4, requires_grad=True)
+    y = LF.layer_norm(x, (4,))
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
