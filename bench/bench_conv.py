@@ -6,7 +6,8 @@
     python bench/bench_conv.py --threads 1  # one thread each (steadier on a shared machine)
 
 Prints, per case, the median time of the forward pass and of forward + backward (input,
-weight and bias gradients) for lamina and torch, and the ratio lamina/torch. Then the peak
+weight and bias gradients) for lamina and torch (called alternately, so that both see the same
+load), and the ratio lamina/torch. Then the peak
 memory of the 3×3 case: for lamina the peak of NumPy allocations seen by ``tracemalloc``, and
 for both libraries, each in a fresh subprocess, the rise of the peak resident set (``VmHWM`` in
 ``/proc/self/status``, reset through ``/proc/self/clear_refs``) over one forward + backward —
@@ -53,14 +54,20 @@ CASES = [
 ]
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (numba compilation, allocator)
-    times = []
+def median_pair_ms(fa, fb, repeats: int) -> tuple[float, float]:
+    """Median times of ``fa`` and ``fb``, called alternately so that both see the same load."""
+    fa()  # warm-up (numba compilation, allocators)
+    fb()
+    ta, tb = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        fa()
+        t1 = time.perf_counter()
+        fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb)
 
 
 def make(case, quick: bool):
@@ -104,8 +111,9 @@ def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, floa
         tx.grad = tw.grad = tb.grad = None
         tor(tx, tw, tb).backward(tgy)
 
-    return (median_ms(lam_fwd, repeats), median_ms(tor_fwd, repeats), median_ms(lam_fb, repeats),
-            median_ms(tor_fb, repeats))
+    lf, tf = median_pair_ms(lam_fwd, tor_fwd, repeats)
+    lfb, tfb = median_pair_ms(lam_fb, tor_fb, repeats)
+    return lf, tf, lfb, tfb
 
 
 def _status(key: str) -> int:
