@@ -85,3 +85,28 @@ def test_resnet18_training_step_matches_torch() -> None:
     lb = dict(lm.named_buffers())
     for n, b in tm.named_buffers():
         np.testing.assert_allclose(lb[n].numpy(), b.numpy(), rtol=1e-10, atol=1e-12, err_msg=n)
+
+
+def test_checkpoint_file_round_trip(tmp_path) -> None:
+    """A torchvision-style checkpoint file (torch.save of a state_dict) loads strictly through the
+    conversion helper; lamina's own file format and the way back to torch keep the logits."""
+    from lamina.serialization import from_torch_state_dict, to_torch_state_dict
+
+    tm, _ = _pair("mobilenet_v2")
+    ref.randomize_bn(tm)
+    torch.save(tm.state_dict(), tmp_path / "mobilenet_v2.pth")
+    lm = models.mobilenet_v2(num_classes=10)
+    lm.load_state_dict(from_torch_state_dict(torch.load(tmp_path / "mobilenet_v2.pth", weights_only=True)),
+                       strict=True)
+    lamina.save(lm.state_dict(), str(tmp_path / "m.lamina"))
+    lm2 = models.mobilenet_v2(num_classes=10)
+    lm2.load_state_dict(lamina.load(str(tmp_path / "m.lamina")), strict=True)
+    back = ref.MobileNetV2(num_classes=10)
+    back.load_state_dict(to_torch_state_dict(lm2.state_dict()), strict=True)
+    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    tm.eval()
+    back.eval()
+    with torch.no_grad():
+        expected = tm(torch.from_numpy(x)).numpy()
+        np.testing.assert_array_equal(back(torch.from_numpy(x)).numpy(), expected)
+    np.testing.assert_allclose(lm2.eval()(lamina.tensor(x)).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
