@@ -1,15 +1,20 @@
-"""Optional numba kernel for the channels-last col2im scatter-add (``pip install numba``).
+"""Optional numba kernels for the convolutions (``pip install numba``).
 
-When numba is importable, :data:`AVAILABLE` is True and :func:`col2im_cl3d` is compiled (on
-first call, cached on disk). Otherwise the pure-NumPy kernel in :mod:`lamina.ops.kernels.im2col`
-does the same work; both paths are tested against each other. (A numba im2col was measured too:
-the NumPy ``sliding_window_view`` copy from a channels-last input is already at memory speed,
-11 ms against numba's 58 ms for the 3×3 benchmark layer, so only the scatter is compiled.)
-Set the environment variable ``LAMINA_NO_NUMBA=1`` to force the NumPy path.
+When numba is importable, :data:`AVAILABLE` is True and these are compiled (on first call,
+cached on disk): the channels-last col2im scatter-add :func:`col2im_cl3d`, the depthwise
+forward / input-gradient / weight-gradient loops, and the NCHW → padded NHWC copy
+:func:`to_channels_last`. Each comes in a parallel build and a serial one for small arrays
+(below :data:`PARALLEL_MIN_SIZE` elements). Otherwise the pure-NumPy code in
+:mod:`lamina.ops.kernels.im2col` and :mod:`lamina.ops.kernels.conv_depthwise` does the same
+work; the tests run both paths against torch. Set ``LAMINA_NO_NUMBA=1`` to force NumPy.
 
-The kernels work on an already zero-padded, channels-last input ``xpad (N, E0, E1, E2, C)``
-(1-D and 2-D data come in with singleton dims added), so the inner loop is a contiguous copy of
-``C`` values with no bounds test. Column layout: ``cols[n, o0, o1, o2, k0, k1, k2, c]``.
+(A numba im2col was measured too: the NumPy ``sliding_window_view`` copy from a channels-last
+input is already at memory speed, 11 ms against numba's 58 ms for the 3×3 benchmark layer, so
+it is not compiled.)
+
+The kernels work on zero-padded, channels-last arrays ``(N, E0, E1, E2, C)`` (1-D and 2-D data
+come in with singleton dims added), so inner loops run over contiguous channels with no bounds
+test. Column layout: ``cols[n, o0, o1, o2, k0, k1, k2, c]``.
 """
 
 from __future__ import annotations
