@@ -20,7 +20,6 @@ from typing import Any
 
 from .. import backend, nn
 from ..autograd.tensor import Tensor
-from ..nn.modules.normalization import _BatchNorm
 
 __all__ = ["freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups",
            "FrozenBatchNorm2d", "freeze_batchnorm"]
@@ -202,9 +201,10 @@ class FrozenBatchNorm2d(nn.Module):
 
 
 def freeze_batchnorm(model: nn.Module) -> int:
-    """Replace every ``BatchNorm2d`` of ``model`` (in place) by a :class:`FrozenBatchNorm2d`
-    holding its current statistics and affine parameters: normalization then stays that of
-    the pretrained network in training mode too (small fine-tuning batches give poor statistics).
+    """Replace every ``BatchNorm2d`` of ``model`` that tracks running statistics (in place) by a
+    :class:`FrozenBatchNorm2d` holding its current statistics and affine parameters: normalization
+    then stays that of the pretrained network in training mode too (small fine-tuning batches
+    give poor statistics).
 
     Returns:
         the number of layers replaced.
@@ -212,7 +212,7 @@ def freeze_batchnorm(model: nn.Module) -> int:
     count = 0
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
-            if isinstance(child, _BatchNorm) and child.running_mean is not None and child.running_var is not None:
+            if isinstance(child, nn.BatchNorm2d) and child.running_mean is not None and child.running_var is not None:
                 frozen = FrozenBatchNorm2d(child.num_features, child.eps, dtype=child.running_mean.dtype)
                 frozen.running_mean.array[...] = child.running_mean.array
                 frozen.running_var.array[...] = child.running_var.array
