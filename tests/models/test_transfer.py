@@ -201,3 +201,13 @@ def test_feature_extractor_follows_train_mode() -> None:
     assert not m.training and not m.inception3a.training
     with pytest.raises(RuntimeError, match=r"modules \['aux1.fc2'\] were not called"):
         fx(lamina.randn(1, 3, 32, 32))
+
+
+def test_frozen_batchnorm_gradcheck() -> None:
+    from tests.helpers import check_grads
+
+    fb = models.FrozenBatchNorm2d(3, dtype=lamina.float64)
+    fb.running_mean.array[:] = [0.1, -0.2, 0.3]
+    fb.running_var.array[:] = [0.5, 1.5, 2.0]
+    fb.weight.array[:] = [1.5, -0.5, 2.0]
+    check_grads(fb, Input((2, 3, 4, 5)))

@@ -202,3 +202,17 @@ def test_errors_name_the_model() -> None:
         models.resnet50(replace_stride_with_dilation=[True])
     with pytest.raises(ValueError, match="LeNet5: expected input"):
         models.lenet5()(lamina.randn(1, 1, 28, 28))
+
+
+def test_option_a_shortcut_matches_torch_and_gradchecks() -> None:
+    """He et al.'s parameter-free shortcut: subsample by 2, zero-pad the new channels."""
+    import torch
+
+    from lamina.models.cifar import _ShortcutA
+    from tests.helpers import check_grads, oracle
+
+    s = _ShortcutA(4)
+    oracle(s, (2, 8, 6, 5), torch_fn=lambda x: torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 4, 4)))
+    check_grads(s, (2, 3, 4, 5))
+    out = s(lamina.ones(1, 1, 2, 2)).numpy()  # by hand: one input channel between four zero channels each side
+    assert out.shape == (1, 9, 1, 1) and out.ravel().tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 0]
