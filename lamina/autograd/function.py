@@ -144,27 +144,43 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if a gradient is needed, record a node."""
-        needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
-        record = is_grad_enabled() and any(needs)
-        ctx = Context(needs if record else (False,) * len(inputs))
-        arrays = [t.array if isinstance(t, Tensor) else t for t in inputs]
+        # NOTE: this runs once per operation, so it is written for speed rather than brevity
+        needs = []
+        arrays = []
+        any_need = False
+        for t in inputs:
+            if isinstance(t, Tensor):
+                arrays.append(t.array)
+                need = t._requires_grad or t.grad_fn is not None
+                needs.append(need)
+                any_need = any_need or need
+            else:
+                arrays.append(t)
+                needs.append(False)
+        record = any_need and is_grad_enabled()
+        ctx = Context(tuple(needs) if record else (False,) * len(inputs))
         out = cls.forward(ctx, *arrays, **options)
-        if not isinstance(out, backend.xp.ndarray):
+        if type(out) is not _ndarray:
             out = backend.xp.asarray(out)
         result = Tensor._wrap(out)
         if cls.is_view and isinstance(inputs[0], Tensor) and backend.xp.may_share_memory(out, arrays[0]):
             result._vc = inputs[0]._vc
             result._is_view = record
-        if record and out.dtype.kind != "f":
-            record = False  # integer and bool results are never differentiable
-        if record:
-            nexts = tuple(
-                (t.grad_fn if t.grad_fn is not None else t._get_accumulator()) if need else None
-                for t, need in zip(inputs, needs)
-            )
-            meta = tuple((t.shape, t.dtype) if need else None for t, need in zip(inputs, needs))
-            node = Node(cls, ctx, nexts, meta, (result.shape, result.dtype))
+        if record and out.dtype.kind == "f":  # integer and bool results are never differentiable
+            nexts = []
+            meta = []
+            for t, need in zip(inputs, needs):
+                if need:
+                    nexts.append(t.grad_fn if t.grad_fn is not None else t._get_accumulator())
+                    meta.append((t.array.shape, t.array.dtype))
+                else:
+                    nexts.append(None)
+                    meta.append(None)
+            node = Node(cls, ctx, tuple(nexts), tuple(meta), (out.shape, out.dtype))
             ctx._node = weakref.ref(node)
             ctx._pack(inputs, result)
             result.grad_fn = node
         return result
+
+
+_ndarray = backend.xp.ndarray

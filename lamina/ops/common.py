@@ -59,6 +59,18 @@ def binary_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     float dtypes raise (lamina promotes floats only explicitly: call ``.double()`` or
     ``.float()``); integer tensors with Python floats become the default float dtype.
     """
+    # fast paths: two tensors of one dtype and shape, or a tensor and a Python number
+    ta, tb = type(a), type(b)
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.array.dtype == b.array.dtype and a.array.shape == b.array.shape:
+                return a, b
+        elif tb is float or tb is int:
+            if a.array.dtype.kind == "f" or tb is int and a.array.dtype.kind in "iu":
+                return a, Tensor._wrap(xp.asarray(b, dtype=a.array.dtype))
+    elif isinstance(b, Tensor) and (ta is float or ta is int):
+        if b.array.dtype.kind == "f" or ta is int and b.array.dtype.kind in "iu":
+            return Tensor._wrap(xp.asarray(a, dtype=b.array.dtype)), b
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor operand")
     like = a if isinstance(a, Tensor) else b
@@ -82,7 +94,8 @@ def binary_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
             d = xp.result_type(da, db)
             a = a if a.dtype == d else const(a.array.astype(d))
             b = b if b.dtype == d else const(b.array.astype(d))
-    broadcast_shape(op, a.shape, b.shape)
+    if a.shape != b.shape and a.ndim and b.ndim:
+        broadcast_shape(op, a.shape, b.shape)
     return a, b
 
 
