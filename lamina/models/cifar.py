@@ -5,12 +5,57 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import nn
+from .. import backend, nn
+from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
 from ._init import deferred_init, init_model, kaiming_normal
 
 __all__ = ["CifarResNet", "WideResNet", "resnet20", "resnet32", "resnet56", "wrn28_10"]
+
+
+def _like(x: Any, shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` in ``x``'s memory order: channels-last if ``x`` is (as lamina's conv
+    outputs are), so the ops downstream keep running without layout transposes."""
+    xp = backend.xp
+    if x.ndim == 4 and not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous:
+        return xp.zeros((shape[0], shape[2], shape[3], shape[1]), dtype=x.dtype).transpose(0, 3, 1, 2)
+    return xp.zeros(shape, dtype=x.dtype)
+
+
+class _SubsamplePad(Function):
+    """Option A's shortcut: ``x[:, :, ::2, ::2]`` with ``pad`` zero channels on each side.
+    (``F.pad`` would give the same values but an NCHW-ordered array, which turns every later
+    layer of the stage NCHW and costs a layout transpose at each conv.)"""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, *, pad: int) -> Any:
+        ctx.opts = (pad, x.shape[2:])
+        xs = x[:, :, ::2, ::2]
+        out = _like(x, (x.shape[0], x.shape[1] + 2 * pad, *xs.shape[2:]))
+        out[:, pad:pad + x.shape[1]] = xs
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        pad, size = ctx.opts
+        return _SubsamplePadT.apply(gy, pad=pad, size=size)
+
+
+class _SubsamplePadT(Function):
+    """The adjoint of :class:`_SubsamplePad`: drop the padded channels, scatter to every other pixel."""
+
+    @staticmethod
+    def forward(ctx: Context, gy: Any, *, pad: int, size: tuple[int, int]) -> Any:
+        ctx.opts = pad
+        c = gy.shape[1] - 2 * pad
+        gx = _like(gy, (gy.shape[0], c, *size))
+        gx[:, :, ::2, ::2] = gy[:, pad:pad + c]
+        return gx
+
+    @staticmethod
+    def backward(ctx: Context, ggx: Tensor) -> Tensor:
+        return _SubsamplePad.apply(ggx, pad=ctx.opts)
 
 
 class _ShortcutA(nn.Module):
@@ -22,7 +67,7 @@ class _ShortcutA(nn.Module):
         self.pad = pad
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        return _SubsamplePad.apply(x, pad=self.pad)
 
 
 class _CifarBlock(nn.Module):
@@ -98,8 +143,9 @@ class CifarResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.adaptive_avg_pool2d(out, (1, 1)).flatten(1)
-        return self.fc(out)
+        # global average pool as a mean: its gradient is a broadcast view, so the backward pass
+        # keeps the activations' channels-last order (adaptive_avg_pool2d's gradient is NCHW)
+        return self.fc(out.mean((2, 3)))
 
 
 class _WideBlock(nn.Module):
@@ -170,7 +216,7 @@ class WideResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.block3(self.block2(self.block1(self.conv1(x))))
         out = F.relu(self.bn(out))
-        return self.fc(F.adaptive_avg_pool2d(out, (1, 1)).flatten(1))
+        return self.fc(out.mean((2, 3)))
 
 
 def resnet20(**kwargs: Any) -> CifarResNet:
