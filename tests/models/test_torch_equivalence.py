@@ -110,3 +110,27 @@ def test_checkpoint_file_round_trip(tmp_path) -> None:
         expected = tm(torch.from_numpy(x)).numpy()
         np.testing.assert_array_equal(back(torch.from_numpy(x)).numpy(), expected)
     np.testing.assert_allclose(lm2.eval()(lamina.tensor(x)).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+TWINS = {
+    "resnet34": lambda: ref.ResNet(ref.BasicBlock, [3, 4, 6, 3]),
+    "resnet50": lambda: ref.ResNet(ref.Bottleneck, [3, 4, 6, 3]),
+    "resnext50_32x4d": lambda: ref.ResNet(ref.Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4),
+    "wide_resnet50_2": lambda: ref.ResNet(ref.Bottleneck, [3, 4, 6, 3], width_per_group=128),
+    "densenet169": lambda: ref.DenseNet(32, (6, 12, 32, 32), 64),
+    "densenet161": lambda: ref.DenseNet(48, (6, 12, 36, 24), 96),
+    "vgg16_bn": lambda: ref.VGG(ref.vgg_features(lamina.models.vgg.cfgs["D"], True)),
+    "mobilenet_v2": lambda: ref.MobileNetV2(width_mult=0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_state_dict_keys_and_shapes_of_other_configurations(name: str) -> None:
+    """The deeper/wider members load torchvision checkpoints too: same keys, order and shapes."""
+    with torch.device("meta"):  # torch twin without allocating or drawing weights
+        t = TWINS[name]()
+    with models.no_weight_init():
+        m = models.get_model(name, **({"width_mult": 0.5} if name == "mobilenet_v2" else {}))
+    tsd, lsd = t.state_dict(), m.state_dict()
+    assert list(lsd) == list(tsd)
+    assert [tuple(v.shape) for v in lsd.values()] == [tuple(v.shape) for v in tsd.values()]
