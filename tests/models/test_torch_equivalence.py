@@ -134,3 +134,18 @@ def test_state_dict_keys_and_shapes_of_other_configurations(name: str) -> None:
     tsd, lsd = t.state_dict(), m.state_dict()
     assert list(lsd) == list(tsd)
     assert [tuple(v.shape) for v in lsd.values()] == [tuple(v.shape) for v in tsd.values()]
+
+
+def test_googlenet_training_outputs_match_torch() -> None:
+    """Training mode (batch statistics) with the auxiliary classifiers; dropout off for determinism."""
+    torch.manual_seed(0)
+    tm = ref.GoogLeNet(num_classes=5, dropout=0.0, dropout_aux=0.0).train()
+    lm = models.googlenet(num_classes=5, dropout=0.0, dropout_aux=0.0).train()
+    lm.load_state_dict(tm.state_dict(), strict=True)
+    x = np.random.default_rng(4).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    expected = [o.detach().numpy() for o in tm(torch.from_numpy(x))]
+    got = lm(lamina.tensor(x))
+    assert isinstance(got, models.GoogLeNetOutputs)
+    for g, e, what in zip(got, expected, got._fields):
+        np.testing.assert_allclose(g.detach().numpy(), e, rtol=1e-4, atol=1e-4 * max(np.abs(e).max(), 1.0),
+                                   err_msg=what)

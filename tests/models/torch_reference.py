@@ -196,12 +196,12 @@ class Inception(nn.Module):
 
 
 class InceptionAux(nn.Module):
-    def __init__(self, cin, num_classes):
+    def __init__(self, cin, num_classes, dropout=0.7):
         super().__init__()
         self.conv = BasicConv2d(cin, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.fc2 = nn.Linear(1024, num_classes)
-        self.dropout = nn.Dropout(0.7)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
         x = torch.flatten(self.conv(F.adaptive_avg_pool2d(x, (4, 4))), 1)
@@ -209,7 +209,7 @@ class InceptionAux(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    def __init__(self, num_classes=1000, aux_logits=True):
+    def __init__(self, num_classes=1000, aux_logits=True, dropout=0.2, dropout_aux=0.7):
         super().__init__()
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
@@ -227,18 +227,21 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
-        self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
-        self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
+        self.aux1 = InceptionAux(512, num_classes, dropout_aux) if aux_logits else None
+        self.aux2 = InceptionAux(528, num_classes, dropout_aux) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(0.2)
+        self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
 
-    def forward(self, x):  # eval mode only
+    def forward(self, x):
         x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
-        x = self.maxpool3(self.inception3b(self.inception3a(x)))
-        x = self.inception4d(self.inception4c(self.inception4b(self.inception4a(x))))
+        x = self.inception4a(self.maxpool3(self.inception3b(self.inception3a(x))))
+        aux1 = self.aux1(x) if self.aux1 is not None and self.training else None
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        aux2 = self.aux2(x) if self.aux2 is not None and self.training else None
         x = self.inception5b(self.inception5a(self.maxpool4(self.inception4e(x))))
-        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+        x = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+        return (x, aux2, aux1) if self.training and self.aux1 is not None else x
 
 
 # --- MobileNet v2 ------------------------------------------------------------------------------
