@@ -158,3 +158,40 @@ def test_one_sgd_step_lowers_the_pixel_loss(name: str) -> None:
     before.backward()
     opt.step()
     assert loss().item() < before.item()
+
+
+class _TorchDeepLab(tnn.Module):
+    """torchvision's DeepLabV3 (backbone = ResNet trunk up to layer4, DeepLabHead, bilinear resize)."""
+
+    def __init__(self, layers, num_classes, rates, channels):
+        super().__init__()
+        from . import torch_reference as ref
+
+        self.backbone = ref.ResNet(ref.Bottleneck, layers, replace_stride_with_dilation=(False, True, True))
+        del self.backbone.fc, self.backbone.avgpool
+        self.classifier = tnn.Sequential(_TorchASPP(2048, rates, channels),
+                                         tnn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                                         tnn.BatchNorm2d(channels), tnn.ReLU(), tnn.Conv2d(channels, num_classes, 1))
+
+    def forward(self, x):
+        b = self.backbone
+        f = b.layer4(b.layer3(b.layer2(b.layer1(b.maxpool(b.relu(b.bn1(b.conv1(x))))))))
+        return TF.interpolate(self.classifier(f), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def test_deeplabv3_matches_a_torch_twin() -> None:
+    """A dilated ResNet backbone (output stride 8) with the ASPP head, weights copied, eval mode."""
+    from . import torch_reference as ref
+
+    torch.manual_seed(0)
+    t = _TorchDeepLab([1, 1, 2, 2], 3, (2, 4, 6), 16).eval()
+    ref.randomize_bn(t)
+    bb = ResNet(Bottleneck, [1, 1, 2, 2], replace_stride_with_dilation=[False, True, True])
+    m = models.deeplabv3(backbone=bb, num_classes=3, atrous_rates=(2, 4, 6), head_channels=16).eval()
+    assert list(m.state_dict()) == list(t.state_dict())
+    m.load_state_dict(t.state_dict(), strict=True)
+    x = np.random.default_rng(0).standard_normal((1, 3, 40, 48)).astype(np.float32)
+    with torch.no_grad():
+        expected = t(torch.from_numpy(x)).numpy()
+    got = m(lamina.tensor(x))["out"].detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * max(np.abs(expected).max(), 1.0))

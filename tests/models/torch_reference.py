@@ -33,12 +33,12 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, dilation, groups=groups, bias=False, dilation=dilation)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -54,29 +54,37 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, block, layers, num_classes=1000, groups=1, width_per_group=64):
+    def __init__(self, block, layers, num_classes=1000, groups=1, width_per_group=64,
+                 replace_stride_with_dilation=(False, False, False)):
         super().__init__()
-        self.inplanes, self.groups, self.base_width = 64, groups, width_per_group
+        self.inplanes, self.groups, self.base_width, self.dilation = 64, groups, width_per_group, 1
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], 2)
-        self.layer3 = self._make_layer(block, 256, layers[2], 2)
-        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        rs = replace_stride_with_dilation
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, rs[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, rs[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, rs[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-    def _make_layer(self, block, planes, blocks, stride=1):
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
         downsample = None
+        previous = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
                                        nn.BatchNorm2d(planes * block.expansion))
         kw = {} if block is BasicBlock else dict(groups=self.groups, base_width=self.base_width)
-        layers = [block(self.inplanes, planes, stride, downsample, **kw)]
+        first = {} if block is BasicBlock else dict(dilation=previous)
+        rest = {} if block is BasicBlock else dict(dilation=self.dilation)
+        layers = [block(self.inplanes, planes, stride, downsample, **kw, **first)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, **kw) for _ in range(1, blocks)]
+        layers += [block(self.inplanes, planes, **kw, **rest) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
