@@ -32,7 +32,7 @@ def deferred_init() -> Iterator[None]:
     Trap: parameters built inside hold uninitialized memory until ``init_model`` runs.
     """
     saved = nn.Linear.reset_parameters, _ConvNd.reset_parameters
-    nn.Linear.reset_parameters = _ConvNd.reset_parameters = lambda self: None  # type: ignore[method-assign]
+    nn.Linear.reset_parameters = _ConvNd.reset_parameters = _skipped_reset  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -63,6 +63,16 @@ def no_weight_init() -> Iterator[None]:
             yield
     finally:
         _SKIP = old
+
+
+def _skipped_reset(layer: Any) -> None:
+    """What a conv or linear layer's ``reset_parameters`` does inside :func:`deferred_init`:
+    nothing, or zeros under :func:`no_weight_init` (also for models that do not call
+    :func:`init_model`, such as LeNet)."""
+    if _SKIP:
+        for p in (layer.weight, getattr(layer, "bias", None)):
+            if p is not None:
+                p.array = backend.xp.zeros(p.shape, dtype=p.array.dtype)  # calloc: no page touched
 
 
 def _fill(t: Tensor, values: Any) -> None:
@@ -128,12 +138,7 @@ def init_model(model: nn.Module, conv: Callable[[Any], None] | None = None,
                linear: Callable[[Any], None] | None = None) -> None:
     """Initialize every conv and linear layer of ``model`` once (``conv``/``linear`` schemes, or
     torch's default where ``None``); batch-norm weights to 1 and biases to 0."""
-    if _SKIP:
-        for m in model.modules():
-            if isinstance(m, (_ConvNd, nn.Linear)):
-                for p in (m.weight, m.bias):
-                    if p is not None:
-                        p.array = backend.xp.zeros(p.shape, dtype=p.array.dtype)  # calloc: no page touched
+    if _SKIP:  # the layers were zeroed when built
         return
     for m in model.modules():
         if isinstance(m, _ConvNd):

@@ -216,3 +216,14 @@ def test_option_a_shortcut_matches_torch_and_gradchecks() -> None:
     check_grads(s, (2, 3, 4, 5))
     out = s(lamina.ones(1, 1, 2, 2)).numpy()  # by hand: one input channel between four zero channels each side
     assert out.shape == (1, 9, 1, 1) and out.ravel().tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 0]
+
+
+def test_no_weight_init_gives_zeros_and_leaves_layers_alone_afterwards() -> None:
+    with models.no_weight_init():
+        m = models.lenet5()  # a model that does not go through init_model
+        r = models.resnet18()
+    assert all(not np.any(p.detach().numpy()) for p in m.parameters())
+    assert not np.any(r.fc.weight.detach().numpy()) and np.all(r.bn1.weight.detach().numpy() == 1)
+    fresh = nn.Linear(50, 40)  # outside the context the layers initialize themselves again
+    w = fresh.weight.detach().numpy()
+    assert np.abs(w).max() <= 1 / np.sqrt(50) and np.abs(w).max() > 0.9 / np.sqrt(50)
