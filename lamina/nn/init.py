@@ -33,7 +33,8 @@ def _gen(generator: Any) -> Any:
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a lamina Tensor, got {type(tensor).__name__}")
-    tensor.array[...] = values
+    if values is not tensor.array:
+        tensor.array[...] = values
     tensor._bump_version()
     return tensor
 
@@ -81,14 +82,34 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _float_draw(tensor: Tensor, draw: Any) -> Any:
+    """Samples drawn straight into the tensor's own float32/float64 array when it is contiguous
+    (no float64 temporary, no copy), else into a new array."""
+    a = tensor.array
+    if a.dtype in (backend.float32, backend.float64) and a.flags.c_contiguous and a.flags.writeable:
+        draw(a)
+        return a
+    out = xp.empty(a.shape, dtype=a.dtype if a.dtype in (backend.float32, backend.float64) else backend.float64)
+    draw(out)
+    return out
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from U(a, b)."""
-    return _fill(tensor, _gen(generator).uniform(a, b, tensor.shape))
+    g = _gen(generator)
+    u = _float_draw(tensor, lambda out: g.random(out=out, dtype=out.dtype))
+    u *= b - a
+    u += a
+    return _fill(tensor, u)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std²)."""
-    return _fill(tensor, _gen(generator).normal(mean, std, tensor.shape))
+    g = _gen(generator)
+    z = _float_draw(tensor, lambda out: g.standard_normal(out=out, dtype=out.dtype))
+    z *= std
+    z += mean
+    return _fill(tensor, z)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,

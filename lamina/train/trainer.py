@@ -161,6 +161,13 @@ class Trainer:
             raise TypeError(f"Trainer: expected batches of (input, target), got {type(batch).__name__}")
         x, y = batch
         out = self.model(x)
+        aux = [getattr(out, k) for k in ("aux_logits1", "aux_logits2") if getattr(out, k, None) is not None]
+        if hasattr(out, "logits") and aux:
+            # Inception-style auxiliary classifiers (GoogLeNet in training mode): their losses are
+            # added with weight 0.3, as in Szegedy et al. (2015); metrics use the main logits
+            out = out.logits
+            loss = self.loss_fn(out, y) + sum(self.loss_fn(a, y) for a in aux) * 0.3
+            return out, loss, y, _batch_size(x)
         return out, self.loss_fn(out, y), y, _batch_size(x)
 
     def _lr(self) -> float:

@@ -213,3 +213,27 @@ def test_history_is_data_and_evaluate_predict(tmp_path):
     ev = trainer.evaluate(loader)
     assert ev["loss"] == pytest.approx(history[-1]["val_loss"])
     assert trainer.predict(loader).shape == (96, 3)
+
+
+def test_auxiliary_classifier_outputs_are_trained_with_weight_0_3():
+    from collections import namedtuple
+
+    Outputs = namedtuple("Outputs", ["logits", "aux_logits2", "aux_logits1"])
+
+    class AuxNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.main, self.a1, self.a2 = nn.Linear(4, 3), nn.Linear(4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return Outputs(self.main(x), self.a2(x), self.a1(x)) if self.training else self.main(x)
+
+    lamina.manual_seed(0)
+    model = AuxNet()
+    x, y = lamina.randn(8, 4), lamina.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.0), progress=False)
+    h = trainer.fit([(x, y)], epochs=1)
+    expected = (F.cross_entropy(model.main(x), y) + 0.3 * (F.cross_entropy(model.a1(x), y)
+                                                            + F.cross_entropy(model.a2(x), y))).item()
+    assert h[0]["loss"] == pytest.approx(expected, rel=1e-6)
+    assert trainer.evaluate([(x, y)])["loss"] == pytest.approx(F.cross_entropy(model.main(x), y).item(), rel=1e-6)
