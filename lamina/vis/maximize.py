@@ -57,10 +57,18 @@ def _objective(model: nn.Module, x: Tensor, target: Any, layer: Any, unit: Any, 
     return a.mean() if a.ndim > 1 else a.sum()  # a conv unit: the mean of its feature map
 
 
+def _ascent_step(a: Any, direction: Any, size: float, blur: bool, sigma: float, clamp: Any) -> Any:
+    b = a + size * direction
+    if blur:
+        b = gaussian_blur(b, sigma)
+    return xp.clip(b, clamp[0], clamp[1]) if clamp is not None else b
+
+
 def maximize_activation(model: nn.Module, shape: Any, target: int | None = None, layer: Any = None,
                         unit: int | None = None, steps: int = 100, lr: float = 0.1, l2: float = 1e-3,
                         jitter: int = 0, blur_every: int = 0, blur_sigma: float = 0.5,
-                        clamp: tuple[float, float] | None = None, init: Any = None, seed: int = 0) -> MaximizeResult:
+                        clamp: tuple[float, float] | None = None, init: Any = None, seed: int = 0,
+                        backtrack: bool = True) -> MaximizeResult:
     """Gradient ascent on an image to maximize a class logit (class-model visualization) or a
     unit's activation: ``x ← x + lr · ∇(S(x) − l2 · ‖x‖²)``, with the regularizers of Yosinski
     et al.: random jitter (the image is rolled by up to ``jitter`` pixels before each step and
@@ -77,6 +85,8 @@ def maximize_activation(model: nn.Module, shape: Any, target: int | None = None,
         jitter: the largest random shift in pixels (0: none).
         blur_every, blur_sigma: blur period in steps (0: never) and width.
         clamp: keep pixels in ``[lo, hi]`` after each step (None: unbounded).
+        backtrack: halve a step (up to 8 times, then skip it) that would lower the regularized
+            objective ``S(x) − l2·‖x‖²``, so that every step goes uphill (blur steps excepted).
         init: the starting image (default: small Gaussian noise, ``0.01 · N(0, 1)``).
         seed: seeds the initial noise and the jitter.
 
@@ -105,11 +115,26 @@ def maximize_activation(model: nn.Module, shape: Any, target: int | None = None,
                 break
             (g,) = grad(with_grad, x)
             g = xp.roll(g.array, (-int(dy), -int(dx)), axis=(2, 3))
-            a = a + lr * (g - 2 * l2 * a).astype(dtype)
-            if blur_every and (step + 1) % blur_every == 0:
-                a = gaussian_blur(a, blur_sigma)
-            if clamp is not None:
-                a = xp.clip(a, clamp[0], clamp[1])
+            direction = (g - 2 * l2 * a).astype(dtype)
+            blur = bool(blur_every) and (step + 1) % blur_every == 0
+
+            new = _ascent_step(a, direction, lr, blur, blur_sigma, clamp)
+            if backtrack and not blur:
+                # NOTE: a fixed step on a piecewise-linear net (ReLU, max-pool) can cross a kink and go
+                # downhill; halving the step until the regularized objective rises keeps the ascent
+                # monotone (Armijo-style backtracking, at most 8 halvings)
+                now = s_val - l2 * float((a.astype(xp.float64) ** 2).sum())
+                size = lr
+                for _ in range(8):
+                    val = float(_objective(model, Tensor._wrap(new), target, layer, unit,
+                                           "maximize_activation").item())
+                    if val - l2 * float((new.astype(xp.float64) ** 2).sum()) > now:
+                        break
+                    size /= 2
+                    new = _ascent_step(a, direction, size, blur, blur_sigma, clamp)
+                else:
+                    new = a  # no uphill step along this (jittered) direction: stay
+            a = new
     return MaximizeResult(a, scores)
 
 
