@@ -126,28 +126,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _load_image(path: str, channels: int, size: int, invert: bool) -> Any:
-    import numpy as np
+    from .datasets import read_image
 
-    if path.endswith(".npy"):
-        arr = np.load(path, allow_pickle=False).astype(np.float32)
-        if arr.ndim == 2:
-            arr = arr[None]
-    else:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise SystemExit("lamina predict: reading images needs Pillow: pip install 'lamina[image]'") from None
-        try:
-            img = Image.open(path).convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-        except OSError as e:
-            raise SystemExit(f"lamina predict: cannot read image {path!r}: {e}") from None
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    if invert:
-        arr = 1.0 - arr
-    if arr.shape != (channels, size, size):
-        raise SystemExit(f"lamina predict: {path!r} has shape {arr.shape}, expected {(channels, size, size)}")
-    return arr
+    try:
+        arr = read_image(path, channels, (size, size), "lamina predict")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    return 1.0 - arr if invert else arr
 
 
 def _predict(args: argparse.Namespace) -> int:

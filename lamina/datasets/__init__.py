@@ -3,7 +3,7 @@
 from .cifar import CIFAR10, CIFAR100
 from .digits import Digits, load_digits
 from .files import DatasetFileError
-from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder
+from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, read_image
 from .mnist import MNIST, FashionMNIST, read_idx
 from .shapes import SHAPE_CLASSES, Shapes, masks_to_boxes, render_shape
 from .synthetic import *  # noqa: F403
@@ -13,5 +13,5 @@ from .vision import VisionDataset
 __all__ = list(_synthetic_all) + [
     "VisionDataset", "Digits", "load_digits", "Shapes", "SHAPE_CLASSES", "render_shape", "masks_to_boxes",
     "MNIST", "FashionMNIST", "read_idx", "CIFAR10", "CIFAR100", "DatasetFolder", "ImageFolder", "IMG_EXTENSIONS",
-    "DatasetFileError",
+    "DatasetFileError", "read_image",
 ]

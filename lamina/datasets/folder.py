@@ -15,7 +15,7 @@ from .. import backend
 from .files import DatasetFileError
 from .vision import VisionDataset, uint8_chw_to_tensor
 
-__all__ = ["DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "pil_loader", "find_classes"]
+__all__ = ["DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "pil_loader", "find_classes", "read_image"]
 
 xp = backend.xp
 
@@ -40,6 +40,35 @@ def pil_loader(path: str) -> Any:
     except OSError as e:  # PIL.UnidentifiedImageError is an OSError; truncated files raise OSError too
         raise DatasetFileError(f"ImageFolder: cannot read image {path}: {e}") from None
     return uint8_chw_to_tensor(arr.transpose(2, 0, 1))
+
+
+def read_image(path: str, channels: int, size: tuple[int, int], op: str = "read_image") -> Any:
+    """A user's image file as a float32 NumPy array ``(channels, H, W)`` in [0, 1]: PNG/JPEG/… via
+    Pillow (converted to grey or RGB and resized bilinearly to ``size = (H, W)``), or a ``.npy``
+    array (loaded without pickle, ``(H, W)`` or ``(C, H, W)``, not resized). Raises ValueError
+    naming ``op`` and the file when it cannot be read or has the wrong shape."""
+    if str(path).endswith(".npy"):
+        try:
+            a = xp.load(path, allow_pickle=False).astype(backend.float32)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{op}: cannot read array {path!r}: {e}") from None
+        a = a[None] if a.ndim == 2 else a
+    else:
+        try:
+            image = _pil()
+        except ImportError as e:
+            raise ValueError(f"{op}: {e}") from None
+        try:
+            with image.open(path) as img:
+                img = img.convert("L" if channels == 1 else "RGB").resize((size[1], size[0]), image.BILINEAR)
+                a = xp.asarray(img, dtype=backend.float32) / 255.0
+        except OSError as e:
+            raise ValueError(f"{op}: cannot read image {path!r}: {e}") from None
+        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    expected = (channels, *size)
+    if a.shape != expected:
+        raise ValueError(f"{op}: {path!r} has shape {a.shape}, but the model expects {expected}")
+    return a
 
 
 def find_classes(directory: str) -> tuple[list[str], dict[str, int]]:

@@ -21,10 +21,11 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
-from .arithmetic import maximum, where
+from .arithmetic import maximum
 from .common import check_tensor, const
 from .kernels import norm as K
 from .pad import pad
+from .reduce import SqrtZeroGradAtZero
 
 __all__ = ["Normalize", "BatchNormTrain", "normalize", "batch_norm", "instance_norm", "layer_norm", "group_norm",
            "local_response_norm", "local_contrast_norm", "gaussian_window"]
@@ -308,23 +309,6 @@ def _blur(x: Tensor, g: Any) -> Tensor:
     return out
 
 
-class _SqrtZeroAtZero(Function):
-    """``√v`` whose derivative is taken as 0 where ``v = 0`` (instead of ∞·0 = NaN): flat image
-    regions, where the local deviation vanishes, must not poison the gradient."""
-
-    @staticmethod
-    def forward(ctx: Context, v: Any) -> Any:
-        y = xp.sqrt(v)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Context, gy: Tensor) -> Tensor:
-        (y,) = ctx.saved_tensors
-        zero = const(y.array == 0)
-        return where(zero, 0.0, gy / where(zero, 1.0, y * 2.0))
-
-
 def local_contrast_norm(input: Tensor, kernel_size: int = 9, sigma: float = 2.0, eps: float = 1e-4) -> Tensor:
     """Local contrast normalization (Jarrett et al. 2009) — lamina's own, no torch equivalent.
 
@@ -360,7 +344,7 @@ def local_contrast_norm(input: Tensor, kernel_size: int = 9, sigma: float = 2.0,
     with no_grad():
         mass = _blur(const(xp.ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype)), g)
     v = x - _blur(x.mean(1, keepdim=True), g) / mass
-    s = _SqrtZeroAtZero.apply(_blur((v * v).mean(1, keepdim=True), g) / mass)
+    s = SqrtZeroGradAtZero.apply(_blur((v * v).mean(1, keepdim=True), g) / mass)
     c = s.mean((2, 3), keepdim=True)
     y = v / maximum(maximum(s, c), const(xp.asarray(eps, dtype=x.dtype)))
     return y.squeeze(0) if input.ndim == 3 else y

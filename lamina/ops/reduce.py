@@ -170,8 +170,10 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         return sum(d * d, axes, keepdim) * (1.0 / denom if denom else float("inf"))
 
 
-class _StdSqrt(Function):
-    """sqrt for std: torch's std gradient is 0 where std is 0 (instead of inf·0)."""
+class SqrtZeroGradAtZero(Function):
+    """``√v`` whose derivative is taken as 0 where ``v = 0`` (instead of ∞·0 = NaN): torch's
+    convention for ``std`` and the 2-norm of a zero vector; local contrast normalization uses it
+    so that flat image regions do not poison the gradient."""
 
     @staticmethod
     def forward(ctx: Context, v: Any) -> Any:
@@ -190,7 +192,7 @@ class _StdSqrt(Function):
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
         *, correction: Any = None) -> Tensor:
     """Standard deviation: ``sqrt(var(...))`` with the same arguments."""
-    return _StdSqrt.apply(var(input, dim, unbiased, keepdim, correction=correction))
+    return SqrtZeroGradAtZero.apply(var(input, dim, unbiased, keepdim, correction=correction))
 
 
 def var_mean(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -382,7 +384,7 @@ def norm(input: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> T
     if p == float("inf"):
         return amax(input.abs(), dim if dim is not None else (), keepdim)
     if p == 2:
-        return _StdSqrt.apply(sum(input * input, dim, keepdim))
+        return SqrtZeroGradAtZero.apply(sum(input * input, dim, keepdim))
     if p == 1:
         return sum(input.abs(), dim, keepdim)
     return sum(input.abs() ** p, dim, keepdim) ** (1.0 / p)

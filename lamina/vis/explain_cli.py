@@ -96,24 +96,10 @@ def _test_data(config: dict[str, Any], limit: int) -> tuple[Any, Any, list[str]]
 
 
 def _read_image(path: str, like: Any) -> Any:
+    from ..datasets import read_image
+
     c, h, w = like.shape
-    if path.endswith(".npy"):
-        a = xp.load(path, allow_pickle=False).astype(backend.float32)
-        a = a[None] if a.ndim == 2 else a
-    else:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ValueError("explain: reading image files needs Pillow: pip install 'lamina[image]'") from None
-        try:
-            img = Image.open(path).convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-        except OSError as e:
-            raise ValueError(f"explain: cannot read image {path!r}: {e}") from None
-        a = xp.asarray(img, dtype=backend.float32) / 255.0
-        a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    if a.shape != like.shape:
-        raise ValueError(f"explain: image {path!r} has shape {a.shape}, the model expects {like.shape}")
-    return a
+    return read_image(path, c, (h, w), "explain")
 
 
 def _default_layer(model: Any, first: bool = False) -> str:
