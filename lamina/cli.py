@@ -96,11 +96,14 @@ def _train(args: argparse.Namespace) -> int:
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
-    say = (lambda *a: None) if args.quiet else print
+    def say(*parts: Any) -> None:  # flushed, so progress shows at once when stdout is a pipe or a file
+        if not args.quiet:
+            print(*parts, flush=True)
+
     say(f"lamina train: {config['model']} on {config['data']}, {config['epochs']} epochs, "
         f"{config['optimizer']} lr {config['lr']}, batch {config['batch_size']} → {run_dir}")
     try:
-        final = train_run(config, run_dir, resume=resume, log=None if args.quiet else print,
+        final = train_run(config, run_dir, resume=resume, log=None if args.quiet else say,
                           progress=False if args.quiet else None, report=not args.no_report)
     except TrainingInterrupted as e:
         print(f"\ninterrupted: checkpoint saved to {e.path}; continue with: lamina train --resume {run_dir}",

@@ -123,8 +123,9 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_exits_cleanly(tmp_pat
     from lamina.train import load_checkpoint
 
     run = tmp_path / "sigint"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # lines must come through a pipe
     proc = subprocess.Popen([sys.executable, "-m", "lamina", "train", "--epochs", "50", "--run-dir", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 300
     line = ""
     while "epoch 1/50" not in line and time.time() < deadline:  # wait until training is under way
