@@ -180,3 +180,8 @@ def test_cast_is_differentiable():
     y.sum().backward()
     assert x.grad.dtype == lamina.float64 and x.grad.tolist() == [1.0, 1.0]
     assert not x.long().requires_grad
+
+
+def test_cast_and_clone_gradcheck():
+    check_grads(lambda x: (x.float().double() * x).clone(), Input((2, 3)), atol=1e-3, rtol=1e-2)
+    check_grads(lambda x: x.to(lamina.float64).clone() * 2, Input((2, 3)))

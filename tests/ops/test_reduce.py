@@ -151,3 +151,10 @@ def test_hand_computed_mean_and_unbiased_variance():
     x.var(correction=0).backward()
     # d/dx_i (1/n) Σ (x_j − μ)² = 2 (x_i − μ) / n
     np.testing.assert_allclose(x.grad.array, 2 * (x.array - 5.0) / 8)
+
+
+def test_max_min_with_dim_gradcheck():
+    check_grads(lambda x: x.max(1).values, Input((3, 4), distinct=True))
+    check_grads(lambda x: x.min(0, keepdim=True).values, Input((3, 4), distinct=True))
+    check_grads(lambda x: x.max(), Input((3, 4), distinct=True))
+    check_grads(lambda a, b: a.max(b), Input((3, 4), distinct=True), Input((4,), distinct=True))
