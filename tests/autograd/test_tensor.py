@@ -141,3 +141,12 @@ def test_deepcopy_of_leaves_and_modules():
     assert lamina.equal(m2[0].weight.detach(), m[0].weight.detach())
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(x * 2)
+
+
+def test_top_level_functional_aliases_like_torch():
+    x = lamina.randn(2, 3, 8, 8)
+    w = lamina.randn(4, 3, 3, 3)
+    assert lamina.conv2d(x, w, padding=1).shape == tuple(torch.conv2d(torch.zeros(2, 3, 8, 8), torch.zeros(4, 3, 3, 3), padding=1).shape)
+    assert lamina.max_pool2d(x, 2).shape == (2, 3, 4, 4)
+    assert lamina.layer_norm(x, (8,)).shape == x.shape
+    assert lamina.summary(lamina.nn.Linear(3, 2), (1, 3)).total_params == 8
