@@ -147,7 +147,7 @@ def _execute(
                 if run and capture is None and (accumulate_into is None or node in accumulate_into):
                     _accumulate(node.variable, g, create_graph)
                 continue
-            if run and (capture is None or node not in capture or needed_beyond(node, needed)):
+            if run and (capture is None or node not in capture or _needed_beyond(node, needed)):
                 grads = node.apply(g)
             else:
                 grads = (None,) * len(node.next_functions)
@@ -167,7 +167,7 @@ def _execute(
     return captured
 
 
-def needed_beyond(node: Node, needed: set[Node] | None) -> bool:
+def _needed_beyond(node: Node, needed: set[Node] | None) -> bool:
     """Whether some captured node lies further down from ``node``."""
     if needed is None:
         return True
