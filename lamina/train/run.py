@@ -45,7 +45,7 @@ DATASETS = IMAGE_SETS + SYNTHETIC
 
 def default_config() -> dict[str, Any]:
     """The embedded default of a bare ``lamina train``: a LeNet-style CNN on the 8×8 digits."""
-    return {"model": "lenet_small", "data": "digits", "epochs": 10, "batch_size": 32, "optimizer": "adam",
+    return {"model": "lenet_small", "data": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam",
             "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "cosine", "augment": False, "seed": 0,
             "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0}
 

@@ -112,7 +112,7 @@ def test_bare_lamina_train_reaches_97_percent(tmp_path):
     assert r.returncode == 0, r.stderr
     run = next(p for p in tmp_path.iterdir() if p.is_dir())
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert len(rows) == 10 and float(rows[-1]["val_accuracy"]) >= 0.97
+    assert len(rows) == 15 and float(rows[-1]["val_accuracy"]) >= 0.97
     assert os.path.exists(run / "report.html")
 
 
