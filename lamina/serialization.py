@@ -1,4 +1,5 @@
-"""``lamina.save`` / ``lamina.load``: state dicts on disk in a format that never executes code.
+"""``lamina.save`` / ``lamina.load`` (floor 3, beside ``nn``): state dicts on disk in a format that
+never executes code.
 
 A lamina file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) holding every tensor as a
 plain array, plus one entry ``__lamina__`` with a JSON description of the nested structure

@@ -255,7 +255,7 @@ def _make_trainer(config: dict[str, Any], model: nn.Module, steps_per_epoch: int
 def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, log: Any = print,
               progress: bool | None = None, report: bool = True) -> dict[str, Any]:
     """Train as ``config`` says, writing the run folder ``run_dir``; returns the final test logs."""
-    from .. import manual_seed
+    from ..backend import manual_seed
 
     os.makedirs(run_dir, exist_ok=True)
     manual_seed(int(config.get("seed", 0)))
