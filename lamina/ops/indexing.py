@@ -135,7 +135,7 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             f"__setitem__: cannot assign a value of shape {tuple(v.shape)} at index {index!r} of a "
             f"tensor of shape {tuple(self.shape)} ({e})"
         ) from None
-    apply_inplace(self, "__setitem__", lambda: IndexPut.apply(self, v, index=idx),
+    apply_inplace(self, "__setitem__", lambda src: IndexPut.apply(src, v, index=idx),
                   lambda: self.array.__setitem__(idx, v.array), (v,))
 
 

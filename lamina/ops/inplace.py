@@ -18,7 +18,7 @@ from .. import backend
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
 from .arithmetic import add, clamp, div, mul, sub
-from .cast import to_dtype
+from .cast import clone, to_dtype
 from .common import to_tensor
 
 __all__ = ["apply_inplace"]
@@ -26,9 +26,10 @@ __all__ = ["apply_inplace"]
 xp = backend.xp
 
 
-def apply_inplace(self: Tensor, op: str, graph_fn: Callable[[], Tensor],
+def apply_inplace(self: Tensor, op: str, graph_fn: Callable[[Tensor], Tensor],
                   array_fn: Callable[[], Any], others: tuple[Any, ...] = ()) -> Tensor:
-    """Run an in-place op: ``graph_fn()`` computes the result out of place with recording;
+    """Run an in-place op: ``graph_fn(src)`` computes the result out of place from ``src`` (a
+    recorded copy of ``self``, so that what the op saves for backward is not overwritten);
     ``array_fn()`` writes it straight into ``self.array`` when nothing needs recording.
     ``others`` are the op's other tensor operands (recording is needed if one requires grad)."""
     record = is_grad_enabled() and (
@@ -45,7 +46,7 @@ def apply_inplace(self: Tensor, op: str, graph_fn: Callable[[], Tensor],
                 f"{op}: in-place change of a view of a tensor that requires grad is not supported "
                 "by lamina; use the out-of-place op"
             )
-        result = graph_fn()
+        result = graph_fn(clone(self))  # the op may save its input: give it a copy, not self.array
         if result.shape != self.shape:
             raise RuntimeError(
                 f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape "
@@ -93,7 +94,7 @@ def _binary_inplace(name: str, op: Callable[..., Tensor], ufunc: Any) -> None:
                 raise RuntimeError(f"{name}: result type Float can't be cast to {self.dtype}")
             ufunc(self.array, o.array.astype(self.dtype, copy=False), out=self.array)
 
-        return apply_inplace(self, name, lambda: op(self, o), array_fn, (o,))
+        return apply_inplace(self, name, lambda src: op(src, o), array_fn, (o,))
 
     method.__name__ = name
     method.__doc__ = f"In-place ``{name[:-1]}``; bumps the version counter."
@@ -110,7 +111,7 @@ Tensor.__itruediv__ = Tensor.div_  # type: ignore[attr-defined]
 @register("zero_")
 def zero_(self: Tensor) -> Tensor:
     """Fill with zeros in place."""
-    return apply_inplace(self, "zero_", lambda: mul(self, 0.0),
+    return apply_inplace(self, "zero_", lambda src: mul(src, 0.0),
                          lambda: self.array.fill(0))
 
 
@@ -118,7 +119,7 @@ def zero_(self: Tensor) -> Tensor:
 def fill_(self: Tensor, value: Any) -> Tensor:
     """Fill with ``value`` in place."""
     v = value.item() if isinstance(value, Tensor) else value
-    return apply_inplace(self, "fill_", lambda: mul(self, 0.0) + v,
+    return apply_inplace(self, "fill_", lambda src: mul(src, 0.0) + v,
                          lambda: self.array.fill(v))
 
 
@@ -134,8 +135,8 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
     if shape != self.shape:
         raise RuntimeError(f"copy_: src of shape {tuple(s.shape)} cannot be broadcast to {tuple(self.shape)}")
 
-    def graph_fn() -> Tensor:
-        return mul(self.detach(), 0.0) + to_dtype(s, self.dtype)
+    def graph_fn(src: Tensor) -> Tensor:
+        return mul(src.detach(), 0.0) + to_dtype(s, self.dtype)
 
     def array_fn() -> None:
         self.array[...] = s.array
@@ -145,14 +146,14 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
 
 @register("clamp_", "clip_")
 def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    return apply_inplace(self, "clamp_", lambda: clamp(self, min, max),
+    return apply_inplace(self, "clamp_", lambda src: clamp(src, min, max),
                          lambda: self.array.__setitem__(Ellipsis, clamp(self.detach(), min, max).array),
                          (min, max))
 
 
 @register("neg_")
 def neg_(self: Tensor) -> Tensor:
-    return apply_inplace(self, "neg_", lambda: -self, lambda: xp.negative(self.array, out=self.array))
+    return apply_inplace(self, "neg_", lambda src: -src, lambda: xp.negative(self.array, out=self.array))
 
 
 @register("requires_grad_")
@@ -164,7 +165,7 @@ def _requires_grad_(self: Tensor, requires_grad: bool = True) -> Tensor:
 def _unary_inplace(name: str) -> None:
     def method(self: Tensor) -> Tensor:
         fn = getattr(Tensor, name[:-1])
-        return apply_inplace(self, name, lambda: fn(self), lambda: self.array.__setitem__(
+        return apply_inplace(self, name, lambda src: fn(src), lambda: self.array.__setitem__(
             Ellipsis, fn(self.detach()).array))
 
     method.__name__ = name
@@ -176,7 +177,7 @@ for _name in ("exp_", "log_", "sqrt_", "relu_", "sigmoid_", "tanh_", "abs_"):
 
 
 def _pow_(self: Tensor, exponent: Any) -> Tensor:
-    return apply_inplace(self, "pow_", lambda: self ** exponent,
+    return apply_inplace(self, "pow_", lambda src: src ** exponent,
                          lambda: self.array.__setitem__(Ellipsis, (self.detach() ** exponent).array))
 
 

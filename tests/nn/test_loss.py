@@ -195,3 +195,18 @@ def test_hand_computed_cross_entropy_and_mse():
     assert abs(loss.item() - np.log(1 + 2 * np.exp(-2.0))) < 1e-14
     # MSE of predictions (1, 2, 3) against (1, 1, 1): (0 + 1 + 4)/3
     assert nn.MSELoss()(lamina.tensor([1.0, 2.0, 3.0]), lamina.ones(3)).item() == pytest.approx(5 / 3)
+
+
+def test_saturated_probabilities_and_empty_targets_give_finite_gradients():
+    x = lamina.tensor([20.0, -120.0], requires_grad=True)  # σ(20) is exactly 1 in float32
+    F.binary_cross_entropy(x.sigmoid(), lamina.tensor([1.0, 0.0])).backward()
+    assert np.isfinite(x.grad.array).all()
+    for smoothing in (0.0, 0.1):
+        x = lamina.randn(2, 3, requires_grad=True)
+        loss = nn.CrossEntropyLoss(ignore_index=1, label_smoothing=smoothing)(x, lamina.tensor([1, 1]))
+        loss.backward()
+        t = torch.randn(2, 3, requires_grad=True)
+        tl = torch.nn.CrossEntropyLoss(ignore_index=1, label_smoothing=smoothing)(t, torch.tensor([1, 1]))
+        tl.backward()
+        assert np.isnan(loss.item()) and np.isnan(tl.item())
+        assert x.grad.tolist() == [[0.0] * 3] * 2 and t.grad.abs().sum().item() == 0

@@ -87,3 +87,25 @@ def test_inplace_shape_and_dtype_errors():
         lamina.ones(3).add_(lamina.ones(2, 3))
     with pytest.raises(RuntimeError, match="can't be cast"):
         lamina.ones(3, dtype=lamina.int64).add_(lamina.ones(3))
+
+
+@pytest.mark.parametrize("op,args", [("mul_", (3.0,)), ("div_", (2.0,)), ("pow_", (2,)), ("clamp_", (0.0, 3.0)),
+                                     ("zero_", ()), ("fill_", (1.0,)), ("add_", (1.0,)), ("sub_", (0.5,)),
+                                     ("exp_", ()), ("sigmoid_", ()), ("neg_", ())])
+def test_every_inplace_op_on_a_non_leaf_backpropagates_like_torch(op, args):
+    grads = []
+    for lib in (lamina, torch):
+        x = lib.tensor([1.0, 2.0, -0.5], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        getattr(y, op)(*args)
+        (y * lib.tensor([1.0, 3.0, -2.0], dtype=lib.float64)).sum().backward()
+        grads.append(np.asarray(x.grad.tolist()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+def test_augmented_assignment_inside_a_forward():
+    x = lamina.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y *= 3
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]

@@ -7,6 +7,7 @@ and BCE clamps its logs at −100 as torch does. All stay finite for logits up t
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -101,8 +102,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if a.size and (a.min() < 0 or a.max() > 1 or xp.isnan(a).any()):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
     target = target.to(input.dtype)
-    with xp.errstate(divide="ignore"):
-        loss = -(target * input.log().clamp(min=-100.0) + (1.0 - target) * (1.0 - input).log().clamp(min=-100.0))
+    # NOTE: clamp the argument of each log at e^-100 (so the log is at least −100, as torch) rather
+    # than the log itself: at a saturated probability (exactly 0 or 1) the gradient stays finite
+    tiny = math.exp(-100.0)
+    loss = -(target * input.clamp(min=tiny).log() + (1.0 - target) * (1.0 - input).clamp(min=tiny).log())
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -179,8 +182,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
         wt_t = const(wt)
     loss = -picked * wt_t
     if reduction == "mean":
-        with xp.errstate(invalid="ignore", divide="ignore"):
-            out = loss.sum() / wt_t.sum()
+        total = float(wt_t.array.sum())
+        # NOTE: with every target ignored (or weighted 0) the mean is 0/0: NaN as torch, but with a
+        # zero gradient (not NaN) so that one empty batch does not poison the parameters
+        out = loss.sum() * (1.0 / total) if total != 0 else loss.sum() * 0.0 + float("nan")
     else:
         out = _reduce(loss, reduction, "nll_loss")
     return out.squeeze(0) if single and reduction == "none" else out
@@ -238,8 +243,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     if reduction == "mean":
         t = target.array[target.array != ignore_index]
         denom = weight.array[t].sum() if weight is not None else t.size
-        with xp.errstate(invalid="ignore", divide="ignore"):
-            ret = smooth.sum() / float(denom)
+        ret = smooth.sum() * (1.0 / float(denom)) if denom != 0 else smooth.sum() * 0.0 + float("nan")
     else:
         ret = _reduce(smooth, reduction, "cross_entropy")
     return nll * (1 - label_smoothing) + ret * (label_smoothing / c)
