@@ -122,10 +122,13 @@ class LRSchedulerCallback(Callback):
     """Step a learning-rate scheduler every epoch (``interval='epoch'``) or every batch
     (``'step'``); a ``ReduceLROnPlateau`` is stepped with the monitored value."""
 
-    def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss") -> None:
+    def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss",
+                 keep: tuple[str, ...] = ()) -> None:
+        """``keep``: scheduler attributes whose constructed values survive ``load_state_dict`` —
+        a run resumed with more epochs keeps its new horizon (e.g. ``T_max``)."""
         if interval not in ("epoch", "step"):
             raise ValueError(f"LRSchedulerCallback: interval must be 'epoch' or 'step', got {interval!r}")
-        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
+        self.scheduler, self.interval, self.monitor, self.keep = scheduler, interval, monitor, keep
 
     def _plateau(self) -> bool:
         return type(self.scheduler).__name__ == "ReduceLROnPlateau"
@@ -145,7 +148,17 @@ class LRSchedulerCallback(Callback):
         return {"scheduler": self.scheduler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        kept = {k: getattr(self.scheduler, k) for k in self.keep if hasattr(self.scheduler, k)}
         self.scheduler.load_state_dict(state["scheduler"])
+        changed = False
+        for k, v in kept.items():
+            changed = changed or getattr(self.scheduler, k) != v
+            setattr(self.scheduler, k, v)
+        closed = getattr(self.scheduler, "_get_closed_form_lr", None)
+        if changed and closed is not None:  # re-place the current learning rate on the new schedule
+            for group, lr in zip(self.scheduler.optimizer.param_groups, closed()):
+                group["lr"] = lr
+            self.scheduler._last_lr = [g["lr"] for g in self.scheduler.optimizer.param_groups]
 
 
 class GradientClipping(Callback):

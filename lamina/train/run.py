@@ -47,7 +47,8 @@ def default_config() -> dict[str, Any]:
     """The embedded default of a bare ``lamina train``: a LeNet-style CNN on the 8×8 digits."""
     return {"model": "lenet_small", "data": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam",
             "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "cosine", "augment": False, "seed": 0,
-            "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0}
+            "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0,
+            "val_fraction": 0.1}
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -214,6 +215,16 @@ def _loader(config: dict[str, Any], ds: Any, train: bool) -> Any:
                       num_workers=int(config.get("num_workers", 0)))
 
 
+def split_validation(ds: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """``ds`` split into a training part and a validation part of ``fraction`` (fixed by ``seed``)."""
+    from ..utils.data import random_split
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {fraction}")
+    n_val = max(1, int(round(len(ds) * fraction)))
+    return tuple(random_split(ds, [len(ds) - n_val, n_val], generator=xp.random.default_rng(seed + 7919)))
+
+
 def resolve_checkpoint(path: str) -> str:
     """A run folder or a checkpoint file → the checkpoint file."""
     if os.path.isdir(path):
@@ -246,9 +257,10 @@ def _make_trainer(config: dict[str, Any], model: nn.Module, steps_per_epoch: int
         from .callbacks import GradientClipping
 
         callbacks.append(GradientClipping(max_norm=float(config["grad_clip"])))
+    # a resumed run may ask for more epochs: the schedule's horizon follows the new total
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, scheduler_interval=interval,
                       metrics=("accuracy",), callbacks=callbacks, checkpoint_path=checkpoint, progress=progress,
-                      log=log)
+                      log=log, scheduler_keep=("T_max", "step_size"))
     return trainer
 
 
@@ -259,16 +271,21 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
 
     os.makedirs(run_dir, exist_ok=True)
     manual_seed(int(config.get("seed", 0)))
-    train_ds, test_ds = build_data(config, True), build_data(config, False)
-    classes = list(getattr(train_ds, "classes", []) or [])
+    full_train, test_ds = build_data(config, True), build_data(config, False)
+    classes = list(getattr(full_train, "classes", []) or [])
     model = build_model(config, num_classes=len(classes) or None)
-    train_loader, test_loader = _loader(config, train_ds, True), _loader(config, test_ds, False)
+    seed = int(config.get("seed", 0))
+    train_ds, val_ds = split_validation(full_train, float(config.get("val_fraction", 0.1)), seed)
+    train_loader, val_loader = _loader(config, train_ds, True), _loader(config, val_ds, False)
+    test_loader = _loader(config, test_ds, False)
     checkpoint = os.path.join(run_dir, "checkpoint.lamina")
     trainer = _make_trainer(config, model, len(train_loader), checkpoint, log, progress)
     trainer.checkpoint_extra = {"config": json.dumps(config)}
     write_config(config, os.path.join(run_dir, "config.json"))
     t0 = time.perf_counter()
-    history = trainer.fit(train_loader, int(config["epochs"]), val_data=test_loader, resume=resume)
+    # validation (early stopping, plateau schedules, the curves) on a held-out part of the training
+    # data; the test set is only read once, at the end
+    history = trainer.fit(train_loader, int(config["epochs"]), val_data=val_loader, resume=resume)
     elapsed = time.perf_counter() - t0
     trainer.save_checkpoint(checkpoint)
     write_metrics_csv(history, os.path.join(run_dir, "metrics.csv"))

@@ -85,13 +85,13 @@ class Trainer:
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Sequence[Callback] = (),
                  checkpoint_path: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, log: Any = None, scheduler_interval: str = "epoch",
-                 monitor: str = "val_loss") -> None:
+                 monitor: str = "val_loss", scheduler_keep: tuple[str, ...] = ()) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.metrics: list[Metric] = [get_metric(m) if isinstance(m, str) else m for m in metrics]
         self.callbacks: list[Callback] = list(callbacks)
         self.scheduler = scheduler
         if scheduler is not None:
-            self.callbacks.insert(0, LRSchedulerCallback(scheduler, scheduler_interval, monitor))
+            self.callbacks.insert(0, LRSchedulerCallback(scheduler, scheduler_interval, monitor, scheduler_keep))
         self.checkpoint_path = os.fspath(checkpoint_path) if checkpoint_path is not None else None
         self.checkpoint_every = checkpoint_every
         self.progress, self.log = progress, log

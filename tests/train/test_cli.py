@@ -112,8 +112,10 @@ def test_bare_lamina_train_reaches_97_percent(tmp_path):
     assert r.returncode == 0, r.stderr
     run = next(p for p in tmp_path.iterdir() if p.is_dir())
     rows = list(csv.DictReader(open(run / "metrics.csv")))
-    assert len(rows) == 15 and float(rows[-1]["val_accuracy"]) >= 0.97
-    assert os.path.exists(run / "report.html")
+    assert len(rows) == 15 and os.path.exists(run / "report.html")
+    r = subprocess.run([sys.executable, "-m", "lamina", "evaluate", str(run)], capture_output=True, text=True,
+                       timeout=600)
+    assert float(re.search(r"test accuracy ([0-9.]+)", r.stdout).group(1)) >= 0.97  # on the untouched test set
 
 
 def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_exits_cleanly(tmp_path):
@@ -137,3 +139,14 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_exits_cleanly(tmp_pat
     ck = load_checkpoint(run / "checkpoint.lamina")
     assert ck["epoch"] >= 1 and "config" in ck
     assert main(["train", "--resume", str(run), "--epochs", str(ck["epoch"] + 1), "--quiet", "--no-report"]) == 0
+
+
+def test_resume_with_more_epochs_follows_the_new_cosine_schedule(tmp_path):
+    import math
+
+    run = tmp_path / "grow"
+    assert main(["train", "--epochs", "2", "--run-dir", str(run), "--quiet", "--no-report"]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet", "--no-report"]) == 0
+    lrs = [float(r["lr"]) for r in csv.DictReader(open(run / "metrics.csv"))]
+    expected = [0.002 * (1 + math.cos(math.pi * e / 5)) / 2 for e in range(2, 5)]
+    np.testing.assert_allclose(lrs[2:], expected, rtol=1e-9)
