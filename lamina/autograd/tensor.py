@@ -203,8 +203,9 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """A detached tensor sharing this tensor's array (as torch's ``.data``)."""
-        return Tensor._wrap(self.array, vc=self._vc)
+        """A detached tensor sharing this tensor's array but not its version counter (as torch's
+        ``.data``: changes through it are not seen by autograd — ``detach()`` is the safe form)."""
+        return Tensor._wrap(self.array)
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -322,6 +323,11 @@ class Tensor:
         return int(self.item())
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.array.size == 1:  # f"{loss:.4f}" on a one-element tensor, as torch
+            return format(self.item(), spec)
+        return format(repr(self), spec)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
         """A copy with its own array and version counter, cut from the graph (``requires_grad``

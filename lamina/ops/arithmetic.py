@@ -261,7 +261,9 @@ def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent``; the exponent is a number or a tensor (broadcast)."""
     scalar = isinstance(exponent, (int, float, xp.number)) and not isinstance(exponent, bool)
     if isinstance(input, Tensor) and scalar:
-        if input.dtype.kind != "f" and (isinstance(exponent, float) or exponent < 0):
+        if input.dtype.kind != "f" and not isinstance(exponent, float) and exponent < 0:
+            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        if input.dtype.kind != "f" and isinstance(exponent, float):
             input = const(input.array.astype(backend.get_default_dtype()))
         return PowScalar.apply(input, exponent=exponent)
     a, b = binary_operands("pow", input, exponent)
@@ -373,6 +375,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
     check_tensor(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if input.dtype.kind != "f" and any(isinstance(b, float) or isinstance(b, Tensor) and b.dtype.kind == "f"
+                                       for b in (min, max)):
+        input = const(input.array.astype(backend.get_default_dtype()))  # int with float bounds: float, as torch
     bounds = []
     for name, b in (("min", min), ("max", max)):
         if b is not None:
@@ -459,6 +464,9 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
     cond = condition if isinstance(condition, Tensor) else const(xp.asarray(condition))
     if cond.dtype != backend.bool_:
         raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two numbers: as torch.where
+        input = to_tensor(input)
+        other = to_tensor(other, input)
     a, b = binary_operands("where", input, other)
     broadcast_shape("where", cond.shape, a.shape, b.shape)
     return Where.apply(cond, a, b)

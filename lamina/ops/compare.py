@@ -16,7 +16,9 @@ xp = backend.xp
 
 
 def _cmp(name: str, fn: Any, *dunders: str) -> Any:
-    def op(input: Any, other: Any) -> Tensor:
+    def op(input: Any, other: Any) -> Any:
+        if other is None and name in ("eq", "ne"):  # ``t == None`` is a plain bool, as torch
+            return name == "ne"
         a, b = binary_operands(name, input, other)
         return const(fn(a.array, b.array))
 

@@ -337,7 +337,11 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
             f"masked_fill: mask of shape {tuple(mask.shape)} is not broadcastable to input "
             f"{tuple(input.shape)}"
         )
-    return where(mask, to_tensor(value, input), input)
+    v = to_tensor(value, input)
+    if v.dtype != input.dtype:  # the value takes the input's dtype (an int tensor stays int, as torch)
+        v = v.to(input.dtype) if v.dtype.kind != "f" or input.dtype.kind == "f" else const(
+            v.array.astype(input.dtype))
+    return where(mask, v, input)
 
 
 @register("masked_select")

@@ -49,6 +49,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     # torch skips legacy empty 1-D tensors
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     ref = tensors[0]
+    if ref.ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensor (at position 0) cannot be concatenated; use stack")
+    tensors = _promote(tensors, "cat")
+    ref = tensors[0]
     d = normalize_dim(dim, ref.ndim, "cat")
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim:
@@ -62,9 +66,20 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                     f"cat: sizes of tensors must match except in dimension {d}: expected size "
                     f"{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list"
                 )
-        if t.dtype != ref.dtype:
-            raise TypeError(f"cat: tensors[{i}] has dtype {t.dtype} but tensors[0] has {ref.dtype}")
     return Cat.apply(*tensors, dim=d)
+
+
+def _promote(tensors: list[Tensor], op: str) -> list[Tensor]:
+    """One dtype for all: integer/bool tensors take the float dtype beside them (as binary ops
+    do); two different float dtypes raise (lamina never promotes floats implicitly)."""
+    floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
+    if len(floats) > 1:
+        first = tensors[0].dtype
+        i, t = next((i, t) for i, t in enumerate(tensors) if t.dtype != first)
+        raise TypeError(f"{op}: tensors[{i}] has dtype {t.dtype} but tensors[0] has {first} (lamina does not "
+                        "promote floating dtypes implicitly)")
+    target = floats.pop() if floats else xp.result_type(*[t.dtype for t in tensors])
+    return [t if t.dtype == target else t.to(target) for t in tensors]
 
 
 concat = concatenate = cat
@@ -84,7 +99,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"and {tuple(t.shape)} at entry {i}"
             )
     d = normalize_dim(dim, len(shape) + 1, "stack")
-    return cat([t.unsqueeze(d) for t in tensors], d)
+    return cat([t.unsqueeze(d) for t in _promote(tensors, "stack")], d)
 
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:

@@ -56,7 +56,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = None
     if dtype is not None:
         input = input.to(dtype)
     axes = normalize_dims(dim, input.ndim, "sum")
-    if input.dtype.kind in "bi" and input.dtype != backend.int64:
+    if input.dtype.kind in "biu" and input.dtype != backend.int64:
         input = const(input.array.astype(backend.int64))
     return Sum.apply(input, axes=axes, keepdim=keepdim)
 
@@ -348,7 +348,7 @@ def cumsum(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
         input = input.to(dtype)
     if input.ndim == 0:
         return input
-    if input.dtype.kind in "bi" and input.dtype != backend.int64:
+    if input.dtype.kind in "biu" and input.dtype != backend.int64:
         input = const(input.array.astype(backend.int64))
     return Cumsum.apply(input, dim=normalize_dim(dim, input.ndim, "cumsum"))
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import lamina
 from tests.helpers import Input, broadcast_pair, check_grads, oracle
@@ -185,3 +186,33 @@ def test_cast_is_differentiable():
 def test_cast_and_clone_gradcheck():
     check_grads(lambda x: (x.float().double() * x).clone(), Input((2, 3)), atol=1e-3, rtol=1e-2)
     check_grads(lambda x: x.to(lamina.float64).clone() * 2, Input((2, 3)))
+
+
+def test_int_and_float_mixing_follows_torch():
+    pairs = [
+        (lambda m: m.tensor([1, 5]).clamp(max=2.5)),
+        (lambda m: m.cat([m.tensor([1]), m.tensor([1.5])])),
+        (lambda m: m.stack([m.tensor([1]), m.tensor([1.5])])),
+        (lambda m: m.tensor([1, 2]).masked_fill(m.tensor([True, False]), 0.5)),
+        (lambda m: m.where(m.tensor([True, False]), 1.0, 0.0)),
+        (lambda m: m.tensor([1, 2], dtype=m.uint8).sum()),
+    ]
+    for f in pairs:
+        lt, tt = f(lamina), f(torch)
+        assert str(lt.dtype) == str(tt.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(lt.array, tt.numpy())
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers"):
+        lamina.tensor([2]) ** -1
+    with pytest.raises(RuntimeError, match="zero-dimensional tensor"):
+        lamina.cat([lamina.tensor(1.0), lamina.tensor(2.0)])
+
+
+def test_scalar_tensor_conveniences():
+    assert f"{lamina.tensor(0.123456):.3f}" == "0.123"
+    assert (lamina.ones(2) == None) is False and (lamina.ones(2) != None) is True  # noqa: E711
+    p = lamina.nn.Parameter(lamina.ones(2))
+    y = (p * 2).sum()
+    with lamina.no_grad():
+        p.data.add_(1)  # .data escapes version tracking, as in torch
+    y.backward()
+    assert p.grad.tolist() == [2.0, 2.0]

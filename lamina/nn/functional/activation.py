@@ -12,11 +12,13 @@ import math
 from typing import Any
 
 from ...autograd.tensor import Tensor
-from ...ops.activation import erf, hardswish, softplus
+from ...ops.activation import erf, softplus
+from ...ops.activation import hardswish as _hardswish
 from ...ops.arithmetic import where
 from ...ops.common import check_tensor, const
 from ...ops.reduce import log_softmax, softmax
-from ...ops.unary import relu, sigmoid, tanh
+from ...ops.unary import relu as _relu
+from ...ops.unary import sigmoid, tanh
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
@@ -26,6 +28,17 @@ __all__ = [
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; the gradient at 0 is 0 (as torch). ``inplace`` is accepted for torch
+    compatibility; lamina computes out of place (use the returned tensor)."""
+    return _relu(input)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x·relu6(x + 3)/6`` with torch's slopes at the kinks."""
+    return _hardswish(input)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
