@@ -11,6 +11,8 @@ from ..autograd.tensor import Tensor, register
 
 __all__ = ["to_dtype", "clone"]
 
+xp = backend.xp
+
 
 class Cast(Function):
     @staticmethod
@@ -86,3 +88,41 @@ def clone(input: Tensor) -> Tensor:
 @register("cpu", "cuda")
 def _cpu(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     return input
+
+
+@register("type_as")
+def type_as(input: Tensor, other: Tensor) -> Tensor:
+    """``input`` converted to ``other``'s dtype."""
+    return to_dtype(input, other.dtype)
+
+
+def _new(name: str, fill: Any) -> None:
+    def method(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False, **kw: Any) -> Tensor:
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        d = self.dtype if dtype is None else backend.to_dtype(dtype)
+        arr = fill(tuple(int(s) for s in size), d, kw)
+        t = Tensor._wrap(arr)
+        return t.requires_grad_() if requires_grad else t
+
+    method.__name__ = name
+    method.__doc__ = f"``{name}(size)``: a new tensor with this tensor's dtype (as torch)."
+    register(name)(method)
+
+
+_new("new_zeros", lambda size, d, kw: xp.zeros(size, dtype=d))
+_new("new_ones", lambda size, d, kw: xp.ones(size, dtype=d))
+_new("new_empty", lambda size, d, kw: xp.empty(size, dtype=d))
+
+
+@register("new_full")
+def new_full(self: Tensor, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    t = Tensor._wrap(xp.full(tuple(size), fill_value, dtype=self.dtype if dtype is None else backend.to_dtype(dtype)))
+    return t.requires_grad_() if requires_grad else t
+
+
+@register("new_tensor")
+def new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)

@@ -15,7 +15,7 @@ from .arithmetic import where
 from .common import check_tensor, const, normalize_dim, to_tensor
 
 __all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
-           "masked_fill", "masked_select", "narrow"]
+           "masked_fill", "masked_select", "narrow", "tril", "triu"]
 
 xp = backend.xp
 
@@ -356,3 +356,23 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = normalize_dim(dim, input.ndim, "narrow")
     return getitem(input, (slice(None),) * d + (slice(start, start + length),))
 
+
+
+def _tri(input: Tensor, diagonal: int, lower: bool, op: str) -> Tensor:
+    if input.ndim < 2:
+        raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions (got {input.ndim})")
+    rows, cols = input.shape[-2:]
+    keep = (xp.tril if lower else xp.triu)(xp.ones((rows, cols), dtype=bool), diagonal)
+    return where(const(keep), input, to_tensor(0, input)) if input.dtype.kind != "b" else const(input.array & keep)
+
+
+@register("tril")
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle (on and below the ``diagonal``-th diagonal); the rest zero."""
+    return _tri(input, diagonal, True, "tril")
+
+
+@register("triu")
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle (on and above the ``diagonal``-th diagonal); the rest zero."""
+    return _tri(input, diagonal, False, "triu")

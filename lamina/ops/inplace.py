@@ -182,3 +182,39 @@ def _pow_(self: Tensor, exponent: Any) -> Tensor:
 
 
 register("pow_")(_pow_)
+
+
+def _random_fill(name: str, draw: Any) -> None:
+    def method(self: Tensor, *args: Any, generator: Any = None) -> Tensor:
+        g = generator if generator is not None else backend.generator()
+        values = draw(g, self.shape, *args).astype(self.dtype)
+        return apply_inplace(self, name, lambda src: mul(src, 0.0) + Tensor._wrap(values),
+                             lambda: self.array.__setitem__(Ellipsis, values))
+
+    method.__name__ = name
+    method.__doc__ = f"Fill in place with random samples (``{name}``, lamina's global generator)."
+    register(name)(method)
+
+
+_random_fill("normal_", lambda g, shape, mean=0.0, std=1.0: g.normal(mean, std, shape))
+_random_fill("uniform_", lambda g, shape, a=0.0, b=1.0: g.uniform(a, b, shape))
+
+
+@register("masked_fill_")
+def masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """In-place ``masked_fill``."""
+    from .indexing import masked_fill
+
+    return apply_inplace(self, "masked_fill_", lambda src: masked_fill(src, mask, value),
+                         lambda: self.array.__setitem__(Ellipsis, masked_fill(self.detach(), mask, value).array),
+                         (value,))
+
+
+@register("clamp_min")
+def clamp_min(self: Tensor, min: Any) -> Tensor:  # noqa: A002
+    return clamp(self, min=min)
+
+
+@register("clamp_max")
+def clamp_max(self: Tensor, max: Any) -> Tensor:  # noqa: A002
+    return clamp(self, max=max)

@@ -16,7 +16,7 @@ from .common import check_tensor, normalize_dim, normalize_dims
 
 __all__ = [
     "reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose", "swapaxes",
-    "permute", "movedim", "expand", "broadcast_to", "sum_to", "contiguous", "flip", "roll", "t",
+    "permute", "movedim", "expand", "broadcast_to", "sum_to", "contiguous", "flip", "roll", "t", "repeat",
 ]
 
 xp = backend.xp
@@ -334,3 +334,22 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
         raise RuntimeError(f"roll: shifts ({len(shifts)}) and dims ({len(dims)}) must align")
     return Roll.apply(input, shifts=shifts,
                       dims=tuple(normalize_dim(d, input.ndim, "roll") for d in dims))
+
+
+@register("repeat")
+def repeat(input: Tensor, *sizes: Any) -> Tensor:
+    """Tile ``input`` ``sizes[i]`` times along each dim (extra leading sizes add dims), as
+    ``torch.Tensor.repeat``; differentiable (an expand and a reshape per dim)."""
+    sizes = tuple(int(s) for s in _shape_arg(sizes))
+    if len(sizes) < input.ndim:
+        raise RuntimeError(
+            f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than the number of dims of the "
+            f"tensor ({input.ndim})"
+        )
+    out = reshape(input, (1,) * (len(sizes) - input.ndim) + tuple(input.shape))
+    for d, r in enumerate(sizes):
+        if r != 1:
+            shp = out.shape
+            tiled = broadcast_to(unsqueeze(out, d), shp[:d] + (r,) + shp[d:])
+            out = reshape(tiled, shp[:d] + (r * shp[d],) + shp[d + 1:])
+    return out

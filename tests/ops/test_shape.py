@@ -180,3 +180,24 @@ def test_matmul_errors_name_the_shapes():
         lamina.ones(2, 3) @ lamina.ones(4, 5)
     with pytest.raises(RuntimeError, match="0-d"):
         lamina.ones(()) @ lamina.ones(3)
+
+
+def test_repeat_tril_triu_and_tensor_helpers():
+    for f in [lambda t: t.repeat(2, 1, 3), lambda t: t.repeat(1, 2), lambda t: t.tril(), lambda t: t.triu(1),
+              lambda t: t.tril(-1), lambda t: t.clamp_min(0.1), lambda t: t.clamp_max(0.1)]:
+        oracle(f, Input((3, 4)))
+        check_grads(f, Input((2, 3)))
+    w = lamina.empty(200, 300)
+    w.normal_(0.0, 0.02)
+    assert abs(w.array.std() - 0.02) < 0.002
+    w.uniform_(-1, 1)
+    assert w.array.min() >= -1 and w.array.max() <= 1
+    assert w.new_zeros(2, 3).shape == (2, 3) and w.new_zeros(2).dtype == lamina.float32
+    assert w.new_full((2,), 3.0).tolist() == [3.0, 3.0] and w.type_as(lamina.ones(1, dtype=lamina.float64)).dtype == lamina.float64
+    m = lamina.ones(3)
+    m.masked_fill_(lamina.tensor([True, False, True]), 0.0)
+    assert m.tolist() == [0.0, 1.0, 0.0]
+    p = lamina.nn.Parameter(lamina.ones(2))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        p.normal_()
+    p.data.normal_()  # the usual escape hatch
