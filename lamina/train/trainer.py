@@ -74,6 +74,8 @@ class Trainer:
         callbacks: ``Callback`` objects (early stopping, checkpoints, SWA, gradient clipping …).
         checkpoint_path: write a full checkpoint here after every ``checkpoint_every`` epochs (and
             on Ctrl-C); ``fit(resume=path)`` continues from one.
+        scheduler_keep: scheduler attributes that keep their new values when resuming (e.g.
+            ``('T_max',)`` so that a run resumed with more epochs follows the longer schedule).
         progress: show a tqdm bar (default: only when stderr is a terminal and tqdm is installed).
         log: a function receiving one summary line per epoch (default: none).
 
