@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as e:
-        print(f"lamina {args.command}: {e}", file=sys.stderr)
+        msg = str(e)
+        prefix = f"lamina {args.command}: "
+        print(msg if msg.startswith((prefix, f"{args.command}: ")) else prefix + msg, file=sys.stderr)
         return 2
 
 

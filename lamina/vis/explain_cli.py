@@ -140,6 +140,9 @@ def explain(run: str, method: str, image: str | None = None, index: int = 0, lay
     def cname(c: int | None) -> str:
         return classes[c] if c is not None and c < len(classes) else str(c)
 
+    if method == "decision-boundary" and xs.ndim != 2:
+        raise ValueError(f"explain: 'decision-boundary' draws 2-D classifiers; this run's data ({config['data']}) "
+                         "are images (train on rings, xor, spirals, moons or blobs with --model mlp)")
     if method == "decision-boundary" or xs.ndim == 2:
         if method != "decision-boundary":
             raise ValueError(f"explain: {method!r} needs an image model; this run's data are 2-D points "

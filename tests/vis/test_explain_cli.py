@@ -142,3 +142,13 @@ def explain_cli_color_names() -> list[str]:
     from lamina.vis import COLOR_NAMES
 
     return list(COLOR_NAMES)
+
+
+def test_decision_boundary_on_an_image_run_is_a_clear_error(tmp_path, capsys):
+    from lamina.cli import main
+
+    run = tmp_path / "img"
+    assert main(["train", "--epochs", "1", "--run-dir", str(run), "--quiet", "--no-report"]) == 0
+    assert main(["explain", str(run), "--method", "decision-boundary"]) == 2
+    err = capsys.readouterr().err
+    assert "draws 2-D classifiers" in err and err.count("explain:") == 1
