@@ -87,14 +87,14 @@ class Tensor:
         grad_fn: the graph node that produced this tensor (None for leaves).
     """
 
-    __slots__ = ("array", "grad", "grad_fn", "_requires_grad", "_vc", "_acc", "_hooks",
+    __slots__ = ("array", "_grad", "grad_fn", "_requires_grad", "_vc", "_acc", "_hooks",
                  "_retains_grad", "_is_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars and arrays defer to Tensor's operators
 
     def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
         arr = _infer_array(data, dtype)
         self.array = xp.array(arr, copy=True)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.grad_fn: Any = None
         self._requires_grad = False
         self._vc = [0]
@@ -110,7 +110,7 @@ class Tensor:
         """A tensor around ``array`` without copying (internal fast path)."""
         t = cls.__new__(cls)
         t.array = array
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._requires_grad = False
         t._vc = vc if vc is not None else [0]
@@ -173,6 +173,25 @@ class Tensor:
         self._vc[0] += 1
 
     # --- autograd state -------------------------------------------------------------------
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (None until a backward reaches this leaf)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.array.shape != self.array.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: {tuple(value.shape)} for a tensor of shape "
+                    f"{tuple(self.shape)}"
+                )
+            if value.array.dtype != self.array.dtype:
+                raise RuntimeError(f"assigned grad has dtype {value.dtype} but the tensor has {self.dtype}")
+        self._grad = value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad or self.grad_fn is not None

@@ -11,6 +11,7 @@ from . import linalg as _linalg
 from . import pad as _pad
 from . import reduce as _reduce
 from . import shape as _shape
+from . import sort as _sort
 from . import unary as _unary
 from .activation import erf
 from .arithmetic import *  # noqa: F403
@@ -22,9 +23,10 @@ from .linalg import *  # noqa: F403
 from .pad import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .sort import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
     ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
-    + _linalg.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _unary.__all__
+    + _linalg.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _sort.__all__ + _unary.__all__
 )

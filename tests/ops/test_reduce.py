@@ -158,3 +158,17 @@ def test_max_min_with_dim_gradcheck():
     check_grads(lambda x: x.min(0, keepdim=True).values, Input((3, 4), distinct=True))
     check_grads(lambda x: x.max(), Input((3, 4), distinct=True))
     check_grads(lambda a, b: a.max(b), Input((3, 4), distinct=True), Input((4,), distinct=True))
+
+
+def test_sort_argsort_topk_nonzero_like_torch():
+    for f in [lambda t: t.sort(), lambda t: t.sort(0, descending=True), lambda t: t.topk(2), lambda t: t.topk(2, 0, largest=False),
+              lambda t: t.argsort(1), lambda t: t.argsort(0, descending=True)]:
+        oracle(f, Input((4, 5), distinct=True))
+    check_grads(lambda t: t.sort(1).values * 1.0, Input((3, 4), distinct=True))
+    check_grads(lambda t: t.topk(2, 0).values * 1.0, Input((3, 4), distinct=True))
+    arr = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])
+    assert lamina.tensor(arr).nonzero().tolist() == torch.tensor(arr).nonzero().tolist()
+    assert [t.tolist() for t in lamina.tensor(arr).nonzero(as_tuple=True)] == \
+        [t.tolist() for t in torch.tensor(arr).nonzero(as_tuple=True)]
+    with pytest.raises(RuntimeError, match="topk: selected index k=6 out of range"):
+        lamina.ones(5).topk(6)
