@@ -24,6 +24,26 @@ def _tensor(shape: tuple[int, ...], fill: float, dtype: Any) -> Tensor:
     return Tensor._wrap(xp.full(shape, fill, dtype=backend.to_dtype(dtype)))
 
 
+def _make_affine(module: Module, shape: tuple[int, ...], enabled: bool, bias: bool, dtype: Any) -> None:
+    """Register γ (ones) and β (zeros) of ``shape`` on ``module``, or None for each one that is off."""
+    if enabled:
+        module.weight = Parameter(_tensor(shape, 1.0, dtype))
+    else:
+        module.register_parameter("weight", None)
+    if enabled and bias:
+        module.bias = Parameter(_tensor(shape, 0.0, dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module) -> None:
+    """γ back to 1 and β to 0 (where present)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _NormBase(Module):
     """Parameters and running statistics shared by batch and instance normalization."""
 
@@ -40,15 +60,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_tensor((num_features,), 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_tensor((num_features,), 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", _tensor((num_features,), 0.0, dtype))
             self.register_buffer("running_var", _tensor((num_features,), 1.0, dtype))
@@ -70,10 +82,7 @@ class _NormBase(Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, and γ to 1 and β to 0."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._ranks:
@@ -216,21 +225,10 @@ class LayerNorm(Module):
         self.normalized_shape = ns
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_tensor(ns, 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_tensor(ns, 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, ns, elementwise_affine, bias, dtype)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -257,21 +255,10 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(_tensor((num_channels,), 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_tensor((num_channels,), 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, (num_channels,), affine, bias, dtype)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
