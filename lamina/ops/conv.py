@@ -38,7 +38,7 @@ class Conv(Function):
                 pad_lo: tuple[int, ...], out: tuple[int, ...], groups: int) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(x, w)
-        xpad = K.padded_input(x, w.shape[2:], stride, dilation, pad_lo, out)
+        xpad = K.padded_input(x, w, stride, dilation, pad_lo, out, groups)
         # the padded channels-last input (activation-sized) is kept for the weight gradient
         ctx.xpad = xpad if ctx.needs_input_grad[1] else None
         y = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad)
@@ -51,7 +51,7 @@ class Conv(Function):
         x, w = ctx.saved_tensors
         stride, dilation, pad_lo, groups = ctx.opts
         nx, nw, nb = ctx.needs_input_grad
-        if nx and nw and not gy.requires_grad:
+        if nx and nw and not gy.requires_grad and K.wants_channels_last(x.array, w.array, groups):
             # both gradients read gy as channels-last rows: lay it out so once, not twice
             gy = Tensor._wrap(K.channels_last(gy.array))
         gx = ConvTranspose.apply(gy, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo,

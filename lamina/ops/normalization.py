@@ -64,12 +64,12 @@ class BatchNormTrain(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, eps: float, box: dict[str, Any]) -> Any:
-        y, d, mean, var, r = K.batch_norm_forward(x, w, b, eps)
+        y, mean, var, r, d = K.batch_norm_forward(x, w, b, eps)
         box["mean"], box["var"] = mean, var
         ctx.eps = eps
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(x, w)
-            ctx.d, ctx.r = d, r
+            ctx.mean, ctx.r, ctx.d = mean, r, d
         return y
 
     @staticmethod
@@ -77,7 +77,8 @@ class BatchNormTrain(Function):
         x, w = ctx.saved_tensors
         need = ctx.needs_input_grad
         if not is_grad_enabled():  # plain backward: the fused kernel on saved arrays
-            grads = K.batch_norm_backward(gy.array, ctx.d, ctx.r, None if w is None else w.array, need)
+            grads = K.batch_norm_backward(gy.array, x.array, ctx.mean, ctx.r, None if w is None else w.array, need,
+                                          d=ctx.d)
             return tuple(None if g is None else const(g) for g in grads)
         axes = (0,) + tuple(range(2, x.ndim))
         shape = _channel_shape(x)

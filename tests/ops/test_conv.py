@@ -192,6 +192,50 @@ def test_conv_special_paths_gradgradcheck(path):
     check_grads(lambda x, w: F.conv1d(x, w, stride=2, dilation=2, padding=1), Input((2, 2, 9)), Input((3, 2, 3)))
 
 
+def _channels_last(a):
+    """The same values laid out channels-last underneath (as the output of a lamina conv)."""
+    perm = (0, *range(2, a.ndim), 1)
+    return np.ascontiguousarray(a.transpose(perm)).transpose(np.argsort(perm))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_depthwise_layouts_match_torch(nd, path):
+    """Depthwise convs read NCHW inputs directly and channels-last ones without a transpose (two
+    sets of kernels): forward, input and weight gradients against torch for both layouts of the
+    input and of the output gradient, with strides, dilations and paddings."""
+    rng = np.random.default_rng(40 + nd)
+    for i in range(16):
+        c = int(rng.integers(1, 6))
+        k = tuple(int(v) for v in rng.integers(1, 4, nd))
+        s = tuple(int(v) for v in rng.integers(1, 3, nd))
+        d = tuple(int(v) for v in rng.integers(1, 3, nd))
+        p = tuple(int(v) for v in rng.integers(0, 3, nd))
+        size = tuple(int(d_ * (k_ - 1) + 1 + rng.integers(0, 5)) for k_, d_ in zip(k, d))
+        xs = rng.standard_normal((2, c, *size))
+        ws = rng.standard_normal((c, 1, *k))
+        tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+        ty = getattr(TF, f"conv{nd}d")(tx, tw, None, s, p, d, c)
+        gys = rng.standard_normal(tuple(ty.shape))
+        ty.backward(torch.tensor(gys))
+        x_arr = _channels_last(xs) if i % 2 else xs
+        gy_arr = _channels_last(gys) if i % 3 == 1 else gys
+        x, w = lamina.tensor(x_arr, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+        y = getattr(F, f"conv{nd}d")(x, w, None, s, p, d, c)
+        y.backward(lamina.tensor(gy_arr))
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # float32 at a realistic size (the compiled kernels sum rows in vector lanes)
+    xs = rng.standard_normal((3, 16, *(9,) * nd)).astype(np.float32)
+    ws = rng.standard_normal((16, 1, *(3,) * nd)).astype(np.float32)
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    getattr(TF, f"conv{nd}d")(tx, tw, None, 1, 1, 1, 16).sum().backward()
+    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+    getattr(F, f"conv{nd}d")(x, w, None, 1, 1, 1, 16).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-4)
+
+
 def test_conv_double_backward_matches_torch():
     rng = np.random.default_rng(0)
     xs, ws = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))

@@ -4,11 +4,22 @@ running statistics); gradcheck and gradgradcheck; local contrast norm against a 
 import numpy as np
 import pytest
 import scipy.ndimage
+import torch
 import torch.nn.functional as TF
 
 import lamina
 import lamina.nn.functional as LF
+from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def path(request):
+    """Run a test on the numba kernels (where installed) and on the pure-NumPy fallback."""
+    old = kernels.use_numba()
+    kernels.use_numba(request.param)
+    yield request.param
+    kernels.use_numba(old)
 
 
 def _shape(rng, min_nd=2, max_nd=5):
@@ -16,8 +27,8 @@ def _shape(rng, min_nd=2, max_nd=5):
     return (int(rng.integers(2, 4)), int(rng.integers(1, 5))) + tuple(int(v) for v in rng.integers(1, 5, nd - 2))
 
 
-def test_batch_norm_oracle_random():
-    rng = np.random.default_rng(0)
+def test_batch_norm_oracle_random(path):
+    rng = np.random.default_rng(0 if path else 10)
     for i in range(70):
         shape = _shape(rng)
         c = shape[1]
@@ -206,11 +217,24 @@ def test_errors():
         LF.local_contrast_norm(lamina.randn(1, 1, 5, 5), 4)
 
 
-def test_batch_norm_channels_last_input():
-    """A channels-last activation under an NCHW shape (as lamina's conv returns them)."""
-    a = np.random.default_rng(6).standard_normal((4, 5, 6, 3)).transpose(0, 3, 1, 2)
-    oracle(lambda x, w, b: LF.batch_norm(x, None, None, w, b, True), Input(array=a), Input((3,)), Input((3,)),
-           torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, True))
+def test_batch_norm_channels_last_input(path):
+    """A channels-last activation under an NCHW shape (as lamina's conv returns them), with the
+    output gradient in either memory order; the output keeps the input's order."""
+    rng = np.random.default_rng(6)
+    for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
+        a = rng.standard_normal((4, 5, 6, 3)).astype(dtype).transpose(0, 3, 1, 2)
+        oracle(lambda x, w, b: LF.batch_norm(x, None, None, w, b, True), Input(array=a), Input((3,)), Input((3,)),
+               torch_fn=lambda x, w, b: TF.batch_norm(x, None, None, w, b, True), dtype=dtype, rtol=tol, atol=tol)
+        for gy_cl in (False, True):
+            x = lamina.tensor(a, requires_grad=True)
+            y = LF.batch_norm(x, None, None, None, None, True)
+            assert y.array.transpose(0, 2, 3, 1).flags.c_contiguous
+            g = rng.standard_normal(a.shape).astype(dtype)
+            g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if gy_cl else g
+            y.backward(lamina.tensor(g))
+            tx = torch.tensor(np.ascontiguousarray(a), requires_grad=True)
+            TF.batch_norm(tx, None, None, None, None, True).backward(torch.tensor(np.ascontiguousarray(g)))
+            np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
 
 
 def test_local_contrast_norm_flat_regions_have_finite_gradients():

@@ -2,7 +2,8 @@
 
 When numba is importable, :data:`AVAILABLE` is True and these are compiled (on first call,
 cached on disk): the channels-last col2im scatter-add :func:`col2im_cl3d`, the depthwise
-forward / input-gradient / weight-gradient loops, and the NCHW → padded NHWC copy
+forward / input-gradient / weight-gradient loops (channels-last, and NCHW with no padded copy),
+and the NCHW → padded NHWC copy
 :func:`to_channels_last`. Each comes in a parallel build and a serial one for small arrays
 (below :data:`PARALLEL_MIN_SIZE` elements). Otherwise the pure-NumPy code in
 :mod:`lamina.ops.kernels.im2col` and :mod:`lamina.ops.kernels.conv_depthwise` does the same
@@ -22,18 +23,45 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["AVAILABLE", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d", "depthwise_gw_cl3d",
-           "to_channels_last"]
+import numpy as np
+
+__all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
+           "depthwise_gw_cl3d", "depthwise_fwd_nc2d", "depthwise_gx_nc2d", "depthwise_gw_nc2d", "to_channels_last"]
 
 AVAILABLE = False
-PARALLEL_MIN_SIZE = 1 << 16  # elements of the first argument from which the parallel build runs
+# elements of the first argument from which the parallel build runs: below it, waking the pool
+# and sharing the cores with BLAS's threads cost more than the second core gives (a resnet20
+# training step: 125–135 ms with 2**22 against 135–235 ms with 2**16, run to run)
+PARALLEL_MIN_SIZE = 1 << 22
 col2im_cl3d: Any = None
 depthwise_fwd_cl3d: Any = None
 depthwise_gx_cl3d: Any = None
 depthwise_gw_cl3d: Any = None
+depthwise_fwd_nc2d: Any = None
+depthwise_gx_nc2d: Any = None
+depthwise_gw_nc2d: Any = None
 to_channels_last: Any = None
 
+compile_pair: Any = None
+_to_channels_last_par: Any = None
+
+
+def start_threads() -> None:
+    """Start numba's thread pool now (a no-op without numba). A process that also uses torch
+    calls this before ``import torch``: numba then runs on its own OpenMP runtime, with the wait
+    policy set below, rather than on torch's (see ``bench/_harness.py``)."""
+    if AVAILABLE:
+        x = np.zeros((1, 1, 1, 2), np.float32)
+        _to_channels_last_par(x, np.zeros((1, 1, 2, 1), np.float32), 0, 0)
+
+
 if not os.environ.get("LAMINA_NO_NUMBA"):
+    # numba's OpenMP threads sleep as soon as a kernel ends instead of spinning for a while (the
+    # libgomp default): spinning threads steal the cores from BLAS's threads and from the next
+    # kernel on a small machine (a resnet20 training step took 540 ms with the default against
+    # 165 ms with this, on 2 cores). Read once, when numba starts its thread pool; a value the
+    # user set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
         import numba as _nb
         from numba import prange
@@ -120,6 +148,95 @@ if AVAILABLE:
                                     for c in range(c_):
                                         gw_n[n, i, j, k, c] += xpad[n, r0, r1, r2, c] * gy[n, a, b, e, c]
 
+    # Depthwise, channels-first (NCHW; 1-D comes in with H = 1), no padded copy: per kernel tap,
+    # the range of output columns whose input lies inside the image is computed once, so the
+    # innermost loop runs over a contiguous row with no bounds test. Indices are cast to unsigned:
+    # with signed ones numba adds a negative-index wraparound select per element, which stops
+    # LLVM from vectorizing (measured 14 ms against 4.4 ms for the depthwise benchmark layer).
+    # One (image, channel) plane per task.
+
+    def _col_spans(s1, d1, p1, S1, O1, K1):  # pragma: no cover - compiled
+        """Per tap ``j``: output columns ``lo[j] <= b < hi[j]`` with ``0 <= b·s1 + j·d1 − p1 < S1``."""
+        lo = np.empty(K1, np.int64)
+        hi = np.empty(K1, np.int64)
+        for j in range(K1):
+            off = j * d1 - p1
+            lo[j] = min(O1, max(0, -(off // s1)))
+            hi[j] = max(lo[j], min(O1, (S1 - 1 - off) // s1 + 1))
+        return lo, hi
+
+    def _depthwise_fwd_nc2d(x, w, y, s0, s1, d0, d1, p0, p1):  # pragma: no cover - compiled
+        """``y[n, c, a, b] = Σ_ij x[n, c, a·s0 + i·d0 − p0, b·s1 + j·d1 − p1]·w[c, i, j]`` (zeros outside x)."""
+        n_, c_, S0, S1 = x.shape
+        O0, O1 = y.shape[2], y.shape[3]
+        K0, K1 = w.shape[1], w.shape[2]
+        lo, hi = _col_spans(s1, d1, p1, S1, O1, K1)
+        for t in prange(n_ * c_):
+            n = t // c_
+            c = t % c_
+            for a in range(O0):
+                yr = y[n, c, a]
+                for b in range(O1):
+                    yr[np.uint64(b)] = 0
+                for i in range(K0):
+                    r0 = a * s0 + i * d0 - p0
+                    if r0 < 0 or r0 >= S0:
+                        continue
+                    xr = x[n, c, r0]
+                    for j in range(K1):
+                        off = j * d1 - p1
+                        wv = w[c, i, j]
+                        for b in range(lo[j], hi[j]):
+                            yr[np.uint64(b)] += xr[np.uint64(b * s1 + off)] * wv
+
+    def _depthwise_gx_nc2d(gy, w, gx, s0, s1, d0, d1, p0, p1):  # pragma: no cover - compiled
+        """Adjoint of :func:`depthwise_fwd_nc2d` in ``x``: scatter-add into the zeroed ``gx``."""
+        n_, c_, S0, S1 = gx.shape
+        O0, O1 = gy.shape[2], gy.shape[3]
+        K0, K1 = w.shape[1], w.shape[2]
+        lo, hi = _col_spans(s1, d1, p1, S1, O1, K1)
+        for t in prange(n_ * c_):
+            n = t // c_
+            c = t % c_
+            for a in range(O0):
+                gr = gy[n, c, a]
+                for i in range(K0):
+                    r0 = a * s0 + i * d0 - p0
+                    if r0 < 0 or r0 >= S0:
+                        continue
+                    xr = gx[n, c, r0]
+                    for j in range(K1):
+                        off = j * d1 - p1
+                        wv = w[c, i, j]
+                        for b in range(lo[j], hi[j]):
+                            xr[np.uint64(b * s1 + off)] += gr[np.uint64(b)] * wv
+
+    def _depthwise_gw_nc2d(x, gy, gw, s0, s1, d0, d1, p0, p1):  # pragma: no cover - compiled
+        """Adjoint of :func:`depthwise_fwd_nc2d` in ``w``: ``gw[c, i, j] = Σ_nab x[…]·gy[n, c, a, b]``,
+        one channel per task (each row's products summed in a local before they reach ``gw``)."""
+        n_, c_, S0, S1 = x.shape
+        O0, O1 = gy.shape[2], gy.shape[3]
+        K0, K1 = gw.shape[1], gw.shape[2]
+        lo, hi = _col_spans(s1, d1, p1, S1, O1, K1)
+        for c in prange(c_):
+            for i in range(K0):
+                for j in range(K1):
+                    gw[c, i, j] = 0
+            for n in range(n_):
+                for a in range(O0):
+                    gr = gy[n, c, a]
+                    for i in range(K0):
+                        r0 = a * s0 + i * d0 - p0
+                        if r0 < 0 or r0 >= S0:
+                            continue
+                        xr = x[n, c, r0]
+                        for j in range(K1):
+                            off = j * d1 - p1
+                            acc = gw[c, i, j] * 0
+                            for b in range(lo[j], hi[j]):
+                                acc += xr[np.uint64(b * s1 + off)] * gr[np.uint64(b)]
+                            gw[c, i, j] += acc
+
     def _to_channels_last(x, out, p0, p1):  # pragma: no cover - compiled
         """``out[n, p0 + h, p1 + w, c] = x[n, c, h, w]`` (the rest of ``out`` is left as it is):
         NCHW → zero-padded NHWC, one image row and 8 channels at a time (1.8× faster than
@@ -134,20 +251,28 @@ if AVAILABLE:
                     for c in range(c0, c1):
                         out[n, p0 + h, p1 + w, c] = x[n, c, h, w]
 
-    def _compile(fn: Any) -> Any:
+    def compile_pair(fn: Any, min_size: int | None = None, **flags: Any) -> Any:
         """A parallel build for large arrays and a serial one for small ones (waking the
-        thread pool costs more than a few thousand multiply-adds, more so on a busy machine)."""
-        par = _nb.njit(parallel=True, cache=True, nogil=True)(fn)
-        ser = _nb.njit(cache=True, nogil=True)(fn)
+        thread pool costs more than a few thousand multiply-adds, more so on a busy machine):
+        the parallel one runs where the first argument has ``min_size`` elements or more."""
+        par = _nb.njit(parallel=True, cache=True, nogil=True, **flags)(fn)
+        ser = _nb.njit(cache=True, nogil=True, **flags)(fn)
+        threshold = PARALLEL_MIN_SIZE if min_size is None else min_size
 
         def run(*args: Any) -> None:
-            (par if args[0].size >= PARALLEL_MIN_SIZE else ser)(*args)
+            (par if args[0].size >= threshold else ser)(*args)
 
         run.__doc__ = fn.__doc__
+        run.parallel = par  # type: ignore[attr-defined]
         return run
 
-    col2im_cl3d = _compile(_col2im_cl3d)
-    depthwise_fwd_cl3d = _compile(_depthwise_fwd_cl3d)
-    depthwise_gx_cl3d = _compile(_depthwise_gx_cl3d)
-    depthwise_gw_cl3d = _compile(_depthwise_gw_cl3d)
-    to_channels_last = _compile(_to_channels_last)
+    col2im_cl3d = compile_pair(_col2im_cl3d)
+    depthwise_fwd_cl3d = compile_pair(_depthwise_fwd_cl3d)
+    depthwise_gx_cl3d = compile_pair(_depthwise_gx_cl3d)
+    depthwise_gw_cl3d = compile_pair(_depthwise_gw_cl3d)
+    to_channels_last = compile_pair(_to_channels_last)
+    _to_channels_last_par = to_channels_last.parallel
+    _col_spans = _nb.njit(cache=True)(_col_spans)
+    depthwise_fwd_nc2d = compile_pair(_depthwise_fwd_nc2d)
+    depthwise_gx_nc2d = compile_pair(_depthwise_gx_nc2d)
+    depthwise_gw_nc2d = compile_pair(_depthwise_gw_nc2d, fastmath={"reassoc"})

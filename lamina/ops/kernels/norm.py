@@ -15,6 +15,8 @@ import math
 from typing import Any
 
 from ... import backend
+from . import norm_numba
+from .im2col import use_numba
 
 __all__ = ["normalize_forward", "normalize_backward", "batch_norm_forward", "batch_norm_backward"]
 
@@ -55,11 +57,56 @@ def _channel_dot(a: Any, b: Any) -> Any:
     return xp.einsum(f"{letters},{letters}->{letters[1]}", a, b)
 
 
+def _fast_view(a: Any) -> tuple[str, Any] | None:
+    """``a (N, C, *S)`` as the ``planes (N, C, S)`` or ``rows (M, C)`` view the numba kernels read
+    (no copy), or None where they do not run (NumPy path, other dtypes, other memory orders)."""
+    if not (use_numba() and a.dtype in (xp.float32, xp.float64) and a.ndim >= 2 and a.size):
+        return None
+    if a.flags.c_contiguous:
+        return "planes", a.reshape(a.shape[0], a.shape[1], -1)
+    cl = a.transpose(0, *range(2, a.ndim), 1)
+    if cl.flags.c_contiguous:
+        return "rows", cl.reshape(-1, a.shape[1])
+    return None
+
+
+def _as_layout(a: Any, like: Any) -> Any:
+    """``a`` with the memory order of ``like`` (both ``(N, C, *S)``): a copy unless it has it."""
+    if like.flags.c_contiguous:
+        return xp.ascontiguousarray(a)
+    perm = (0, *range(2, a.ndim), 1)
+    return xp.ascontiguousarray(a.transpose(perm)).transpose(xp.argsort(perm))
+
+
+def _empty_like_layout(kind: str, a: Any) -> tuple[Any, Any]:
+    """An uninitialized array shaped and laid out as ``a``, and its kernel view."""
+    if kind == "planes":
+        out = xp.empty(a.shape, a.dtype)
+        return out, out.reshape(a.shape[0], a.shape[1], -1)
+    cl = xp.empty((a.shape[0], *a.shape[2:], a.shape[1]), a.dtype)
+    return cl.transpose(0, a.ndim - 1, *range(1, a.ndim - 1)), cl.reshape(-1, a.shape[1])
+
+
 def batch_norm_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any, Any]:
-    """Training-mode batch norm over every axis but 1: ``(y, d, mean, var, r)`` with ``d = x −
-    mean`` (kept for backward), ``var`` biased and ``r = 1/√(var + eps)``; five passes."""
-    axes = (0,) + tuple(range(2, x.ndim))
+    """Training-mode batch norm over every axis but 1: ``(y, mean, var, r, d)`` with ``var``
+    biased, ``r = 1/√(var + eps)`` and ``d = x − mean`` kept for the backward on the NumPy
+    path (None with the numba kernels, which recompute it); y has x's memory order."""
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    fast = _fast_view(x)
+    if fast is not None:
+        kind, xv = fast
+        c = x.shape[1]
+        mean, var = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
+        (norm_numba.stats_rows if kind == "rows" else norm_numba.stats_planes)(xv, mean, var)
+        r64 = 1.0 / xp.sqrt(var + eps)
+        scale64 = r64 if w is None else r64 * w
+        shift64 = -mean * scale64 if b is None else b - mean * scale64
+        y, yv = _empty_like_layout(kind, x)
+        (norm_numba.affine_rows if kind == "rows" else norm_numba.affine_planes)(
+            xv, scale64.astype(x.dtype), shift64.astype(x.dtype), yv)
+        dt = x.dtype
+        return y, mean.astype(dt).reshape(shape), var.astype(dt).reshape(shape), r64.astype(dt).reshape(shape), None
+    axes = (0,) + tuple(range(2, x.ndim))
     m = x.size // x.shape[1]
     mean = x.mean(axis=axes, keepdims=True)
     d = x - mean
@@ -69,19 +116,43 @@ def batch_norm_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, An
     y = d * scale
     if b is not None:
         y += b.reshape(shape)
-    return y, d, mean, var, r
+    return y, mean, var, r, d
 
 
-def batch_norm_backward(gy: Any, d: Any, r: Any, w: Any, need: tuple[bool, bool, bool]) -> tuple[Any, Any, Any]:
-    """Gradients ``(gx, gw, gb)`` of :func:`batch_norm_forward` (None where not ``need``ed)::
+def batch_norm_backward(gy: Any, x: Any, mean: Any, r: Any, w: Any, need: tuple[bool, bool, bool],
+                        d: Any = None) -> tuple[Any, Any, Any]:
+    """Gradients ``(gx, gw, gb)`` of :func:`batch_norm_forward` (None where not ``need``ed), with
+    ``d = x − mean`` (recomputed when not given)::
 
         gb = Σ gy,  gw = r · Σ gy·d,  gx = w·r · (gy − gb/M − d · r² · Σ gy·d / M)
     """
-    axes = (0,) + tuple(range(2, gy.ndim))
     m = gy.size // gy.shape[1]
+    rf = r.reshape(-1)
+    fast = _fast_view(x) if d is None else None
+    if fast is not None:
+        kind, xv = fast
+        gv = _fast_view(_as_layout(gy, x))[1]
+        c = x.shape[1]
+        gb, s_gd = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
+        mean64 = mean.reshape(-1).astype(xp.float64)
+        (norm_numba.back_sums_rows if kind == "rows" else norm_numba.back_sums_planes)(gv, xv, mean64, gb, s_gd)
+        r64 = rf.astype(xp.float64)
+        gx = None
+        if need[0]:
+            a = r64 if w is None else r64 * w
+            beta = -a * r64 * r64 * s_gd / m
+            gamma = -a * gb / m - mean64 * beta
+            gx, gxv = _empty_like_layout(kind, x)
+            dt = x.dtype
+            (norm_numba.affine2_rows if kind == "rows" else norm_numba.affine2_planes)(
+                gv, xv, a.astype(dt), beta.astype(dt), gamma.astype(dt), gxv)
+        gw = (s_gd * r64).astype(x.dtype) if need[1] else None
+        return gx, gw, (gb.astype(x.dtype) if need[2] else None)
+    axes = (0,) + tuple(range(2, gy.ndim))
+    if d is None:
+        d = x - mean
     gb = gy.sum(axis=axes)
     s_gd = _channel_dot(gy, d)
-    rf = r.reshape(-1)
     gw = s_gd * rf if need[1] else None
     gx = None
     if need[0]:
