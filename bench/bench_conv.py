@@ -6,8 +6,8 @@
     python bench/bench_conv.py --threads 1  # one thread each (steadier on a shared machine)
 
 Prints, per case, the median time of the forward pass and of forward + backward (input,
-weight and bias gradients) for lamina and torch (called alternately, so that both see the same
-load), and the ratio lamina/torch. Then the peak
+weight and bias gradients) for lamina and torch (each timed in blocks of its own, two rounds,
+see ``_harness.py``), and the ratio lamina/torch. Then the peak
 memory of the 3×3 case: for lamina the peak of NumPy allocations seen by ``tracemalloc``, and
 for both libraries, each in a fresh subprocess, the rise of the peak resident set (``VmHWM`` in
 ``/proc/self/status``, reset through ``/proc/self/clear_refs``) over one forward + backward —
@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 import tracemalloc
 
 if "--threads" in sys.argv:  # BLAS and numba read their thread counts at import
@@ -32,9 +30,13 @@ if "--threads" in sys.argv:  # BLAS and numba read their thread counts at import
         os.environ[_var] = _n
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
+
+start_lamina_threads()  # before torch: see _harness.py
+
+import torch  # noqa: E402
 
 import lamina  # noqa: E402
 import lamina.nn.functional as F  # noqa: E402
@@ -55,19 +57,9 @@ CASES = [
 
 
 def median_pair_ms(fa, fb, repeats: int) -> tuple[float, float]:
-    """Median times of ``fa`` and ``fb``, called alternately so that both see the same load."""
-    fa()  # warm-up (numba compilation, allocators)
-    fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
-    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb)
+    """Median ms of ``fa`` and ``fb``, each timed in blocks of its own (see ``_harness.py``)."""
+    ta, tb = block_medians([fa, fb], repeats)
+    return median_ms(ta), median_ms(tb)
 
 
 def make(case, quick: bool):

@@ -10,17 +10,24 @@ adapted to 32×32 (3×3 stride-1 stem, no max pool; batch 32).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import time
+import sys
 
 import numpy as np
-import torch
-import torch.nn.functional as TF
-from torch import nn as tnn
 
-import lamina
-from lamina import models, nn
-from lamina.nn import functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _harness import block_medians, start_lamina_threads  # noqa: E402
+
+start_lamina_threads()  # before torch: see _harness.py
+
+import torch  # noqa: E402
+import torch.nn.functional as TF  # noqa: E402
+from torch import nn as tnn  # noqa: E402
+
+import lamina  # noqa: E402
+from lamina import models, nn  # noqa: E402
+from lamina.nn import functional as F  # noqa: E402
 
 
 # --- torch twins (same module names as lamina's, so state_dicts match) ---------------------------
@@ -127,20 +134,6 @@ CASES = {
 }
 
 
-def interleaved_times(fns, repeats: int) -> list[list[float]]:
-    """Times of each fn, alternating between them at every repeat so that all see the same
-    machine load (the project's machines are shared)."""
-    for fn in fns:
-        fn()  # warm-up
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, t in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - t0)
-    return times
-
-
 def step_fn(model, opt, x, y, lib):
     def run():
         opt.zero_grad()
@@ -159,7 +152,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     reps = 3 if args.quick else 7
-    print(f"one training step (forward, loss, backward, SGD momentum 0.9), {reps} interleaved repeats; "
+    print(f"one training step (forward, loss, backward, SGD momentum 0.9), 2 rounds of {reps} repeats "
+          f"per library in blocks (see _harness.py); "
           f"torch threads {args.threads}; times: median (best)")
     print(f"{'model':10s} {'batch':>16s} {'lamina ms':>16s} {'torch ms':>16s} {'ratio':>12s}")
     rng = np.random.default_rng(0)
@@ -173,7 +167,7 @@ def main() -> None:
         y = rng.integers(0, 10, shape[0])
         lopt = lamina.optim.SGD(lm.parameters(), lr=0.01, momentum=0.9)
         topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
-        t_l, t_t = interleaved_times([step_fn(lm, lopt, lamina.tensor(x), lamina.tensor(y), "lamina"),
+        t_l, t_t = block_medians([step_fn(lm, lopt, lamina.tensor(x), lamina.tensor(y), "lamina"),
                                       step_fn(tm, topt, torch.from_numpy(x), torch.from_numpy(y), "torch")], reps)
         med_l, med_t, best_l, best_t = (statistics.median(t_l), statistics.median(t_t), min(t_l), min(t_t))
         print(f"{name:10s} {str(shape):>16s} {1e3 * med_l:8.1f} ({1e3 * best_l:6.1f}) {1e3 * med_t:8.1f} "

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
+
+start_lamina_threads()  # before torch: see _harness.py
+
+import torch  # noqa: E402
 
 import lamina  # noqa: E402
 import lamina.nn.functional as F  # noqa: E402
@@ -53,17 +55,9 @@ CASES = [
 
 
 def paired_medians(fa, fb, repeats: int) -> tuple[float, float]:
-    """Median ms of ``fa`` and of ``fb``, run alternately so that both see the same machine
-    load (the shared 2-core machines are rarely quiet)."""
-    fa()  # warm-up
-    fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, times in ((fa, ta), (fb, tb)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb)
+    """Median ms of ``fa`` and of ``fb``, each timed in blocks of its own (see ``_harness.py``)."""
+    ta, tb = block_medians([fa, fb], repeats)
+    return median_ms(ta), median_ms(tb)
 
 
 def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, float]:
