@@ -236,6 +236,35 @@ def test_depthwise_layouts_match_torch(nd, path):
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("cfg", [
+    dict(x=(3, 1, 11, 9), w=(6, 1, 5, 5), s=1, p=2, d=1, g=1),  # a 1-channel first layer (LeNet's c1)
+    dict(x=(2, 8, 9, 10), w=(12, 2, 3, 3), s=2, p=1, d=2, g=4),  # grouped, 2 in / 3 out per group
+    dict(x=(2, 6, 13), w=(6, 3, 4), s=3, p=2, d=1, g=2),  # grouped 1-D
+    dict(x=(2, 4, 7, 7), w=(8, 1, 3, 2), s=(1, 2), p=(2, 0), d=(1, 2), g=4),  # depthwise with multiplier 2
+])
+def test_direct_kernels_match_torch(cfg, path):
+    """The direct NCHW kernels (grouped convs with short windows and 1-channel-per-group convs)
+    against torch, forward and both gradients; on the numba path they must be the ones running."""
+    from lamina.ops.kernels import conv_direct
+
+    rng = np.random.default_rng(len(cfg["x"]) + cfg["g"])
+    xs, ws = rng.standard_normal(cfg["x"]), rng.standard_normal(cfg["w"])
+    assert conv_direct.direct_ok(xs, ws.shape, cfg["g"]) == path
+    nd = len(cfg["x"]) - 2
+    args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    ty = getattr(TF, f"conv{nd}d")(tx, tw, None, *args)
+    gys = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gys))
+    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+    y = getattr(F, f"conv{nd}d")(x, w, None, *args)
+    y.backward(lamina.tensor(gys))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    check_grads(lambda a, b: getattr(F, f"conv{nd}d")(a, b, None, *args), Input(cfg["x"]), Input(cfg["w"]))
+
+
 def test_conv_double_backward_matches_torch():
     rng = np.random.default_rng(0)
     xs, ws = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))

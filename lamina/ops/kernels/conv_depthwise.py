@@ -1,8 +1,8 @@
 """Depthwise convolution (one input and one output channel per group), channels-last, no column
 matrix: the forward, the input gradient and the weight gradient as array functions.
 
-The ``_nchw`` variants (numba only, 1-D and 2-D) read an NCHW input as it is, with no padded
-copy: each (image, channel) plane is one task, and the padding is handled by the loop bounds.
+(An NCHW input that is not channels-last already goes to :mod:`.conv_direct` instead, with
+numba: no padded copy at all.)
 
 Arrays: ``xpad (N, *E, C)`` the zero-padded input, ``wk (*k, C)`` the kernel taps per channel,
 ``gy (N, *O, C)``. With numba (see :mod:`.conv_numba`) each is one compiled parallel loop that
@@ -20,8 +20,7 @@ import numpy as np
 from . import conv_numba
 from .im2col import use_numba
 
-__all__ = ["depthwise_forward", "depthwise_input_grad", "depthwise_weight_grad", "depthwise_nchw_ok",
-           "depthwise_forward_nchw", "depthwise_input_grad_nchw", "depthwise_weight_grad_nchw"]
+__all__ = ["depthwise_forward", "depthwise_input_grad", "depthwise_weight_grad"]
 
 
 def _lift(t: Sequence[int], fill: int) -> tuple[int, ...]:
@@ -91,49 +90,3 @@ def depthwise_weight_grad(xpad: Any, gy: Any, ksize: Sequence[int], stride: Sequ
         gw[idx] = np.einsum(f"{sub},{sub}->z", xpad[sl], gy)
     return gw
 
-
-# ----------------------------------------------------------------------------- NCHW, no padded copy
-
-def depthwise_nchw_ok(a: Any, w: Any) -> bool:
-    """Whether the NCHW kernels can run: numba on, 1-D or 2-D, float32/float64 operands alike."""
-    return use_numba() and a.ndim in (3, 4) and a.dtype == w.dtype and _fast(a)
-
-
-def _planes(a: Any) -> Any:
-    """``(N, C, *S)`` as a C-contiguous ``(N, C, H, W)`` (1-D data with ``H = 1``)."""
-    a = np.ascontiguousarray(a)
-    return a.reshape(a.shape[0], a.shape[1], *_lift(a.shape[2:], 1)[1:])
-
-
-def _taps2d(w: Any) -> Any:
-    """Weight ``(C, 1, *k)`` as contiguous ``(C, k0, k1)``."""
-    return np.ascontiguousarray(w[:, 0]).reshape(w.shape[0], *_lift(w.shape[2:], 1)[1:])
-
-
-def _args2d(stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int]) -> tuple[int, ...]:
-    return (*_lift(stride, 1)[1:], *_lift(dilation, 1)[1:], *_lift(pad_lo, 0)[1:])
-
-
-def depthwise_forward_nchw(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
-                           pad_lo: Sequence[int], out: Sequence[int]) -> Any:
-    """``y (N, C, *out)`` of ``x (N, C, *S)`` and ``w (C, 1, *k)``."""
-    y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
-    conv_numba.depthwise_fwd_nc2d(_planes(x), _taps2d(w), _planes(y), *_args2d(stride, dilation, pad_lo))
-    return y
-
-
-def depthwise_input_grad_nchw(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
-                              dilation: Sequence[int], pad_lo: Sequence[int]) -> Any:
-    """Gradient in ``x``: ``(N, C, *size)``."""
-    gx = np.zeros((gy.shape[0], w.shape[0], *size), dtype=gy.dtype)
-    conv_numba.depthwise_gx_nc2d(_planes(gy), _taps2d(w), _planes(gx), *_args2d(stride, dilation, pad_lo))
-    return gx
-
-
-def depthwise_weight_grad_nchw(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int],
-                               dilation: Sequence[int], pad_lo: Sequence[int]) -> Any:
-    """Gradient in ``w``: ``(C, 1, *ksize)``."""
-    c = x.shape[1]
-    gw = np.empty((c, *_lift(ksize, 1)[1:]), dtype=x.dtype)
-    conv_numba.depthwise_gw_nc2d(_planes(x), _planes(gy), gw, *_args2d(stride, dilation, pad_lo))
-    return gw.reshape(c, 1, *ksize)

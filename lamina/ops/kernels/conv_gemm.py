@@ -24,15 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .conv_depthwise import (
-    depthwise_forward,
-    depthwise_forward_nchw,
-    depthwise_input_grad,
-    depthwise_input_grad_nchw,
-    depthwise_nchw_ok,
-    depthwise_weight_grad,
-    depthwise_weight_grad_nchw,
-)
+from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
+from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
@@ -98,20 +91,9 @@ def channels_last(a: Any) -> Any:
     return pad_channels_last(a, (0,) * nd, a.shape[2:]).transpose(0, nd + 1, *range(1, nd + 1))
 
 
-def _is_channels_last(a: Any) -> bool:
-    return a.shape[1] > 1 and _cl(a).flags.c_contiguous and not a.flags.c_contiguous
-
-
-def _nchw_depthwise(x: Any, w: Any, groups: int) -> bool:
-    """A depthwise conv that runs on the NCHW input directly (compiled kernels, 1-/2-D), unless
-    the input is already channels-last underneath (the output of another conv): then the
-    channels-last kernels read it with no transpose."""
-    return _depthwise(w, groups) and depthwise_nchw_ok(x, w) and not _is_channels_last(x)
-
-
 def wants_channels_last(x: Any, w: Any, groups: int) -> bool:
     """Whether the backward of this conv reads its output gradient as channels-last rows."""
-    return not _nchw_depthwise(x, w, groups)
+    return not direct_ok(x, w.shape, groups)
 
 
 def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
@@ -120,7 +102,7 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
     None for a 1×1 conv and an NCHW depthwise conv, which need none."""
     ksize = w.shape[2:]
-    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or _nchw_depthwise(x, w, groups):
+    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups):
         return None
     return pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
 
@@ -136,8 +118,8 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
         return np.matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
-    if _nchw_depthwise(x, w, g):
-        return depthwise_forward_nchw(x, w, stride, dilation, pad_lo, out)
+    if direct_ok(x, w.shape, g):
+        return direct_forward(x, w, stride, dilation, pad_lo, out, g)
     if xpad is None:
         xpad = padded_input(x, w, stride, dilation, pad_lo, out, g)
     if _depthwise(w, g):
@@ -171,8 +153,8 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     if _pointwise(ksize, stride, pad_lo, size, out):
         wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
         return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
-    if _depthwise(w, g) and depthwise_nchw_ok(gy, w) and not _is_channels_last(gy):
-        return depthwise_input_grad_nchw(gy, w, size, stride, dilation, pad_lo)
+    if direct_ok(gy, w.shape, g):
+        return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
         gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, stride, dilation)
@@ -209,12 +191,11 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         xg = x.reshape(n, g, cg, int(np.prod(out)))
         gyg = gy.reshape(n, g, kg, int(np.prod(out)))
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
-    depthwise = kg == 1 and cg == 1
-    if depthwise and xpad is None and depthwise_nchw_ok(x, gy) and not _is_channels_last(x):
-        return depthwise_weight_grad_nchw(x, gy, ksize, stride, dilation, pad_lo)
+    if xpad is None and direct_ok(x, (k_out, cg, *ksize), g):
+        return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)
     if xpad is None:
         xpad = pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
-    if depthwise:
+    if kg == 1 and cg == 1:  # depthwise
         gw = depthwise_weight_grad(xpad, _cl(channels_last(gy)), ksize, stride, dilation)  # (*k, C)
         return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
     rows = _rows(gy)
