@@ -265,6 +265,51 @@ def test_direct_kernels_match_torch(cfg, path):
     check_grads(lambda a, b: getattr(F, f"conv{nd}d")(a, b, None, *args), Input(cfg["x"]), Input(cfg["w"]))
 
 
+@pytest.mark.parametrize("shape,k_out,pad,cl", [
+    ((2, 16, 8, 8), 16, 1, False),
+    ((3, 17, 11, 12), 20, 0, True),  # odd output sizes: the last tiles are cropped
+    ((2, 16, 11, 9), 24, 2, False),
+    ((2, 32, 10, 10), 16, (1, 2), True),
+])
+def test_winograd_matches_torch(shape, k_out, pad, cl):
+    """Stride-1 3×3 convs with 16+ channels run through Winograd F(2×2, 3×3) (forward and input
+    gradient) with numba: forward and both gradients against torch, float64 and float32."""
+    from lamina.ops.kernels import winograd
+
+    rng = np.random.default_rng(shape[1] + k_out)
+    for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
+        xs = rng.standard_normal(shape).astype(dtype)
+        ws = (rng.standard_normal((k_out, shape[1], 3, 3)) / 10).astype(dtype)
+        out = tuple(s + 2 * p - 2 for s, p in zip(shape[2:], (pad, pad) if isinstance(pad, int) else pad))
+        assert winograd.winograd_ok(xs, ws, (1, 1), (1, 1), 1, out) == kernels.use_numba()
+        tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+        ty = TF.conv2d(tx, tw, padding=pad)
+        gys = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+        ty.backward(torch.tensor(gys))
+        x_arr = np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if cl else xs
+        x, w = lamina.tensor(x_arr, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+        y = F.conv2d(x, w, padding=pad)
+        y.backward(lamina.tensor(gys))
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_winograd_gradcheck_small(pad, monkeypatch):
+    """The Winograd path on shapes small enough for gradcheck and gradgradcheck (its size limits
+    lowered for the test)."""
+    from lamina.ops.kernels import winograd
+
+    if not kernels.use_numba():
+        pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_OUT", 1)
+    assert winograd.winograd_ok(np.zeros((2, 3, 5, 6)), np.zeros((4, 3, 3, 3)), (1, 1), (1, 1), 1, (3, 4))
+    check_grads(lambda x, w, b: F.conv2d(x, w, b, padding=pad), Input((2, 3, 5, 6)), Input((4, 3, 3, 3)),
+                Input((4,)))
+
+
 def test_conv_double_backward_matches_torch():
     rng = np.random.default_rng(0)
     xs, ws = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))

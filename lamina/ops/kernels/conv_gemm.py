@@ -27,6 +27,7 @@ import numpy as np
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
+from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
            "wants_channels_last"]
@@ -104,7 +105,10 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     ksize = w.shape[2:]
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups):
         return None
-    return pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
+    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
+    if winograd_ok(x, w, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
+        ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(x.shape[2:], pad_lo, out)))
+    return pad_channels_last(x, pad_lo, ext)
 
 
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
@@ -122,6 +126,8 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
         return direct_forward(x, w, stride, dilation, pad_lo, out, g)
     if xpad is None:
         xpad = padded_input(x, w, stride, dilation, pad_lo, out, g)
+    if winograd_ok(x, w, stride, dilation, g, out):
+        return winograd_conv(x, w, pad_lo, out, xpad=xpad)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _from_rows(y, n, out)
@@ -155,6 +161,10 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
     if direct_ok(gy, w.shape, g):
         return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
+    if winograd_ok(gy, w, stride, dilation, g, size):
+        gx = winograd_input_grad(gy, w, size, pad_lo)
+        if gx is not None:
+            return gx
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
         gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, stride, dilation)

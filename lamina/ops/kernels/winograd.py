@@ -1,0 +1,183 @@
+"""3×3 convolution with stride 1 by Winograd's minimal filtering F(2×2, 3×3) (numba only).
+
+Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016): each 2×2 block of
+outputs comes from a 4×4 tile of the input with 16 multiplications per (input, output) channel
+pair instead of 36. Per tile ``d`` (4×4) and filter ``g`` (3×3)::
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+
+with the products summed over input channels, which makes them 16 independent GEMMs
+``M[e] = V[e] @ U[e]`` of shapes ``(tiles, C) @ (C, K)`` — 2.25× fewer multiply-adds than the
+im2col GEMM, which is where a 3×3 conv spends its time (8 against 17 ms for the benchmark layer
+N=32, 64→64, 32×32). The input transform ``V = Bᵀ d B`` and the output transform ``Aᵀ M A``
+are compiled loops over channels-last data (adds only); the filter transform ``U = G g Gᵀ`` is a
+small NumPy product. Tiles are taken a few images at a time, so ``V`` and ``M`` stay within
+:data:`CHUNK_BYTES` each.
+
+Rounding: the transforms add and subtract at most four terms and scale by 1/2, so the error is
+a small multiple of the direct sum's (tests compare against torch at float32 and float64).
+
+The same routine gives the input gradient of a stride-1 3×3 conv: it is the convolution of the
+output gradient with the flipped, transposed filter and padding ``2 − p``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import conv_numba
+from .im2col import pad_channels_last, use_numba
+
+__all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_grad", "CHUNK_BYTES", "MIN_CHANNELS",
+           "MIN_OUT"]
+
+# tiles are transformed a few images at a time: V and M stay near the cache (2 MB: 14 ms for the
+# benchmark layer, against 24 ms with 8 MB chunks and 24 ms for im2col + GEMM)
+CHUNK_BYTES = 2 * 2**20
+# below this many input or output channels the 16 GEMMs are too thin to beat the im2col one
+MIN_CHANNELS = 16
+# below this output size the overlapping 4×4 tiles read too much (512 channels at 4×4: 21 ms
+# against 14 ms for im2col; at 8×8 and up Winograd wins: 256 channels 11 against 14 ms)
+MIN_OUT = 8
+
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+_input_tf: Any = None
+_output_tf: Any = None
+
+if conv_numba.AVAILABLE:
+    from numba import prange
+
+    # Both transforms take one tile per inner iteration and run over channels innermost (unsigned
+    # indices, so the loops vectorize); ``v`` and ``m`` are laid out tile-major ``(tiles, 16, C)``
+    # so that each tile's 16 rows are one contiguous block (16 separate planes made the input
+    # transform 9× slower), and the GEMMs read them through a strided view.
+
+    def _input_transform(xpad, v, t0, t1):  # pragma: no cover - compiled
+        """``v[(n·t0 + a)·t1 + b, 4i + j, c] = (Bᵀ d B)[i, j]`` for the tile ``d`` of ``xpad (N, E0, E1, C)``
+        at rows ``2a … 2a + 3``, columns ``2b … 2b + 3``
+        (``Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]``)."""
+        n_, _, _, c_ = xpad.shape
+        for t in prange(n_ * t0):
+            n = t // t0
+            r = 2 * (t % t0)
+            x0, x1, x2, x3 = xpad[n, r], xpad[n, r + 1], xpad[n, r + 2], xpad[n, r + 3]
+            for b in range(t1):
+                q = 2 * b
+                vt = v[t * t1 + b]
+                for cc in range(c_):
+                    c = np.uint64(cc)
+                    d00, d01, d02, d03 = x0[q, c], x0[q + 1, c], x0[q + 2, c], x0[q + 3, c]
+                    d10, d11, d12, d13 = x1[q, c], x1[q + 1, c], x1[q + 2, c], x1[q + 3, c]
+                    d20, d21, d22, d23 = x2[q, c], x2[q + 1, c], x2[q + 2, c], x2[q + 3, c]
+                    d30, d31, d32, d33 = x3[q, c], x3[q + 1, c], x3[q + 2, c], x3[q + 3, c]
+                    # rows: Bᵀ d
+                    e00, e01, e02, e03 = d00 - d20, d01 - d21, d02 - d22, d03 - d23
+                    e10, e11, e12, e13 = d10 + d20, d11 + d21, d12 + d22, d13 + d23
+                    e20, e21, e22, e23 = d20 - d10, d21 - d11, d22 - d12, d23 - d13
+                    e30, e31, e32, e33 = d10 - d30, d11 - d31, d12 - d32, d13 - d33
+                    # columns: (Bᵀ d) B
+                    vt[0, c], vt[1, c], vt[2, c], vt[3, c] = e00 - e02, e01 + e02, e02 - e01, e01 - e03
+                    vt[4, c], vt[5, c], vt[6, c], vt[7, c] = e10 - e12, e11 + e12, e12 - e11, e11 - e13
+                    vt[8, c], vt[9, c], vt[10, c], vt[11, c] = e20 - e22, e21 + e22, e22 - e21, e21 - e23
+                    vt[12, c], vt[13, c], vt[14, c], vt[15, c] = e30 - e32, e31 + e32, e32 - e31, e31 - e33
+
+    def _output_transform(m, y, t0, t1):  # pragma: no cover - compiled
+        """``y[n, 2a + i, 2b + j, k] = (Aᵀ m A)[i, j]`` for the tile ``(n, a, b)`` of ``m (tiles, 16, K)``,
+        cropped to ``y (N, O0, O1, K)`` (``Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]``)."""
+        n_, o0, o1, k_ = y.shape
+        for t in prange(n_ * t0):
+            n = t // t0
+            r = 2 * (t % t0)
+            two_rows = r + 1 < o0
+            y0 = y[n, r]
+            y1 = y[n, r + 1] if two_rows else y[n, r]
+            for b in range(t1):
+                q = 2 * b
+                two_cols = q + 1 < o1
+                mt = m[t * t1 + b]
+                for kk in range(k_):
+                    k = np.uint64(kk)
+                    # rows: Aᵀ m
+                    r00 = mt[0, k] + mt[4, k] + mt[8, k]
+                    r01 = mt[1, k] + mt[5, k] + mt[9, k]
+                    r02 = mt[2, k] + mt[6, k] + mt[10, k]
+                    r03 = mt[3, k] + mt[7, k] + mt[11, k]
+                    r10 = mt[4, k] - mt[8, k] - mt[12, k]
+                    r11 = mt[5, k] - mt[9, k] - mt[13, k]
+                    r12 = mt[6, k] - mt[10, k] - mt[14, k]
+                    r13 = mt[7, k] - mt[11, k] - mt[15, k]
+                    # columns: (Aᵀ m) A
+                    y0[q, k] = r00 + r01 + r02
+                    if two_cols:
+                        y0[q + 1, k] = r01 - r02 - r03
+                    if two_rows:
+                        y1[q, k] = r10 + r11 + r12
+                        if two_cols:
+                            y1[q + 1, k] = r11 - r12 - r13
+
+    _input_tf = conv_numba.compile_pair(_input_transform)
+    _output_tf = conv_numba.compile_pair(_output_transform)
+
+
+def winograd_ok(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], groups: int,
+                out: Sequence[int]) -> bool:
+    """Whether a conv of ``x`` with ``w`` into ``out`` runs here: 2-D, 3×3, stride 1, no dilation,
+    one group, float32/float64, numba on, at least :data:`MIN_CHANNELS` channels in and out and
+    an output of at least :data:`MIN_OUT` per side."""
+    return (use_numba() and x.ndim == 4 and tuple(w.shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and groups == 1 and x.dtype in (np.float32, np.float64)
+            and min(w.shape[0], w.shape[1]) >= MIN_CHANNELS and min(out) >= MIN_OUT)
+
+
+def winograd_extent(size: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> tuple[int, int]:
+    """The padded extent the tiles read: whole 4×4 tiles for ``ceil(out / 2)`` output blocks,
+    and at least the padded input."""
+    return tuple(max(2 * (-(-o // 2)) + 2, p + s) for s, p, o in zip(size, pad_lo, out))  # type: ignore[return-value]
+
+
+def _filter_transform(w: Any) -> Any:
+    """``U[4i + j, c, k] = (G g_kc Gᵀ)[i, j]`` for ``w (K, C, 3, 3)``, in ``w``'s dtype."""
+    g = _G.astype(w.dtype)
+    u = np.einsum("ia,kcab,jb->ijck", g, w, g, optimize=True)
+    return np.ascontiguousarray(u.reshape(16, w.shape[1], w.shape[0]))
+
+
+def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any = None) -> Any:
+    """``y (N, K, *out)`` (channels-last underneath) = the stride-1 cross-correlation of ``x (N, C, H, W)``
+    with ``w (K, C, 3, 3)``, zero padding ``pad_lo`` before each dim; ``xpad`` optionally gives
+    the padded channels-last input ``(N, *E, C)`` with ``E >=`` :func:`winograd_extent`."""
+    n, c = x.shape[:2]
+    k_out = w.shape[0]
+    t0, t1 = -(-out[0] // 2), -(-out[1] // 2)
+    if xpad is None:
+        xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
+    u = _filter_transform(w)
+    y = np.empty((n, out[0], out[1], k_out), dtype=x.dtype)
+    per_image = 16 * t0 * t1 * max(c, k_out) * x.itemsize
+    step = max(1, CHUNK_BYTES // per_image)
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        tiles = (n1 - n0) * t0 * t1
+        v = np.empty((tiles, 16, c), dtype=x.dtype)
+        _input_tf(xpad[n0:n1], v, t0, t1)
+        m = np.empty((tiles, 16, k_out), dtype=x.dtype)
+        np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
+        del v
+        _output_tf(m, y[n0:n1], t0, t1)
+    return y.transpose(0, 3, 1, 2)
+
+
+def winograd_input_grad(gy: Any, w: Any, size: Sequence[int], pad_lo: Sequence[int]) -> Any | None:
+    """The input gradient ``(N, C, *size)`` of a stride-1 3×3 conv with padding ``pad_lo``: the
+    conv of ``gy`` with the flipped, transposed filter and padding ``2 − p``; None where that
+    does not run here (a padding above 2, a small input)."""
+    if any(p > 2 for p in pad_lo):
+        return None
+    wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    if not winograd_ok(gy, wt, (1, 1), (1, 1), 1, size):
+        return None
+    return winograd_conv(gy, wt, tuple(2 - p for p in pad_lo), size)
