@@ -27,7 +27,7 @@ import numpy as np
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
-from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok
+from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
            "wants_channels_last"]
@@ -106,7 +106,7 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups):
         return None
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
-    if winograd_ok(x, w, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
+    if winograd_ok(x, w.shape, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
         ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(x.shape[2:], pad_lo, out)))
     return pad_channels_last(x, pad_lo, ext)
 
@@ -126,7 +126,7 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
         return direct_forward(x, w, stride, dilation, pad_lo, out, g)
     if xpad is None:
         xpad = padded_input(x, w, stride, dilation, pad_lo, out, g)
-    if winograd_ok(x, w, stride, dilation, g, out):
+    if winograd_ok(x, w.shape, stride, dilation, g, out):
         return winograd_conv(x, w, pad_lo, out, xpad=xpad)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
@@ -161,7 +161,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
     if direct_ok(gy, w.shape, g):
         return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
-    if winograd_ok(gy, w, stride, dilation, g, size):
+    if winograd_ok(gy, w.shape, stride, dilation, g, size):
         gx = winograd_input_grad(gy, w, size, pad_lo)
         if gx is not None:
             return gx
@@ -203,6 +203,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
     if xpad is None and direct_ok(x, (k_out, cg, *ksize), g):
         return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)
+    if winograd_ok(x, (k_out, cg, *ksize), stride, dilation, g, out):
+        return winograd_weight_grad(x, gy, pad_lo, xpad=xpad)
     if xpad is None:
         xpad = pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
     if kg == 1 and cg == 1:  # depthwise
