@@ -41,10 +41,7 @@ class Conv(Function):
         xpad = K.padded_input(x, w, stride, dilation, pad_lo, out, groups)
         # the padded channels-last input (activation-sized) is kept for the weight gradient
         ctx.xpad = xpad if ctx.needs_input_grad[1] else None
-        y = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad)
-        if b is not None:
-            y += _bias_view(b, len(out))
-        return y
+        return K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad, bias=b)
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, ...]:

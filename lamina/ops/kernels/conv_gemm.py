@@ -112,9 +112,21 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
 
 
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                 out: Sequence[int], groups: int, xpad: Any = None) -> Any:
-    """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv); ``xpad``
-    optionally gives :func:`padded_input` already made."""
+                 out: Sequence[int], groups: int, xpad: Any = None, bias: Any = None) -> Any:
+    """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv), plus ``bias (K,)``
+    if given; ``xpad`` optionally gives :func:`padded_input` already made."""
+    if xpad is None:
+        xpad = padded_input(x, w, stride, dilation, pad_lo, out, groups)
+    if xpad is not None and winograd_ok(x, w.shape, stride, dilation, groups, out):
+        return winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
+    y = _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad)
+    if bias is not None:
+        y += bias.reshape((1, -1) + (1,) * len(out))
+    return y
+
+
+def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+                  out: Sequence[int], groups: int, xpad: Any) -> Any:
     n, c = x.shape[:2]
     k_out = w.shape[0]
     ksize = w.shape[2:]
@@ -124,10 +136,6 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
         return np.matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
     if direct_ok(x, w.shape, g):
         return direct_forward(x, w, stride, dilation, pad_lo, out, g)
-    if xpad is None:
-        xpad = padded_input(x, w, stride, dilation, pad_lo, out, g)
-    if winograd_ok(x, w.shape, stride, dilation, g, out):
-        return winograd_conv(x, w, pad_lo, out, xpad=xpad)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _from_rows(y, n, out)

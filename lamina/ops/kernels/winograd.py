@@ -86,9 +86,9 @@ if conv_numba.AVAILABLE:
                     vt[8, c], vt[9, c], vt[10, c], vt[11, c] = e20 - e22, e21 + e22, e22 - e21, e21 - e23
                     vt[12, c], vt[13, c], vt[14, c], vt[15, c] = e30 - e32, e31 + e32, e32 - e31, e31 - e33
 
-    def _output_transform(m, y, t0, t1):  # pragma: no cover - compiled
-        """``y[n, 2a + i, 2b + j, k] = (Aᵀ m A)[i, j]`` for the tile ``(n, a, b)`` of ``m (tiles, 16, K)``,
-        cropped to ``y (N, O0, O1, K)`` (``Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]``)."""
+    def _output_transform(m, bias, y, t0, t1):  # pragma: no cover - compiled
+        """``y[n, 2a + i, 2b + j, k] = (Aᵀ m A)[i, j] + bias[k]`` for the tile ``(n, a, b)`` of
+        ``m (tiles, 16, K)``, cropped to ``y (N, O0, O1, K)`` (``Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]``)."""
         n_, o0, o1, k_ = y.shape
         for t in prange(n_ * t0):
             n = t // t0
@@ -102,6 +102,7 @@ if conv_numba.AVAILABLE:
                 mt = m[t * t1 + b]
                 for kk in range(k_):
                     k = np.uint64(kk)
+                    bk = bias[k]
                     # rows: Aᵀ m
                     r00 = mt[0, k] + mt[4, k] + mt[8, k]
                     r01 = mt[1, k] + mt[5, k] + mt[9, k]
@@ -112,13 +113,13 @@ if conv_numba.AVAILABLE:
                     r12 = mt[6, k] - mt[10, k] - mt[14, k]
                     r13 = mt[7, k] - mt[11, k] - mt[15, k]
                     # columns: (Aᵀ m) A
-                    y0[q, k] = r00 + r01 + r02
+                    y0[q, k] = r00 + r01 + r02 + bk
                     if two_cols:
-                        y0[q + 1, k] = r01 - r02 - r03
+                        y0[q + 1, k] = r01 - r02 - r03 + bk
                     if two_rows:
-                        y1[q, k] = r10 + r11 + r12
+                        y1[q, k] = r10 + r11 + r12 + bk
                         if two_cols:
-                            y1[q + 1, k] = r11 - r12 - r13
+                            y1[q + 1, k] = r11 - r12 - r13 + bk
 
     def _grad_transform(gy, z, t0, t1):  # pragma: no cover - compiled
         """``z[(n·t0 + a)·t1 + b] = A e Aᵀ`` (4×4) for the 2×2 block ``e`` of ``gy (N, O0, O1, K)`` at
@@ -179,16 +180,19 @@ def _filter_transform(w: Any) -> Any:
     return np.ascontiguousarray(u.reshape(16, w.shape[1], w.shape[0]))
 
 
-def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any = None) -> Any:
+def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any = None,
+                  bias: Any = None) -> Any:
     """``y (N, K, *out)`` (channels-last underneath) = the stride-1 cross-correlation of ``x (N, C, H, W)``
-    with ``w (K, C, 3, 3)``, zero padding ``pad_lo`` before each dim; ``xpad`` optionally gives
-    the padded channels-last input ``(N, *E, C)`` with ``E >=`` :func:`winograd_extent`."""
+    with ``w (K, C, 3, 3)``, zero padding ``pad_lo`` before each dim, plus ``bias (K,)`` if given
+    (added in the output transform); ``xpad`` optionally gives the padded channels-last input
+    ``(N, *E, C)`` with ``E >=`` :func:`winograd_extent`."""
     n, c = x.shape[:2]
     k_out = w.shape[0]
     t0, t1 = -(-out[0] // 2), -(-out[1] // 2)
     if xpad is None:
         xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
     u = _filter_transform(w)
+    b = np.zeros(k_out, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((n, out[0], out[1], k_out), dtype=x.dtype)
     per_image = 16 * t0 * t1 * max(c, k_out) * x.itemsize
     step = max(1, CHUNK_BYTES // per_image)
@@ -200,7 +204,7 @@ def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpa
         m = np.empty((tiles, 16, k_out), dtype=x.dtype)
         np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
         del v
-        _output_tf(m, y[n0:n1], t0, t1)
+        _output_tf(m, b, y[n0:n1], t0, t1)
     return y.transpose(0, 3, 1, 2)
 
 
