@@ -184,6 +184,11 @@ def _filter_transform(w: Any, flip: bool = False) -> Any:
     return np.dot(t, w.reshape(k_out * c, 9).T).reshape(16, k_out, c)  # (np.dot: 2× matmul's speed here)
 
 
+def _images_per_chunk(n: int, tiles_per_image: int, channels: int, itemsize: int) -> int:
+    """Images per chunk so that a transformed-tile buffer stays within :data:`CHUNK_BYTES`."""
+    return min(n, max(1, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize)))
+
+
 def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any, bias: Any) -> Any:
     """The conv of ``x (N, C, H, W)`` with the transformed filter ``u (16, C, K)`` (any strides)."""
     n, c = x.shape[:2]
@@ -193,16 +198,15 @@ def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: A
         xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
     b = np.zeros(k_out, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((n, out[0], out[1], k_out), dtype=x.dtype)
-    per_image = 16 * t0 * t1 * max(c, k_out) * x.itemsize
-    step = max(1, CHUNK_BYTES // per_image)
+    step = _images_per_chunk(n, t0 * t1, max(c, k_out), x.itemsize)
+    v_buf = np.empty((step * t0 * t1, 16, c), dtype=x.dtype)  # reused by every chunk
+    m_buf = np.empty((step * t0 * t1, 16, k_out), dtype=x.dtype)
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
         tiles = (n1 - n0) * t0 * t1
-        v = np.empty((tiles, 16, c), dtype=x.dtype)
+        v, m = v_buf[:tiles], m_buf[:tiles]
         _input_tf(xpad[n0:n1], v, t0, t1)
-        m = np.empty((tiles, 16, k_out), dtype=x.dtype)
         np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
-        del v
         _output_tf(m, b, y[n0:n1], t0, t1)
     return y.transpose(0, 3, 1, 2)
 
@@ -239,14 +243,14 @@ def winograd_weight_grad(x: Any, gy: Any, pad_lo: Sequence[int], xpad: Any = Non
         xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
     gyc = pad_channels_last(gy, (0, 0), out)  # channels-last (no copy if it is already)
     du = np.zeros((16, k_out, c), dtype=x.dtype)
-    per_image = 16 * t0 * t1 * max(c, k_out) * x.itemsize
-    step = max(1, CHUNK_BYTES // per_image)
+    step = _images_per_chunk(n, t0 * t1, max(c, k_out), x.itemsize)
+    v_buf = np.empty((step * t0 * t1, 16, c), dtype=x.dtype)  # reused by every chunk
+    z_buf = np.empty((step * t0 * t1, 16, k_out), dtype=x.dtype)
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
         tiles = (n1 - n0) * t0 * t1
-        v = np.empty((tiles, 16, c), dtype=x.dtype)
+        v, z = v_buf[:tiles], z_buf[:tiles]
         _input_tf(xpad[n0:n1], v, t0, t1)
-        z = np.empty((tiles, 16, k_out), dtype=x.dtype)
         _grad_tf(gyc[n0:n1], z, t0, t1)
         du += np.matmul(z.transpose(1, 2, 0), v.transpose(1, 0, 2))
     # gw[k, c, a, b] = Σ_ij G[i, a] dU[ij, k, c] G[j, b]: (K·C, 16) @ (G ⊗ G)
