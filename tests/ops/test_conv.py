@@ -238,19 +238,24 @@ def test_depthwise_layouts_match_torch(nd, path):
 
 @pytest.mark.parametrize("cfg", [
     dict(x=(3, 1, 11, 9), w=(6, 1, 5, 5), s=1, p=2, d=1, g=1),  # a 1-channel first layer (LeNet's c1)
+    dict(x=(2, 3, 10, 9), w=(5, 3, 3, 3), s=1, p=(1, 2), d=(2, 1), g=1),  # an RGB first layer, dilated
+    dict(x=(2, 2, 12), w=(4, 2, 5), s=1, p=3, d=2, g=1),  # 1-D, stride 1
+    dict(x=(2, 6, 9, 8), w=(6, 2, 3, 3), s=1, p=1, d=1, g=3),  # grouped, stride 1
     dict(x=(2, 8, 9, 10), w=(12, 2, 3, 3), s=2, p=1, d=2, g=4),  # grouped, 2 in / 3 out per group
     dict(x=(2, 6, 13), w=(6, 3, 4), s=3, p=2, d=1, g=2),  # grouped 1-D
     dict(x=(2, 4, 7, 7), w=(8, 1, 3, 2), s=(1, 2), p=(2, 0), d=(1, 2), g=4),  # depthwise with multiplier 2
 ])
 def test_direct_kernels_match_torch(cfg, path):
-    """The direct NCHW kernels (grouped convs with short windows and 1-channel-per-group convs)
-    against torch, forward and both gradients; on the numba path they must be the ones running."""
+    """The direct NCHW kernels (grouped convs with short windows, 1-channel-per-group convs, and the
+    flat-plane kernels of stride-1 convs with short windows) against torch, forward and both
+    gradients; on the numba path they must be the ones running."""
     from lamina.ops.kernels import conv_direct
 
     rng = np.random.default_rng(len(cfg["x"]) + cfg["g"])
     xs, ws = rng.standard_normal(cfg["x"]), rng.standard_normal(cfg["w"])
-    assert conv_direct.direct_ok(xs, ws.shape, cfg["g"]) == path
     nd = len(cfg["x"]) - 2
+    stride = (cfg["s"],) * nd if isinstance(cfg["s"], int) else cfg["s"]
+    assert conv_direct.direct_ok(xs, ws.shape, cfg["g"], stride) == path
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
     tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
     ty = getattr(TF, f"conv{nd}d")(tx, tw, None, *args)

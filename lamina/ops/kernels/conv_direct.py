@@ -23,10 +23,12 @@ __all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_gr
 # grouped convs run on the direct kernels where one window of one output (C/g · ∏k multiply-adds)
 # is at most this long (ResNeXt's 4 channels per group, 3×3: 14 against 8 ms forward, 85 against
 # 21 ms forward + backward); one channel per group always (depthwise, and 1-channel images:
-# LeNet's first layer 13 against 5 ms forward + backward). With several input channels and one
-# group, im2col + GEMM wins (3→16 channels 3×3: 1.3 against 3.6 ms forward; 6→16 5×5: 0.7
-# against 6.3 ms), so those stay there.
+# LeNet's first layer 13 against 5 ms forward + backward).
 DIRECT_MAX_WINDOW = 64
+# with one group and stride 1, the flat kernels where the window is at most this long (a
+# network's first layer: 3→16 channels 3×3, 0.65 against 1.3 ms forward); longer windows go to
+# im2col + GEMM (6→16 channels 5×5: 0.7 against 1.05 ms)
+FLAT_MAX_WINDOW = 32
 # multiply-adds from which the parallel build runs (below it, waking the pool costs more)
 PARALLEL_MIN_WORK = 1 << 23
 
@@ -35,15 +37,19 @@ def _is_channels_last(a: Any) -> bool:
     return a.shape[1] > 1 and not a.flags.c_contiguous and a.transpose(0, *range(2, a.ndim), 1).flags.c_contiguous
 
 
-def direct_ok(x: Any, wshape: Sequence[int], groups: int) -> bool:
+def direct_ok(x: Any, wshape: Sequence[int], groups: int, stride: Sequence[int]) -> bool:
     """Whether a conv of ``x`` (or the transposed conv of an output gradient ``x``) with a weight
     of shape ``wshape`` runs on the direct kernels: numba on, 1-D or 2-D, float32/float64, ``x``
     not channels-last underneath (the output of an im2col conv, which the column path reads with
-    no transpose), and one channel per group or a grouped conv with a short window."""
+    no transpose), and one channel per group, a grouped conv with a short window, or a stride-1
+    conv with a shorter one."""
     if not (use_numba() and x.ndim in (3, 4) and x.dtype in (np.float32, np.float64)) or _is_channels_last(x):
         return False
     cg = wshape[1]
-    return cg == 1 or (groups > 1 and cg * prod(wshape[2:]) <= DIRECT_MAX_WINDOW)
+    window = cg * prod(wshape[2:])
+    if cg == 1 or (groups > 1 and window <= DIRECT_MAX_WINDOW):
+        return True
+    return all(s == 1 for s in stride) and window <= FLAT_MAX_WINDOW
 
 
 def _planes(a: Any) -> Any:
@@ -62,6 +68,69 @@ def _run(kernel: Any, work: int, *args: Any) -> None:
     (kernel.parallel if work >= PARALLEL_MIN_WORK else kernel.serial)(*args)
 
 
+# ----------------------------------------------------------------------------- stride 1: flat planes
+
+def _hw(t: Sequence[int], fill: int) -> tuple[int, int]:
+    return ((fill,) * (2 - len(t)) + tuple(int(v) for v in t))  # type: ignore[return-value]
+
+
+def _flat_input(x: Any, pad_lo: Sequence[int], ext: tuple[int, int]) -> Any:
+    """``x (N, C, *S)`` zero-padded into flat planes ``(N, C, (E0 + 1)·E1)`` at ``pad_lo``."""
+    n, c = x.shape[:2]
+    (p0, p1), (s0, s1) = _hw(pad_lo, 0), _hw(x.shape[2:], 1)
+    xp = np.zeros((n, c, ext[0] + 1, ext[1]), dtype=x.dtype)
+    xp[:, :, p0:p0 + s0, p1:p1 + s1] = x.reshape(n, c, s0, s1)
+    return xp.reshape(n, c, (ext[0] + 1) * ext[1])
+
+
+def _flat_ext(out: Sequence[int], ksize: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
+    (o0, o1), (k0, k1), (d0, d1) = _hw(out, 1), _hw(ksize, 1), _hw(dilation, 1)
+    return o0 + d0 * (k0 - 1), o1 + d1 * (k1 - 1)
+
+
+def _flat_grad(gy: Any, e1: int) -> Any:
+    """``gy (N, K, *O)`` as full-width flat planes ``(N, K, O0·E1)``, zeros past each row."""
+    n, k = gy.shape[:2]
+    o0, o1 = _hw(gy.shape[2:], 1)
+    gf = np.zeros((n, k, o0, e1), dtype=gy.dtype)
+    gf[:, :, :, :o1] = gy.reshape(n, k, o0, o1)
+    return gf.reshape(n, k, o0 * e1)
+
+
+def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> Any:
+    n, k_out = x.shape[0], w.shape[0]
+    ext = _flat_ext(out, w.shape[2:], dilation)
+    o0, o1 = _hw(out, 1)
+    yf = np.empty((n, k_out, o0, ext[1]), dtype=x.dtype)
+    d0, d1 = _hw(dilation, 1)
+    _run(conv_numba.flat_fwd, yf.size * prod(w.shape[1:]), _flat_input(x, pad_lo, ext), _planes(w),
+         yf.reshape(n, k_out, o0 * ext[1]), d0, d1, ext[1])
+    return np.ascontiguousarray(yf[:, :, :, :o1]).reshape(n, k_out, *out)
+
+
+def _flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+                     groups: int) -> Any:
+    n, c = gy.shape[0], w.shape[1] * groups
+    ext = _flat_ext(gy.shape[2:], w.shape[2:], dilation)
+    gxp = np.zeros((n, c, ext[0] + 1, ext[1]), dtype=gy.dtype)
+    d0, d1 = _hw(dilation, 1)
+    _run(conv_numba.flat_gx, gy.size * prod(w.shape[1:]), _flat_grad(gy, ext[1]), _planes(w),
+         gxp.reshape(n, c, (ext[0] + 1) * ext[1]), d0, d1, ext[1])
+    (p0, p1), (s0, s1) = _hw(pad_lo, 0), _hw(size, 1)
+    return np.ascontiguousarray(gxp[:, :, p0:p0 + s0, p1:p1 + s1]).reshape(n, c, *size)
+
+
+def _flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+                      groups: int) -> Any:
+    k_out, cg = gy.shape[1], x.shape[1] // groups
+    ext = _flat_ext(gy.shape[2:], ksize, dilation)
+    gw = np.empty((k_out, cg, *ksize), dtype=x.dtype)
+    d0, d1 = _hw(dilation, 1)
+    _run(conv_numba.flat_gw, gy.size * cg * prod(ksize), _flat_input(x, pad_lo, ext), _flat_grad(gy, ext[1]),
+         _planes(gw), d0, d1, ext[1])
+    return gw
+
+
 def _kernel(name: str, k_out: int, groups: int, wk: Any) -> tuple[Any, Any]:
     """The depthwise kernel (taps ``(C, k0, k1)``) where each group has one input and one output
     channel, else the general one (``(K, C/g, k0, k1)``)."""
@@ -73,6 +142,8 @@ def _kernel(name: str, k_out: int, groups: int, wk: Any) -> tuple[Any, Any]:
 def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                    out: Sequence[int], groups: int) -> Any:
     """``y (N, K, *out)`` of ``x (N, C, *S)`` and ``w (K, C/g, *k)``."""
+    if all(s == 1 for s in stride) and not (w.shape[1] == 1 and w.shape[0] == groups):
+        return _flat_forward(x, w, dilation, pad_lo, out)
     y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
     kernel, wk = _kernel("fwd", w.shape[0], groups, _planes(w))
     _run(kernel, y.size * prod(w.shape[1:]), _planes(x), wk, _planes(y), *_args(stride, dilation, pad_lo))
@@ -82,6 +153,8 @@ def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int
 def direct_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                       pad_lo: Sequence[int], groups: int) -> Any:
     """Gradient in ``x``: ``(N, C, *size)``."""
+    if all(s == 1 for s in stride) and not (w.shape[1] == 1 and w.shape[0] == groups):
+        return _flat_input_grad(gy, w, size, dilation, pad_lo, groups)
     gx = np.zeros((gy.shape[0], w.shape[1] * groups, *size), dtype=gy.dtype)
     kernel, wk = _kernel("gx", w.shape[0], groups, _planes(w))
     _run(kernel, gy.size * prod(w.shape[1:]), _planes(gy), wk, _planes(gx), *_args(stride, dilation, pad_lo))
@@ -92,6 +165,8 @@ def direct_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[i
                        pad_lo: Sequence[int], groups: int) -> Any:
     """Gradient in ``w``: ``(K, C/g, *ksize)``."""
     k_out, cg = gy.shape[1], x.shape[1] // groups
+    if all(s == 1 for s in stride) and not (cg == 1 and k_out == groups):
+        return _flat_weight_grad(x, gy, ksize, dilation, pad_lo, groups)
     gw = np.empty((k_out, cg, *ksize), dtype=x.dtype)
     kernel, gwk = _kernel("gw", k_out, groups, _planes(gw))
     _run(kernel, gy.size * cg * prod(ksize), _planes(x), _planes(gy), gwk, *_args(stride, dilation, pad_lo))

@@ -92,9 +92,9 @@ def channels_last(a: Any) -> Any:
     return pad_channels_last(a, (0,) * nd, a.shape[2:]).transpose(0, nd + 1, *range(1, nd + 1))
 
 
-def wants_channels_last(x: Any, w: Any, groups: int) -> bool:
+def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int]) -> bool:
     """Whether the backward of this conv reads its output gradient as channels-last rows."""
-    return not direct_ok(x, w.shape, groups)
+    return not direct_ok(x, w.shape, groups, stride)
 
 
 def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
@@ -103,7 +103,7 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
     None for a 1×1 conv and an NCHW depthwise conv, which need none."""
     ksize = w.shape[2:]
-    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups):
+    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups, stride):
         return None
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
     if winograd_ok(x, w.shape, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
@@ -134,7 +134,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
         return np.matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
-    if direct_ok(x, w.shape, g):
+    if direct_ok(x, w.shape, g, stride):
         return direct_forward(x, w, stride, dilation, pad_lo, out, g)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
@@ -167,7 +167,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     if _pointwise(ksize, stride, pad_lo, size, out):
         wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
         return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
-    if direct_ok(gy, w.shape, g):
+    if direct_ok(gy, w.shape, g, stride):
         return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
     if winograd_ok(gy, w.shape, stride, dilation, g, size):
         gx = winograd_input_grad(gy, w, size, pad_lo)
@@ -209,7 +209,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         xg = x.reshape(n, g, cg, int(np.prod(out)))
         gyg = gy.reshape(n, g, kg, int(np.prod(out)))
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
-    if xpad is None and direct_ok(x, (k_out, cg, *ksize), g):
+    if xpad is None and direct_ok(x, (k_out, cg, *ksize), g, stride):
         return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)
     if winograd_ok(x, (k_out, cg, *ksize), stride, dilation, g, out):
         return winograd_weight_grad(x, gy, pad_lo, xpad=xpad)

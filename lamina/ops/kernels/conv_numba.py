@@ -27,7 +27,8 @@ import numpy as np
 
 __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
            "depthwise_gw_cl3d", "depthwise_fwd_nc2d", "depthwise_gx_nc2d",
-           "depthwise_gw_nc2d", "direct_fwd_nc2d", "direct_gx_nc2d", "direct_gw_nc2d", "to_channels_last"]
+           "depthwise_gw_nc2d", "direct_fwd_nc2d", "direct_gx_nc2d", "direct_gw_nc2d",
+           "flat_fwd", "flat_gx", "flat_gw", "to_channels_last"]
 
 AVAILABLE = False
 # elements of the first argument from which the parallel build runs: below it, waking the pool
@@ -42,6 +43,9 @@ depthwise_fwd_nc2d: Any = None
 depthwise_gx_nc2d: Any = None
 depthwise_gw_nc2d: Any = None
 direct_fwd_nc2d: Any = None
+flat_fwd: Any = None
+flat_gx: Any = None
+flat_gw: Any = None
 direct_gx_nc2d: Any = None
 direct_gw_nc2d: Any = None
 to_channels_last: Any = None
@@ -333,6 +337,76 @@ if AVAILABLE:
                                 acc += xr[np.uint64(b * s1 + off)] * gr[np.uint64(b)]
                             gw[k, ci, i, j] += acc
 
+    # Stride 1: the same convolution on flattened, zero-padded planes ``xp (N, C, (E0 + 1)·E1)``
+    # and "full-width" output planes ``yf (N, K, O0·E1)``: output position ``q = a·E1 + b`` reads
+    # ``xp[q + i·d0·E1 + j·d1]``, so each tap is one long contiguous multiply-add over the whole
+    # plane (the ``E1 − O1`` columns past each output row are garbage, cropped by the caller; the
+    # extra input row keeps their reads inside the array). LeNet's first layer: 1.7 -> 0.3 ms.
+
+    def _flat_fwd(xp, w, yf, d0, d1, e1):  # pragma: no cover - compiled
+        """``yf[n, k, q] = Σ_cij xp[n, g·Cg + c, q + i·d0·e1 + j·d1]·w[k, c, i, j]``."""
+        n_, c_, _ = xp.shape
+        k_, ln = yf.shape[1], yf.shape[2]
+        cg, K0, K1 = w.shape[1], w.shape[2], w.shape[3]
+        kg = k_ // (c_ // cg)
+        for t in prange(n_ * k_):
+            n = t // k_
+            k = t % k_
+            c0 = (k // kg) * cg
+            yr = yf[n, k]
+            for q in range(ln):
+                yr[np.uint64(q)] = 0
+            for c in range(cg):
+                xr = xp[n, c0 + c]
+                for i in range(K0):
+                    for j in range(K1):
+                        off = i * d0 * e1 + j * d1
+                        wv = w[k, c, i, j]
+                        for q in range(ln):
+                            yr[np.uint64(q)] += xr[np.uint64(q + off)] * wv
+
+    def _flat_gx(gf, w, gxp, d0, d1, e1):  # pragma: no cover - compiled
+        """Adjoint of :func:`flat_fwd` in ``xp`` (``gf`` zero in the garbage columns; ``gxp`` zeroed)."""
+        n_, c_, _ = gxp.shape
+        k_, ln = gf.shape[1], gf.shape[2]
+        cg, K0, K1 = w.shape[1], w.shape[2], w.shape[3]
+        kg = k_ // (c_ // cg)
+        for t in prange(n_ * c_):
+            n = t // c_
+            c = t % c_
+            k0 = (c // cg) * kg
+            ci = c % cg
+            xr = gxp[n, c]
+            for k in range(k0, k0 + kg):
+                gr = gf[n, k]
+                for i in range(K0):
+                    for j in range(K1):
+                        off = i * d0 * e1 + j * d1
+                        wv = w[k, ci, i, j]
+                        for q in range(ln):
+                            xr[np.uint64(q + off)] += gr[np.uint64(q)] * wv
+
+    def _flat_gw(xp, gf, gw, d0, d1, e1):  # pragma: no cover - compiled
+        """Adjoint of :func:`flat_fwd` in ``w`` (``gf`` zero in the garbage columns)."""
+        n_, c_, _ = xp.shape
+        k_, ln = gf.shape[1], gf.shape[2]
+        cg, K0, K1 = gw.shape[1], gw.shape[2], gw.shape[3]
+        kg = k_ // (c_ // cg)
+        for t in prange(k_ * cg):
+            k = t // cg
+            ci = t % cg
+            c = (k // kg) * cg + ci
+            for i in range(K0):
+                for j in range(K1):
+                    off = i * d0 * e1 + j * d1
+                    acc = gw[k, ci, i, j] * 0
+                    for n in range(n_):
+                        xr = xp[n, c]
+                        gr = gf[n, k]
+                        for q in range(ln):
+                            acc += xr[np.uint64(q + off)] * gr[np.uint64(q)]
+                    gw[k, ci, i, j] = acc
+
     def _to_channels_last(x, out, p0, p1):  # pragma: no cover - compiled
         """``out[n, p0 + h, p1 + w, c] = x[n, c, h, w]`` (the rest of ``out`` is left as it is):
         NCHW → zero-padded NHWC, one image row and 8 channels at a time, reading each channel's
@@ -374,5 +448,8 @@ if AVAILABLE:
     depthwise_gx_nc2d = compile_pair(_depthwise_gx_nc2d)
     depthwise_gw_nc2d = compile_pair(_depthwise_gw_nc2d, fastmath={"reassoc"})
     direct_fwd_nc2d = compile_pair(_direct_fwd_nc2d)
+    flat_fwd = compile_pair(_flat_fwd)
+    flat_gx = compile_pair(_flat_gx)
+    flat_gw = compile_pair(_flat_gw, fastmath={"reassoc"})
     direct_gx_nc2d = compile_pair(_direct_gx_nc2d)
     direct_gw_nc2d = compile_pair(_direct_gw_nc2d, fastmath={"reassoc"})
