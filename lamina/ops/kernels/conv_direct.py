@@ -124,7 +124,7 @@ def _flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[
                       groups: int) -> Any:
     k_out, cg = gy.shape[1], x.shape[1] // groups
     ext = _flat_ext(gy.shape[2:], ksize, dilation)
-    gw = np.empty((k_out, cg, *ksize), dtype=x.dtype)
+    gw = np.zeros((k_out, cg, *ksize), dtype=x.dtype)  # the kernel reads it for its accumulator's dtype
     d0, d1 = _hw(dilation, 1)
     _run(conv_numba.flat_gw, gy.size * cg * prod(ksize), _flat_input(x, pad_lo, ext), _flat_grad(gy, ext[1]),
          _planes(gw), d0, d1, ext[1])

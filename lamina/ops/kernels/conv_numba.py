@@ -399,7 +399,7 @@ if AVAILABLE:
             for i in range(K0):
                 for j in range(K1):
                     off = i * d0 * e1 + j * d1
-                    acc = gw[k, ci, i, j] * 0
+                    acc = gw[k, ci, i, j] * 0  # gw comes zeroed: this only fixes acc's dtype
                     for n in range(n_):
                         xr = xp[n, c]
                         gr = gf[n, k]
