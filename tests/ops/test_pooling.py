@@ -8,7 +8,17 @@ import torch.nn.functional as TF
 
 import lamina
 import lamina.nn.functional as LF
+from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def path(request):
+    """Run a test on the numba kernels (2-D max pooling, where installed) and on NumPy."""
+    old = kernels.use_numba()
+    kernels.use_numba(request.param)
+    yield request.param
+    kernels.use_numba(old)
 
 
 def _pool_config(rng, nd, dilation=True, max_k=4):
@@ -24,17 +34,25 @@ def _pool_config(rng, nd, dilation=True, max_k=4):
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_max_pool_oracle_random(nd):
-    rng = np.random.default_rng(nd)
-    name = f"max_pool{nd}d"
-    for i in range(70 if nd < 3 else 60):
-        k, s, p, d, ceil, shape = _pool_config(rng, nd)
-        ri = bool(rng.random() < 0.4)
+    """Against torch over random configurations; 2-D on both the numba kernels and NumPy."""
+    old = kernels.use_numba()
+    try:
+        for numba in ((True, False) if nd == 2 else (old,)):
+            kernels.use_numba(numba)
+            rng = np.random.default_rng(nd + 10 * numba)
+            name = f"max_pool{nd}d"
+            for i in range(70 if nd < 3 else 60):
+                k, s, p, d, ceil, shape = _pool_config(rng, nd)
+                ri = bool(rng.random() < 0.4)
 
-        def fn(F, k=k, s=s, p=p, d=d, ceil=ceil, ri=ri):
-            return lambda x: getattr(F, name)(x, k, s, p, d, ceil_mode=ceil, return_indices=ri)
+                def fn(F, k=k, s=s, p=p, d=d, ceil=ceil, ri=ri):
+                    return lambda x: getattr(F, name)(x, k, s, p, d, ceil_mode=ceil, return_indices=ri)
 
-        dtype = "float32" if i % 4 == 3 else "float64"
-        oracle(fn(LF), Input(shape, distinct=True, noncontig=i % 5 == 1), torch_fn=fn(TF), dtype=dtype, seed=i)
+                dtype = "float32" if i % 4 == 3 else "float64"
+                oracle(fn(LF), Input(shape, distinct=True, noncontig=i % 5 == 1), torch_fn=fn(TF), dtype=dtype,
+                       seed=i)
+    finally:
+        kernels.use_numba(old)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -120,7 +138,7 @@ def test_adaptive_pool_oracle_random(nd):
         oracle(fm(LF), Input(shape, distinct=True), torch_fn=fm(TF), dtype=dtype, seed=i)
 
 
-def test_max_pool_ties_and_kinks_as_torch():
+def test_max_pool_ties_and_kinks_as_torch(path):
     """Integer-valued inputs make many ties: the same index and the same gradient as torch."""
     rng = np.random.default_rng(5)
     for i in range(60):
@@ -135,7 +153,7 @@ def test_max_pool_ties_and_kinks_as_torch():
                torch_fn=lambda x: getattr(TF, f"adaptive_max_pool{nd}d")(x, out, True))
 
 
-def test_all_equal_window_sends_gradient_to_first():
+def test_all_equal_window_sends_gradient_to_first(path):
     x = lamina.ones(1, 1, 2, 2, requires_grad=True)
     LF.max_pool2d(x, 2).sum().backward()
     assert x.grad.reshape(-1).tolist() == [1.0, 0.0, 0.0, 0.0]
@@ -217,7 +235,7 @@ def test_errors_name_the_op_and_the_numbers():
         LF.adaptive_avg_pool2d(x, (1, 2, 3))
 
 
-def test_max_pool_float32_large_matches_torch():
+def test_max_pool_float32_large_matches_torch(path):
     """The benchmark shapes' fast paths (disjoint 2×2 windows; overlapping 3×3/2) in float32."""
     rng = np.random.default_rng(7)
     a = rng.standard_normal((4, 8, 32, 32)).astype(np.float32)
@@ -226,7 +244,7 @@ def test_max_pool_float32_large_matches_torch():
                dtype="float32")
 
 
-def test_channels_last_inputs_keep_their_layout():
+def test_channels_last_inputs_keep_their_layout(path):
     """Activations stored channels-last under an NCHW shape (as lamina's conv returns them):
     same values and gradients as torch, and the output stays channels-last."""
     rng = np.random.default_rng(8)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import backend
+from . import pool_numba
+from .im2col import use_numba
 
 __all__ = ["empty_like_layout", "PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial",
            "crop_spatial", "max_pool_forward", "scatter_windows", "max_pool_scatter", "max_pool_gather",
@@ -115,15 +117,39 @@ def _arg_dtype(g: PoolGeom) -> Any:
     return xp.int8 if math.prod(g.kernel) <= 127 else xp.int32
 
 
+def _rows(a: Any) -> Any:
+    """``a (N, C, H, W)`` as the ``(A, H, W, B)`` view :mod:`.pool_numba` reads, or None."""
+    if a.ndim != 4:
+        return None
+    if a.flags.c_contiguous:
+        return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3], 1)
+    cl = a.transpose(0, 2, 3, 1)
+    return cl if cl.flags.c_contiguous else None
+
+
+def _fast_2d(x: Any, g: PoolGeom) -> bool:
+    """The numba forward runs on channels-last inputs (channels vectorize in its inner loop);
+    an NCHW input keeps the NumPy forward (one ``maximum`` per offset, 1.1 ms for 2×2 on the
+    benchmark layer against 16 ms for the compiled loop over single elements)."""
+    return (use_numba() and len(g.kernel) == 2 and x.ndim == 4 and x.dtype in (xp.float32, xp.float64)
+            and x.size > 0 and x.shape[1] > 1 and not x.flags.c_contiguous and _rows(x) is not None)
+
+
 def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     """Max over each window and, if ``need_arg``, the kernel offset (row-major number) of the
-    maximum.
+    maximum. 2-D channels-last float inputs run on :mod:`.pool_numba` where numba is installed.
 
     NOTE (ties): among equal values the first in scan order is chosen — torch's rule, and the
     element that receives the gradient. The maxima come first (one ``maximum`` per offset);
     the offsets are then found by equality, walking the offsets backwards so the first match
     is written last. A NaN wins over any number, as in torch (a slower loop handles NaNs).
     """
+    if _fast_2d(x, g):
+        shape = x.shape[:2] + g.out_size
+        y = empty_like_layout(x, shape)
+        arg = empty_like_layout(x, shape, dtype=_arg_dtype(g))
+        pool_numba.max_pool2d_rows(_rows(x), _rows(y), _rows(arg), *g.kernel, *g.stride, *g.padding, *g.dilation)
+        return y, (arg if need_arg else None)
     low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = pad_spatial(x, g.padding, g.pad_after, low)
     slices = list(window_slices(g))
@@ -179,7 +205,24 @@ def scatter_windows(contrib: Callable[[int], Any], like: Any, g: PoolGeom, dtype
 
 
 def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
-    """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose."""
+    """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose
+    (2-D: one compiled scatter where numba is installed, either memory order)."""
+    if use_numba() and len(g.kernel) == 2 and gy.dtype in (xp.float32, xp.float64) and gy.size \
+            and _rows(arg) is not None:
+        if _rows(gy) is None or _rows(gy).shape != _rows(arg).shape:  # not in the forward's memory order
+            like = empty_like_layout(arg, gy.shape, dtype=gy.dtype)
+            like[...] = gy
+            gy = like
+        gx = empty_like_layout(arg, gy.shape[:2] + g.in_size, dtype=gy.dtype, fill=0)
+        if arg.flags.c_contiguous:  # NCHW: one plane per task, no channel loop
+            n, c = gy.shape[:2]
+            pool_numba.max_pool2d_planes_backward(gy.reshape(n * c, *g.out_size), arg.reshape(n * c, *g.out_size),
+                                                  gx.reshape(n * c, *g.in_size), g.kernel[1], *g.stride,
+                                                  *g.padding, *g.dilation)
+        else:
+            pool_numba.max_pool2d_rows_backward(_rows(gy), _rows(arg), _rows(gx), g.kernel[1], *g.stride,
+                                                *g.padding, *g.dilation)
+        return gx
     return scatter_windows(lambda j: gy * (arg == j), gy, g, gy.dtype)
 
 
