@@ -254,6 +254,10 @@ def test_channels_last_inputs_keep_their_layout(path):
         oracle(lambda x: LF.avg_pool2d(x, *args[:3]), Input(array=a), torch_fn=lambda x: TF.avg_pool2d(x, *args[:3]))
     y = LF.max_pool2d(lamina.Tensor._wrap(a), 2)
     assert y.array.strides[1] < y.array.strides[3]  # channels remain the fastest-varying dim
+    # a 1×1 output is contiguous in both memory orders (a case that once wrote past a buffer)
+    b = rng.standard_normal((3, 2, 2, 6)).transpose(0, 3, 1, 2)
+    oracle(lambda x: LF.max_pool2d(x, 2), Input(array=b), torch_fn=lambda x: TF.max_pool2d(x, 2))
+    oracle(lambda x: LF.max_pool2d(x, 3, 2, 1), Input(array=b), torch_fn=lambda x: TF.max_pool2d(x, 3, 2, 1))
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

@@ -117,22 +117,17 @@ def _arg_dtype(g: PoolGeom) -> Any:
     return xp.int8 if math.prod(g.kernel) <= 127 else xp.int32
 
 
-def _rows(a: Any) -> Any:
-    """``a (N, C, H, W)`` as the ``(A, H, W, B)`` view :mod:`.pool_numba` reads, or None."""
-    if a.ndim != 4:
-        return None
-    if a.flags.c_contiguous:
-        return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3], 1)
-    cl = a.transpose(0, 2, 3, 1)
-    return cl if cl.flags.c_contiguous else None
+def _channels_last(a: Any) -> bool:
+    """Whether ``a (N, C, H, W)`` is laid out channels-last (and not also NCHW-contiguous)."""
+    return a.ndim == 4 and a.shape[1] > 1 and not a.flags.c_contiguous and a.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 def _fast_2d(x: Any, g: PoolGeom) -> bool:
     """The numba forward runs on channels-last inputs (channels vectorize in its inner loop);
     an NCHW input keeps the NumPy forward (one ``maximum`` per offset, 1.1 ms for 2×2 on the
     benchmark layer against 16 ms for the compiled loop over single elements)."""
-    return (use_numba() and len(g.kernel) == 2 and x.ndim == 4 and x.dtype in (xp.float32, xp.float64)
-            and x.size > 0 and x.shape[1] > 1 and not x.flags.c_contiguous and _rows(x) is not None)
+    return (use_numba() and len(g.kernel) == 2 and x.dtype in (xp.float32, xp.float64) and x.size > 0
+            and _channels_last(x))
 
 
 def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
@@ -145,11 +140,10 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     is written last. A NaN wins over any number, as in torch (a slower loop handles NaNs).
     """
     if _fast_2d(x, g):
-        shape = x.shape[:2] + g.out_size
-        y = empty_like_layout(x, shape)
-        arg = empty_like_layout(x, shape, dtype=_arg_dtype(g))
-        pool_numba.max_pool2d_rows(_rows(x), _rows(y), _rows(arg), *g.kernel, *g.stride, *g.padding, *g.dilation)
-        return y, (arg if need_arg else None)
+        shape = (x.shape[0], *g.out_size, x.shape[1])  # channels-last, as x
+        y, arg = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=_arg_dtype(g))
+        pool_numba.max_pool2d_rows(x.transpose(0, 2, 3, 1), y, arg, *g.kernel, *g.stride, *g.padding, *g.dilation)
+        return y.transpose(0, 3, 1, 2), (arg.transpose(0, 3, 1, 2) if need_arg else None)
     low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = pad_spatial(x, g.padding, g.pad_after, low)
     slices = list(window_slices(g))
@@ -207,21 +201,18 @@ def scatter_windows(contrib: Callable[[int], Any], like: Any, g: PoolGeom, dtype
 def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
     """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose
     (2-D: one compiled scatter where numba is installed, either memory order)."""
-    if use_numba() and len(g.kernel) == 2 and gy.dtype in (xp.float32, xp.float64) and gy.size \
-            and _rows(arg) is not None:
-        if _rows(gy) is None or _rows(gy).shape != _rows(arg).shape:  # not in the forward's memory order
-            like = empty_like_layout(arg, gy.shape, dtype=gy.dtype)
-            like[...] = gy
-            gy = like
-        gx = empty_like_layout(arg, gy.shape[:2] + g.in_size, dtype=gy.dtype, fill=0)
-        if arg.flags.c_contiguous:  # NCHW: one plane per task, no channel loop
-            n, c = gy.shape[:2]
-            pool_numba.max_pool2d_planes_backward(gy.reshape(n * c, *g.out_size), arg.reshape(n * c, *g.out_size),
-                                                  gx.reshape(n * c, *g.in_size), g.kernel[1], *g.stride,
-                                                  *g.padding, *g.dilation)
-        else:
-            pool_numba.max_pool2d_rows_backward(_rows(gy), _rows(arg), _rows(gx), g.kernel[1], *g.stride,
-                                                *g.padding, *g.dilation)
+    if use_numba() and len(g.kernel) == 2 and gy.ndim == 4 and gy.dtype in (xp.float32, xp.float64) and gy.size:
+        n, c = gy.shape[:2]
+        args = (g.kernel[1], *g.stride, *g.padding, *g.dilation)
+        if c > 1 and arg.transpose(0, 2, 3, 1).flags.c_contiguous:  # channels-last, as the forward's input
+            gx = xp.zeros((n, *g.in_size, c), dtype=gy.dtype)
+            pool_numba.max_pool2d_rows_backward(xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)),
+                                                arg.transpose(0, 2, 3, 1), gx, *args)
+            return gx.transpose(0, 3, 1, 2)
+        gx = xp.zeros((n, c, *g.in_size), dtype=gy.dtype)  # NCHW: one plane per task, no channel loop
+        pool_numba.max_pool2d_planes_backward(xp.ascontiguousarray(gy).reshape(n * c, *g.out_size),
+                                              xp.ascontiguousarray(arg).reshape(n * c, *g.out_size),
+                                              gx.reshape(n * c, *g.in_size), *args)
         return gx
     return scatter_windows(lambda j: gy * (arg == j), gy, g, gy.dtype)
 

@@ -3,8 +3,8 @@ maxima and their kernel offsets, and one scatter for the gradient in either memo
 NumPy path makes about three passes per kernel offset; 3×3/2 pooling forward + backward on a
 channels-last benchmark layer: 14 -> 4 ms).
 
-Arrays come as a ``rows (A, H, W, B)`` view: channels-last ``(N, H, W, C)`` as it is, NCHW as
-``(N·C, H, W, 1)``. Each window is scanned in torch's order, starting from its first element
+Arrays are channels-last ``(N, H, W, C)`` (the forward and one scatter) or NCHW planes
+``(N·C, H, W)`` (the other scatter). Each window is scanned in torch's order, starting from its first element
 inside the input with the running maximum at −∞; an element replaces it if greater or NaN — so
 ties keep the first, a NaN wins (the last one), and padding is never chosen.
 """
