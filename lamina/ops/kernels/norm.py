@@ -70,14 +70,6 @@ def _fast_view(a: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _as_layout(a: Any, like: Any) -> Any:
-    """``a`` with the memory order of ``like`` (both ``(N, C, *S)``): a copy unless it has it."""
-    if like.flags.c_contiguous:
-        return xp.ascontiguousarray(a)
-    perm = (0, *range(2, a.ndim), 1)
-    return xp.ascontiguousarray(a.transpose(perm)).transpose(xp.argsort(perm))
-
-
 def _empty_like_layout(kind: str, a: Any) -> tuple[Any, Any]:
     """An uninitialized array shaped and laid out as ``a``, and its kernel view."""
     if kind == "planes":
@@ -131,8 +123,9 @@ def batch_norm_backward(gy: Any, x: Any, mean: Any, r: Any, w: Any, need: tuple[
     fast = _fast_view(x) if d is None else None
     if fast is not None:
         kind, xv = fast
-        gv = _fast_view(_as_layout(gy, x))[1]
         c = x.shape[1]
+        gv = (xp.ascontiguousarray(gy.transpose(0, *range(2, gy.ndim), 1)).reshape(-1, c) if kind == "rows"
+              else xp.ascontiguousarray(gy).reshape(gy.shape[0], c, -1))  # exactly x's view (no bounds checks)
         gb, s_gd = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
         mean64 = mean.reshape(-1).astype(xp.float64)
         (norm_numba.back_sums_rows if kind == "rows" else norm_numba.back_sums_planes)(gv, xv, mean64, gb, s_gd)

@@ -184,6 +184,17 @@ def _filter_transform(w: Any, flip: bool = False) -> Any:
     return np.dot(t, w.reshape(k_out * c, 9).T).reshape(16, k_out, c)  # (np.dot: 2× matmul's speed here)
 
 
+def _padded(x: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any) -> Any:
+    """``xpad`` if it is the padded channels-last input with whole tiles, else that array made
+    (the compiled transforms do not check bounds: a smaller array must never reach them)."""
+    ext = winograd_extent(x.shape[2:], pad_lo, out)
+    n, c = x.shape[:2]
+    if (xpad is None or xpad.ndim != 4 or xpad.shape[0] != n or xpad.shape[3] != c or xpad.dtype != x.dtype
+            or xpad.shape[1] < ext[0] or xpad.shape[2] < ext[1] or not xpad.flags.c_contiguous):
+        return pad_channels_last(x, pad_lo, ext)
+    return xpad
+
+
 def _images_per_chunk(n: int, tiles_per_image: int, channels: int, itemsize: int) -> int:
     """Images per chunk so that a transformed-tile buffer stays within :data:`CHUNK_BYTES`."""
     return min(n, max(1, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize)))
@@ -194,8 +205,7 @@ def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: A
     n, c = x.shape[:2]
     k_out = u.shape[2]
     t0, t1 = -(-out[0] // 2), -(-out[1] // 2)
-    if xpad is None:
-        xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
+    xpad = _padded(x, pad_lo, out, xpad)
     b = np.zeros(k_out, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((n, out[0], out[1], k_out), dtype=x.dtype)
     step = _images_per_chunk(n, t0 * t1, max(c, k_out), x.itemsize)
@@ -239,8 +249,7 @@ def winograd_weight_grad(x: Any, gy: Any, pad_lo: Sequence[int], xpad: Any = Non
     k_out = gy.shape[1]
     out = gy.shape[2:]
     t0, t1 = -(-out[0] // 2), -(-out[1] // 2)
-    if xpad is None:
-        xpad = pad_channels_last(x, pad_lo, winograd_extent(x.shape[2:], pad_lo, out))
+    xpad = _padded(x, pad_lo, out, xpad)
     gyc = pad_channels_last(gy, (0, 0), out)  # channels-last (no copy if it is already)
     du = np.zeros((16, k_out, c), dtype=x.dtype)
     step = _images_per_chunk(n, t0 * t1, max(c, k_out), x.itemsize)
