@@ -19,14 +19,6 @@ def _fn(x):
     return F if isinstance(x, lamina.Tensor) else TF
 
 
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def path(request):
-    """Run a test on the numba kernels (where installed) and on the pure-NumPy fallback."""
-    old = kernels.use_numba()
-    kernels.use_numba(request.param)
-    yield request.param
-    kernels.use_numba(old)
-
 
 # ----------------------------------------------------------------------------- by hand
 

@@ -9,17 +9,7 @@ import torch.nn.functional as TF
 
 import lamina
 import lamina.nn.functional as LF
-from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
-
-
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def path(request):
-    """Run a test on the numba kernels (where installed) and on the pure-NumPy fallback."""
-    old = kernels.use_numba()
-    kernels.use_numba(request.param)
-    yield request.param
-    kernels.use_numba(old)
 
 
 def _shape(rng, min_nd=2, max_nd=5):

@@ -12,15 +12,6 @@ from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
 
 
-@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
-def path(request):
-    """Run a test on the numba kernels (2-D max pooling, where installed) and on NumPy."""
-    old = kernels.use_numba()
-    kernels.use_numba(request.param)
-    yield request.param
-    kernels.use_numba(old)
-
-
 def _pool_config(rng, nd, dilation=True, max_k=4):
     k = tuple(int(v) for v in rng.integers(1, max_k, nd))
     s = tuple(int(v) for v in rng.integers(1, 4, nd)) if rng.random() < 0.8 else None

@@ -1,0 +1,12 @@
+import pytest
+
+from lamina.ops.kernels import im2col as kernels
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def path(request):
+    """Run a test on the numba kernels (where installed) and on the pure-NumPy fallback."""
+    old = kernels.use_numba()
+    kernels.use_numba(request.param)
+    yield request.param
+    kernels.use_numba(old)
