@@ -349,13 +349,16 @@ def test_conv_errors_are_clear():
 
 
 def test_conv_empty_batch_and_half():
-    # an empty batch gives an empty output and zero weight gradient, as torch
-    for k in (1, 3):
-        x, w = lamina.randn(0, 4, 6, 6, requires_grad=True), lamina.randn(4, 4, k, k, requires_grad=True)
+    # an empty batch gives an empty output and zero weight gradient, as torch (every kernel
+    # path: 1×1 GEMM, im2col, and Winograd at 16 channels)
+    for k, c in ((1, 4), (3, 4), (3, 16)):
+        x, w = lamina.randn(0, c, 8, 8, requires_grad=True), lamina.randn(c, c, k, k, requires_grad=True)
         y = F.conv2d(x, w, padding=1)
-        assert y.shape == tuple(TF.conv2d(torch.randn(0, 4, 6, 6), torch.randn(4, 4, k, k), padding=1).shape)
+        assert y.shape == tuple(TF.conv2d(torch.randn(0, c, 8, 8), torch.randn(c, c, k, k), padding=1).shape)
         y.sum().backward()
         assert x.grad.shape == x.shape and not w.grad.numpy().any()
+        assert F.conv_transpose2d(x.detach(), w.detach(), padding=1).shape == \
+            tuple(TF.conv_transpose2d(torch.randn(0, c, 8, 8), torch.randn(c, c, k, k), padding=1).shape)
     # float16 keeps its dtype (NumPy path)
     xs, ws = np.random.default_rng(0).standard_normal((1, 3, 6, 6)), np.random.default_rng(1).standard_normal((2, 3, 3, 3))
     y = F.conv2d(lamina.tensor(xs).half(), lamina.tensor(ws).half())

@@ -85,6 +85,17 @@ def test_conv_transpose_gradcheck_and_gradgradcheck(seed):
                 seed=seed)
 
 
+@pytest.mark.parametrize("kw", [dict(dilation=2, output_padding=1), dict(dilation=3, output_padding=(2, 0)),
+                                dict(dilation=(1, 2), output_padding=(0, 1), groups=2)])
+def test_conv_transpose_output_padding_past_the_padding(kw, path):
+    """Stride 1 with output_padding > padding: input rows lie past the last window (the flat
+    kernels once sized their planes by the windows alone)."""
+    rng = np.random.default_rng(3)
+    xs, ws = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 3, 3, 3))
+    oracle(lambda x, w: (F if isinstance(x, lamina.Tensor) else TF).conv_transpose2d(x, w, stride=1, **kw),
+           Input(array=xs), Input(array=ws))
+
+
 def test_conv_transpose_output_size():
     x, w = lamina.randn(1, 2, 5, 5), lamina.randn(2, 3, 3, 3)
     # stride 2: (5 - 1)·2 + 3 = 11 and 12 are both reachable; output_size picks 12 (output_padding 1)

@@ -245,6 +245,10 @@ def test_channels_last_inputs_keep_their_layout(path):
         oracle(lambda x: LF.avg_pool2d(x, *args[:3]), Input(array=a), torch_fn=lambda x: TF.avg_pool2d(x, *args[:3]))
     y = LF.max_pool2d(lamina.Tensor._wrap(a), 2)
     assert y.array.strides[1] < y.array.strides[3]  # channels remain the fastest-varying dim
+    # a window wholly in the padding (dilation allows it): −∞, as torch (once uninitialised memory)
+    c = np.arange(24.0).reshape(2, 2, 2, 3).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(LF.max_pool2d(lamina.Tensor._wrap(c), 2, 1, 1, 3).numpy(),
+                                  TF.max_pool2d(torch.tensor(np.ascontiguousarray(c)), 2, 1, 1, 3).numpy())
     # a 1×1 output is contiguous in both memory orders (a case that once wrote past a buffer)
     b = rng.standard_normal((3, 2, 2, 6)).transpose(0, 3, 1, 2)
     oracle(lambda x: LF.max_pool2d(x, 2), Input(array=b), torch_fn=lambda x: TF.max_pool2d(x, 2))

@@ -89,4 +89,3 @@ def depthwise_weight_grad(xpad: Any, gy: Any, ksize: Sequence[int], stride: Sequ
     for idx, sl in _taps(ksize, stride, dilation, out):
         gw[idx] = np.einsum(f"{sub},{sub}->z", xpad[sl], gy)
     return gw
-

@@ -58,10 +58,13 @@ def _planes(a: Any) -> Any:
     return a.reshape(a.shape[0], a.shape[1], *((1,) * (4 - a.ndim)), *a.shape[2:])
 
 
+def _hw(t: Sequence[int], fill: int) -> tuple[int, int]:
+    """A 1- or 2-D size as (H, W), with ``fill`` for H in 1-D."""
+    return ((fill,) * (2 - len(t)) + tuple(int(v) for v in t))  # type: ignore[return-value]
+
+
 def _args(stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int]) -> tuple[int, ...]:
-    def two(t: Sequence[int], fill: int) -> tuple[int, ...]:
-        return (fill,) * (2 - len(t)) + tuple(int(v) for v in t)
-    return (*two(stride, 1), *two(dilation, 1), *two(pad_lo, 0))
+    return (*_hw(stride, 1), *_hw(dilation, 1), *_hw(pad_lo, 0))
 
 
 def _run(kernel: Any, work: int, *args: Any) -> None:
@@ -69,10 +72,6 @@ def _run(kernel: Any, work: int, *args: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- stride 1: flat planes
-
-def _hw(t: Sequence[int], fill: int) -> tuple[int, int]:
-    return ((fill,) * (2 - len(t)) + tuple(int(v) for v in t))  # type: ignore[return-value]
-
 
 def _flat_input(x: Any, pad_lo: Sequence[int], ext: tuple[int, int]) -> Any:
     """``x (N, C, *S)`` zero-padded into flat planes ``(N, C, (E0 + 1)·E1)`` at ``pad_lo``."""
@@ -83,9 +82,13 @@ def _flat_input(x: Any, pad_lo: Sequence[int], ext: tuple[int, int]) -> Any:
     return xp.reshape(n, c, (ext[0] + 1) * ext[1])
 
 
-def _flat_ext(out: Sequence[int], ksize: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
+def _flat_ext(out: Sequence[int], ksize: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+              size: Sequence[int]) -> tuple[int, int]:
+    """The padded plane: every window, and the whole input at ``pad_lo`` (a transposed conv's
+    output padding can put input rows past the last window)."""
     (o0, o1), (k0, k1), (d0, d1) = _hw(out, 1), _hw(ksize, 1), _hw(dilation, 1)
-    return o0 + d0 * (k0 - 1), o1 + d1 * (k1 - 1)
+    (p0, p1), (s0, s1) = _hw(pad_lo, 0), _hw(size, 1)
+    return max(o0 + d0 * (k0 - 1), p0 + s0), max(o1 + d1 * (k1 - 1), p1 + s1)
 
 
 def _flat_grad(gy: Any, e1: int) -> Any:
@@ -99,7 +102,7 @@ def _flat_grad(gy: Any, e1: int) -> Any:
 
 def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> Any:
     n, k_out = x.shape[0], w.shape[0]
-    ext = _flat_ext(out, w.shape[2:], dilation)
+    ext = _flat_ext(out, w.shape[2:], dilation, pad_lo, x.shape[2:])
     o0, o1 = _hw(out, 1)
     yf = np.empty((n, k_out, o0, ext[1]), dtype=x.dtype)
     d0, d1 = _hw(dilation, 1)
@@ -111,7 +114,7 @@ def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int]
 def _flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                      groups: int) -> Any:
     n, c = gy.shape[0], w.shape[1] * groups
-    ext = _flat_ext(gy.shape[2:], w.shape[2:], dilation)
+    ext = _flat_ext(gy.shape[2:], w.shape[2:], dilation, pad_lo, size)
     gxp = np.zeros((n, c, ext[0] + 1, ext[1]), dtype=gy.dtype)
     d0, d1 = _hw(dilation, 1)
     _run(conv_numba.flat_gx, gy.size * prod(w.shape[1:]), _flat_grad(gy, ext[1]), _planes(w),
@@ -123,7 +126,7 @@ def _flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[in
 def _flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                       groups: int) -> Any:
     k_out, cg = gy.shape[1], x.shape[1] // groups
-    ext = _flat_ext(gy.shape[2:], ksize, dilation)
+    ext = _flat_ext(gy.shape[2:], ksize, dilation, pad_lo, x.shape[2:])
     gw = np.zeros((k_out, cg, *ksize), dtype=x.dtype)  # the kernel reads it for its accumulator's dtype
     d0, d1 = _hw(dilation, 1)
     _run(conv_numba.flat_gw, gy.size * cg * prod(ksize), _flat_input(x, pad_lo, ext), _flat_grad(gy, ext[1]),

@@ -21,6 +21,7 @@ test. Column layout: ``cols[n, o0, o1, o2, k0, k1, k2, c]``.
 from __future__ import annotations
 
 import os
+import types
 from typing import Any
 
 import numpy as np
@@ -427,7 +428,13 @@ if AVAILABLE:
         thread pool costs more than a few thousand multiply-adds, more so on a busy machine):
         the parallel one runs where the first argument has ``min_size`` elements or more."""
         par = _nb.njit(parallel=True, cache=True, nogil=True, **flags)(fn)
-        ser = _nb.njit(cache=True, nogil=True, **flags)(fn)
+        # numba's on-disk cache keys a function by its qualified name and line, not by the
+        # ``parallel`` option: the serial build gets a copy of its own under another name, or
+        # the two would load each other's machine code
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
+                                  fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_serial"
+        ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
         threshold = PARALLEL_MIN_SIZE if min_size is None else min_size
 
         def run(*args: Any) -> None:

@@ -34,6 +34,9 @@ if conv_numba.AVAILABLE:
                 for p in range(ow_):
                     yr = y[a, o, p]
                     ar = arg[a, o, p]
+                    for bb in range(b_):  # a window wholly in the padding (dilation allows it): −∞ at offset 0
+                        yr[np.uint64(bb)] = -np.inf
+                        ar[np.uint64(bb)] = 0
                     first = True
                     for i in range(kh):
                         r = o * sh - ph + i * dh

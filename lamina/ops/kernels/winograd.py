@@ -197,7 +197,7 @@ def _padded(x: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any) -> Any
 
 def _images_per_chunk(n: int, tiles_per_image: int, channels: int, itemsize: int) -> int:
     """Images per chunk so that a transformed-tile buffer stays within :data:`CHUNK_BYTES`."""
-    return min(n, max(1, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize)))
+    return max(1, min(n, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize)))
 
 
 def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any, bias: Any) -> Any:
