@@ -9,12 +9,17 @@ run at memory speed:
 - :func:`conv_input_grad`: ``cols_grad = gy_rows @ w_matᵀ``, then col2im — the transposed conv;
 - :func:`conv_weight_grad`: ``gw_mat = colsᵀ @ gy_rows`` — the weight-gradient correlation.
 
-Special cases: a 1×1 convolution with stride 1 and no padding is a plain batched GEMM on the
-NCHW input (no column matrix, no transpose); a depthwise convolution (one input channel per group,
-one output per group) uses no column matrix either: compiled loops over the NCHW input as it is
-(1-D and 2-D with numba), over the padded channels-last copy when the input is channels-last
-already, or ∏k multiply-adds of shifted views (NumPy). Each
-function keeps at most one column-sized buffer alive.
+Special cases, tried in this order by each of the three functions:
+
+- a 1×1 convolution with stride 1 and no padding: a plain batched GEMM on the NCHW input (no
+  column matrix, no transpose);
+- depthwise and grouped convs with short windows, 1-channel-per-group convs, and stride-1
+  convs with short windows on an NCHW input: the direct kernels of :mod:`.conv_direct` (numba);
+- stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
+- a depthwise conv on a channels-last input: compiled loops over the padded channels-last copy,
+  or ∏k multiply-adds of shifted views (NumPy).
+
+Each function keeps at most one column-sized buffer alive.
 """
 
 from __future__ import annotations
@@ -101,7 +106,8 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
                  pad_lo: Sequence[int], out: Sequence[int], groups: int = 1) -> Any:
     """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
-    None for a 1×1 conv and an NCHW depthwise conv, which need none."""
+    None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
+    whole 4×4 tiles may need a row or column more than im2col."""
     ksize = w.shape[2:]
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups, stride):
         return None
