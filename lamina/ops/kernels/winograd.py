@@ -34,9 +34,12 @@ from .im2col import pad_channels_last, use_numba
 __all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_grad", "winograd_weight_grad",
            "CHUNK_BYTES", "MIN_CHANNELS", "MIN_OUT"]
 
-# tiles are transformed a few images at a time: V and M stay near the cache (2 MB: 14 ms for the
-# benchmark layer, against 24 ms with 8 MB chunks and 24 ms for im2col + GEMM)
-CHUNK_BYTES = 2 * 2**20
+# tiles are transformed a few images at a time, so that V and M stay in the cache between the
+# transforms and the GEMMs: at least one image per chunk, else at most this many bytes. (3×3
+# benchmark layer: 14 ms with 2 MB against 24 ms with 8 MB. A resnet20 step, sizes alternated
+# in one process: 143–158 ms with 512 KB, 160–175 with 1 MB, 147–228 with 2 MB, 153–248 with
+# 4 MB — the larger sizes fall into the "slow mode" of bench/README.md more often.)
+CHUNK_BYTES = 512 * 2**10
 # below this many input or output channels the 16 GEMMs are too thin to beat the im2col one
 MIN_CHANNELS = 16
 # below this output size the overlapping 4×4 tiles read too much (512 channels at 4×4: 21 ms
