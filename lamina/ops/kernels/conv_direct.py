@@ -1,10 +1,11 @@
-"""Direct convolution on NCHW arrays (numba only; 1-D and 2-D): no column matrix, no padded copy.
+"""Direct convolution on NCHW arrays (numba only; 1-D and 2-D): no column matrix.
 
 For the convolutions that im2col serves badly — depthwise and grouped ones with few channels per
 group, and convs over few input channels (a network's first layer: a 1-channel im2col copies
-runs of one float) — the compiled loops of :mod:`.conv_numba` multiply-add whole rows of the
-input image into rows of the output per kernel tap, with the padding handled by the loop bounds.
-:func:`direct_ok` says when they run.
+runs of one float) — the compiled loops of :mod:`.conv_numba` multiply-add input rows into
+output rows per kernel tap. At stride 1 (depthwise aside) they work on flat zero-padded planes,
+one contiguous multiply-add per tap over a whole plane; otherwise row by row on the input as it
+is, with the padding handled by the loop bounds. :func:`direct_ok` says when they run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 from . import conv_numba
 from .im2col import use_numba
 
-__all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW"]
+__all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
+           "FLAT_MAX_WINDOW"]
 
 # grouped convs run on the direct kernels where one window of one output (C/g · ∏k multiply-adds)
 # is at most this long (ResNeXt's 4 channels per group, 3×3: 14 against 8 ms forward, 85 against
