@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import conv_numba
-from .im2col import use_numba
+from .im2col import is_channels_last, use_numba
 
 __all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
            "FLAT_MAX_WINDOW"]
@@ -35,17 +35,13 @@ FLAT_MAX_WINDOW = 32
 PARALLEL_MIN_WORK = 1 << 23
 
 
-def _is_channels_last(a: Any) -> bool:
-    return a.shape[1] > 1 and not a.flags.c_contiguous and a.transpose(0, *range(2, a.ndim), 1).flags.c_contiguous
-
-
 def direct_ok(x: Any, wshape: Sequence[int], groups: int, stride: Sequence[int]) -> bool:
     """Whether a conv of ``x`` (or the transposed conv of an output gradient ``x``) with a weight
     of shape ``wshape`` runs on the direct kernels: numba on, 1-D or 2-D, float32/float64, ``x``
     not channels-last underneath (the output of an im2col conv, which the column path reads with
     no transpose), and one channel per group, a grouped conv with a short window, or a stride-1
     conv with a shorter one."""
-    if not (use_numba() and x.ndim in (3, 4) and x.dtype in (np.float32, np.float64)) or _is_channels_last(x):
+    if not (use_numba() and x.ndim in (3, 4) and x.dtype in (np.float32, np.float64)) or is_channels_last(x):
         return False
     cg = wshape[1]
     window = cg * prod(wshape[2:])

@@ -26,7 +26,7 @@ import numpy as np
 from . import conv_numba
 
 __all__ = ["im2col", "col2im", "pad_channels_last", "crop_channels_first", "im2col_cl", "col2im_cl",
-           "padded_extent", "use_numba"]
+           "padded_extent", "use_numba", "is_channels_last"]
 
 _USE_NUMBA = [conv_numba.AVAILABLE]
 
@@ -37,6 +37,13 @@ def use_numba(flag: bool | None = None) -> bool:
     if flag is not None:
         _USE_NUMBA[0] = bool(flag) and conv_numba.AVAILABLE
     return _USE_NUMBA[0]
+
+
+def is_channels_last(a: Any) -> bool:
+    """Whether ``a (N, C, *S)`` lies channels-last in memory (as lamina's conv outputs do) and not
+    also NCHW-contiguous (one channel, or one pixel)."""
+    return (a.ndim >= 3 and a.shape[1] > 1 and not a.flags.c_contiguous
+            and a.transpose(0, *range(2, a.ndim), 1).flags.c_contiguous)
 
 
 def _lift(t: Sequence[int], fill: int) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ... import backend
 from . import pool_numba
-from .im2col import use_numba
+from .im2col import is_channels_last, use_numba
 
 __all__ = ["empty_like_layout", "PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial",
            "crop_spatial", "max_pool_forward", "scatter_windows", "max_pool_scatter", "max_pool_gather",
@@ -117,17 +117,12 @@ def _arg_dtype(g: PoolGeom) -> Any:
     return xp.int8 if math.prod(g.kernel) <= 127 else xp.int32
 
 
-def _channels_last(a: Any) -> bool:
-    """Whether ``a (N, C, H, W)`` is laid out channels-last (and not also NCHW-contiguous)."""
-    return a.ndim == 4 and a.shape[1] > 1 and not a.flags.c_contiguous and a.transpose(0, 2, 3, 1).flags.c_contiguous
-
-
 def _fast_2d(x: Any, g: PoolGeom) -> bool:
     """The numba forward runs on channels-last inputs (channels vectorize in its inner loop);
     an NCHW input keeps the NumPy forward (one ``maximum`` per offset, 1.1 ms for 2×2 on the
     benchmark layer against 16 ms for the compiled loop over single elements)."""
     return (use_numba() and len(g.kernel) == 2 and x.dtype in (xp.float32, xp.float64) and x.size > 0
-            and _channels_last(x))
+            and x.ndim == 4 and is_channels_last(x))
 
 
 def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
