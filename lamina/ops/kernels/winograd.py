@@ -236,9 +236,10 @@ def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpa
 def winograd_input_grad(gy: Any, w: Any, size: Sequence[int], pad_lo: Sequence[int]) -> Any | None:
     """The input gradient ``(N, C, *size)`` of a stride-1 3×3 conv with padding ``pad_lo``: the
     conv of ``gy`` with the flipped, transposed filter and padding ``2 − p``; None where that
-    does not run here (a padding above 2, a small input). The flipped filter's transform
-    ``(16, K, C)`` is already the ``(in, out)`` matrix this conv needs: no transpose of ``w``."""
-    if any(p > 2 for p in pad_lo) or not winograd_ok(gy, (w.shape[1], w.shape[0], 3, 3), (1, 1), (1, 1), 1, size):
+    does not run here (a padding above 2; the caller has checked :func:`winograd_ok`). The
+    flipped filter's transform ``(16, K, C)`` is already the ``(in, out)`` matrix this conv
+    needs: no transpose of ``w``."""
+    if any(p > 2 for p in pad_lo):
         return None
     return _winograd(gy, _filter_transform(w, flip=True), tuple(2 - p for p in pad_lo), size, None, None)
 
