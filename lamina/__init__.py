@@ -52,6 +52,7 @@ from .nn.functional import (  # torch keeps these at the top level too: torch.co
     conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
     instance_norm, layer_norm, max_pool1d, max_pool2d, max_pool3d, pixel_shuffle, pixel_unshuffle, prelu, selu,
 )
+from .ops.kernels.threads import get_num_threads, set_num_threads
 from .serialization import load, save
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
@@ -102,7 +103,8 @@ __all__ = [
     "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "nn", "optim", "datasets",
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
-    "from_numpy", "as_tensor", "save", "load", "summary", "models", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",
+    "summary", "models", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "dropout", "alpha_dropout", "embedding", "bilinear", "prelu", "selu", "celu",

@@ -32,6 +32,7 @@ import numpy as np
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
+from .threads import matmul
 from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
@@ -139,7 +140,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     g = groups
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
-        return np.matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
+        return matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
     if direct_ok(x, w.shape, g, stride):
         return direct_forward(x, w, stride, dilation, pad_lo, out, g)
     if _depthwise(w, g):
@@ -151,7 +152,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     for n0, n1 in _chunks(n, length * wm.shape[1] * g * x.itemsize):
         cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
         if g == 1:
-            np.matmul(cols, wm[0], out=y[n0 * length:n1 * length])
+            matmul(cols, wm[0], out=y[n0 * length:n1 * length])
         else:
             cg, kg = c // g, k_out // g
             c3 = cols.reshape(cols.shape[0], -1, c)
@@ -172,7 +173,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     c = w.shape[1] * g
     if _pointwise(ksize, stride, pad_lo, size, out):
         wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
-        return np.matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
+        return matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
     if direct_ok(gy, w.shape, g, stride):
         return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
     if winograd_ok(gy, w.shape, stride, dilation, g, size):
@@ -192,7 +193,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     for n0, n1 in _chunks(n, length * kk * c * gy.itemsize):
         r = rows[n0 * length:n1 * length]
         if g == 1:
-            gcols = r @ wm[0].T
+            gcols = matmul(r, wm[0].T)
         else:
             gcols = np.empty((r.shape[0], kk, c), dtype=gy.dtype)
             for i in range(g):
@@ -214,7 +215,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         xg = x.reshape(n, g, cg, int(np.prod(out)))
         gyg = gy.reshape(n, g, kg, int(np.prod(out)))
-        return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
+        # one product per image (split over the threads), then the sum over images
+        return matmul(gyg, xg.swapaxes(-1, -2)).sum(axis=0).reshape(k_out, cg, *ksize)
     if xpad is None and direct_ok(x, (k_out, cg, *ksize), g, stride):
         return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)
     if winograd_ok(x, (k_out, cg, *ksize), stride, dilation, g, out):
@@ -233,7 +235,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         r = rows[n0 * length:n1 * length]
         # (colsᵀ r)ᵀ, not rᵀ cols: OpenBLAS runs the latter shape (64 × 6144 @ 6144 × 576) 8× slower
         if g == 1:
-            gm += (cols.T @ r).T
+            gm += matmul(cols.T, r).T
         else:
             c3 = cols.reshape(cols.shape[0], kk, c)
             for i in range(g):

@@ -32,9 +32,10 @@ __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwi
            "flat_fwd", "flat_gx", "flat_gw", "to_channels_last"]
 
 AVAILABLE = False
-# elements of the first argument from which the parallel build runs: below it, waking the pool
-# and sharing the cores with BLAS's threads cost more than the second core gives (a resnet20
-# training step: 125–135 ms with 2**22 against 135–235 ms with 2**16, run to run)
+# elements of the first argument from which the parallel build runs (read at each call): below
+# it, waking the pool costs more than the second core gives (a resnet20 training step: 125–135
+# ms with 2**22 against 135–235 ms with 2**16, run to run; with BLAS on one thread, see
+# threads.py, 2**20 and 2**21 were no better on resnet18 and 2**18 was 1.6× slower)
 PARALLEL_MIN_SIZE = 1 << 22
 col2im_cl3d: Any = None
 depthwise_fwd_cl3d: Any = None
@@ -435,10 +436,8 @@ if AVAILABLE:
                                   fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_serial"
         ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
-        threshold = PARALLEL_MIN_SIZE if min_size is None else min_size
-
         def run(*args: Any) -> None:
-            (par if args[0].size >= threshold else ser)(*args)
+            (par if args[0].size >= (PARALLEL_MIN_SIZE if min_size is None else min_size) else ser)(*args)
 
         run.__doc__ = fn.__doc__
         run.parallel, run.serial = par, ser  # type: ignore[attr-defined]
@@ -448,7 +447,9 @@ if AVAILABLE:
     depthwise_fwd_cl3d = compile_pair(_depthwise_fwd_cl3d)
     depthwise_gx_cl3d = compile_pair(_depthwise_gx_cl3d)
     depthwise_gw_cl3d = compile_pair(_depthwise_gw_cl3d)
-    to_channels_last = compile_pair(_to_channels_last)
+    # the transposing copy runs at a fraction of memory speed on one thread (8 MB: 4.3 ms, 1.8 ms
+    # on two): in parallel from a quarter of the usual size
+    to_channels_last = compile_pair(_to_channels_last, PARALLEL_MIN_SIZE // 4)
     _to_channels_last_par = to_channels_last.parallel
     _col_spans = _nb.njit(cache=True)(_col_spans)
     depthwise_fwd_nc2d = compile_pair(_depthwise_fwd_nc2d)

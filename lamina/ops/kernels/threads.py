@@ -1,0 +1,229 @@
+"""lamina's CPU threads: one set of worker threads for the matrix products and the chunked
+kernels, with NumPy's BLAS kept on one thread.
+
+Why lamina splits the work itself: NumPy's OpenBLAS runs a large product on threads of its own,
+and those threads then spin for about 0.1 s waiting for the next call. On a small machine they
+take the cores that lamina's next kernels (compiled loops, small products, the Winograd
+transforms) need: on 2 cores a resnet20 training step spent its Winograd convolutions' time
+(92 ms) almost single-threaded, and splitting those convolutions over two threads gained
+nothing until OpenBLAS stopped spinning (66 ms then). So, when lamina is imported, NumPy's
+OpenBLAS is set to one thread (found through ``/proc/self/maps``; on other platforms and BLAS
+builds nothing is changed and products are not split), and
+
+- :func:`matmul` cuts a large product into row (or column, or batch) blocks, one per thread;
+- :func:`run_parts` runs the parts of a chunked kernel (each a NumPy product or a compiled loop
+  that releases the GIL) on the threads at once.
+
+:func:`set_num_threads` / :func:`get_num_threads` (also ``lamina.set_num_threads``, as in torch)
+set how many threads: by default the CPUs this process may use, or ``LAMINA_NUM_THREADS``.
+Work that a pool thread hands out again runs in that thread (no nested waits, no deadlock).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads", "run_parts", "matmul", "blas_controlled", "SPLIT_MIN_WORK"]
+
+# multiply-adds from which a product is split over the threads: handing a block to another
+# thread costs some 20–40 µs, a single thread's time for about 10⁶ multiply-adds
+SPLIT_MIN_WORK = 1 << 21
+# rows (or columns) per block at least: thinner blocks run at a fraction of BLAS's speed
+_MIN_BLOCK = 32
+
+
+def _default_threads() -> int:
+    env = os.environ.get("LAMINA_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"LAMINA_NUM_THREADS: expected a positive integer, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"LAMINA_NUM_THREADS: expected a positive integer, got {env!r}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def _openblas_setters() -> list[Any]:
+    """``openblas_set_num_threads`` of every OpenBLAS this process has loaded (Linux only)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
+    except OSError:  # pragma: no cover - not Linux
+        return []
+    found = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:  # pragma: no cover - a mapping that cannot be opened again
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int]
+                fn.restype = None
+                found.append(fn)
+                break
+    return found
+
+
+_BLAS_SETTERS = _openblas_setters()
+
+
+def blas_controlled() -> bool:
+    """Whether lamina keeps NumPy's BLAS on one thread (and so splits products itself)."""
+    return bool(_BLAS_SETTERS)
+
+
+_num_threads = 1
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_local = threading.local()  # .in_pool: this thread is one of the pool's
+
+
+def get_num_threads() -> int:
+    """The number of threads lamina's CPU kernels use."""
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for lamina's CPU kernels (products, chunked kernels, numba's loops)."""
+    _set(n, numba_too=True)
+
+
+def _set(n: int, numba_too: bool) -> None:
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    with _pool_lock:
+        _num_threads = int(n)
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+            _pool = None
+    for setter in _BLAS_SETTERS:
+        setter(1)
+    if not numba_too:
+        return
+    from . import conv_numba
+
+    if conv_numba.AVAILABLE:
+        import numba
+
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+def _mark_pool_thread() -> None:
+    _local.in_pool = True
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_num_threads - 1, thread_name_prefix="lamina",
+                                       initializer=_mark_pool_thread)
+        return _pool
+
+
+def _after_fork_in_child() -> None:  # the parent's pool threads do not exist in a forked child
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def parallel_slots(parts: int) -> int:
+    """How many threads :func:`run_parts` would use for ``parts`` parts from this thread."""
+    if getattr(_local, "in_pool", False):
+        return 1
+    return max(1, min(_num_threads, parts))
+
+
+def run_parts(fn: Callable[[int], object], parts: int) -> None:
+    """Call ``fn(0) … fn(parts − 1)``, at once on up to :func:`get_num_threads` threads (part 0
+    in the calling thread); the first exception raised by a part is raised here, after every
+    part has ended."""
+    if parts <= 0:
+        return
+    if parallel_slots(parts) == 1:
+        for j in range(parts):
+            fn(j)
+        return
+    futures = [_get_pool().submit(fn, j) for j in range(1, parts)]
+    error: BaseException | None = None
+    try:
+        fn(0)
+    except BaseException as e:  # noqa: BLE001 - re-raised below, once the other parts are done
+        error = e
+    for f in futures:
+        try:
+            f.result()
+        except BaseException as e:  # noqa: BLE001
+            error = error or e
+    if error is not None:
+        raise error
+
+
+def _blocks(size: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-size // parts)
+    return [(i, min(size, i + step)) for i in range(0, size, step)]
+
+
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``np.matmul(a, b, out=out)``, split into blocks over the threads when it is large (by
+    rows of ``a``, else columns of ``b``, else the leading batch dim). The blocks write
+    disjoint parts of the result: the values are those of ``np.matmul``."""
+    a, b = np.asarray(a), np.asarray(b)
+    if not _BLAS_SETTERS or _num_threads == 1 or a.ndim < 2 or b.ndim < 2:
+        return np.matmul(a, b, out=out)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    work = int(np.prod(batch)) * m * k * n
+    if work < SPLIT_MIN_WORK or parallel_slots(_num_threads) == 1:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((*batch, m, n), dtype=np.result_type(a, b))
+    threads = _num_threads
+    if batch and batch[0] >= threads:  # by the leading batch dim
+        lead = len(batch)
+        a_lead = a.ndim == lead + 2 and a.shape[0] != 1
+        b_lead = b.ndim == lead + 2 and b.shape[0] != 1
+        blocks = _blocks(batch[0], threads)
+
+        def part(j: int) -> None:
+            i0, i1 = blocks[j]
+            np.matmul(a[i0:i1] if a_lead else a, b[i0:i1] if b_lead else b, out=out[i0:i1])
+    elif m >= threads * _MIN_BLOCK:  # by rows
+        blocks = _blocks(m, threads)
+
+        def part(j: int) -> None:
+            i0, i1 = blocks[j]
+            np.matmul(a[..., i0:i1, :], b, out=out[..., i0:i1, :])
+    elif n >= threads * _MIN_BLOCK:  # by columns
+        blocks = _blocks(n, threads)
+
+        def part(j: int) -> None:
+            i0, i1 = blocks[j]
+            np.matmul(a, b[..., i0:i1], out=out[..., i0:i1])
+    else:
+        return np.matmul(a, b, out=out)
+    run_parts(part, len(blocks))
+    return out
+
+
+# at import numba keeps its own default (as many threads as CPUs) and its pool is not started yet
+_set(_default_threads(), numba_too=False)

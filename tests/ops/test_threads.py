@@ -1,0 +1,205 @@
+"""lamina's own threads (``lamina/ops/kernels/threads.py``): split products equal NumPy's,
+chunked kernels give the same result on any number of threads, and the API checks its input."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import lamina
+from lamina.nn import functional as F
+from lamina.ops.kernels import im2col as kernels
+from lamina.ops.kernels import threads
+
+
+@pytest.fixture
+def many_threads(monkeypatch):
+    """Three threads (more than the test machine's cores, so that blocks are uneven) and every
+    product split, whatever its size; the old setting comes back afterwards."""
+    old = threads.get_num_threads()
+    threads.set_num_threads(3)
+    monkeypatch.setattr(threads, "SPLIT_MIN_WORK", 0)
+    monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
+    yield 3
+    threads.set_num_threads(old)
+
+
+@pytest.mark.parametrize("sa,sb", [
+    ((7, 5), (5, 4)),            # by rows
+    ((2, 5), (5, 9)),            # by columns (too few rows)
+    ((4, 6, 5), (5, 3)),         # by the batch dim, b broadcast
+    ((6, 5), (4, 5, 3)),         # by the batch dim, a broadcast
+    ((1, 6, 5), (4, 5, 3)),      # a batch of one, broadcast
+    ((2, 3, 6, 5), (2, 3, 5, 2)),  # two batch dims
+    ((2, 1, 1), (2, 1, 1)),      # nothing to split
+])
+def test_split_matmul_equals_numpy(many_threads, sa, sb):
+    rng = np.random.default_rng(len(sa) + sa[-1])
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    np.testing.assert_allclose(threads.matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
+    out = np.full(np.matmul(a, b).shape, np.nan)
+    assert threads.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-13, atol=1e-13)
+
+
+def test_split_matmul_views_and_dtypes(many_threads):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((9, 12))[:, ::2]  # non-contiguous rows
+    b = rng.standard_normal((6, 8)).T.copy().T  # Fortran order
+    np.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-13)
+    ai = rng.integers(-5, 5, (8, 3))
+    bi = rng.integers(-5, 5, (3, 7))
+    assert np.array_equal(threads.matmul(ai, bi), ai @ bi) and threads.matmul(ai, bi).dtype == (ai @ bi).dtype
+    a32 = a.astype(np.float32)
+    assert threads.matmul(a32, b).dtype == np.float64  # NumPy's promotion
+    assert threads.matmul(np.ones(3), np.ones((3, 2))).shape == (2,)  # 1-D operands: NumPy's path
+    with pytest.raises(ValueError):
+        threads.matmul(np.ones((2, 3)), np.ones((4, 2)))
+
+
+def test_run_parts_runs_every_part_once_and_raises_the_error(many_threads):
+    seen = []
+    lock = threading.Lock()
+
+    def part(j):
+        with lock:
+            seen.append(j)
+
+    threads.run_parts(part, 7)
+    assert sorted(seen) == list(range(7))
+
+    def bad(j):
+        if j == 2:
+            raise KeyError("part 2")
+
+    with pytest.raises(KeyError, match="part 2"):
+        threads.run_parts(bad, 4)
+    threads.run_parts(part, 0)  # nothing to do
+
+
+def test_nested_parts_run_inline_without_deadlock(many_threads):
+    """A part that hands out work again (a split product inside a chunk) runs it in its own
+    thread: with every pool thread busy, waiting on the pool would never end."""
+    results = {}
+
+    def inner(j):
+        a = np.full((4, 3), float(j))
+        results[j] = threads.matmul(a, np.ones((3, 5)))
+
+    done = threading.Event()
+
+    def run():
+        threads.run_parts(inner, 6)
+        done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(timeout=30)
+    assert done.is_set(), "nested run_parts deadlocked"
+    for j in range(6):
+        np.testing.assert_array_equal(results[j], np.full((4, 5), 3.0 * j))
+
+
+def test_set_num_threads_checks_its_input():
+    old = threads.get_num_threads()
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="set_num_threads: expected a positive integer"):
+            lamina.set_num_threads(bad)
+    assert lamina.get_num_threads() == old
+    lamina.set_num_threads(1)
+    try:
+        assert lamina.get_num_threads() == 1
+        a = np.random.default_rng(0).standard_normal((300, 200))
+        np.testing.assert_array_equal(threads.matmul(a, a.T), np.matmul(a, a.T))
+    finally:
+        lamina.set_num_threads(old)
+
+
+def test_default_threads_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LAMINA_NUM_THREADS", "3")
+    assert threads._default_threads() == 3
+    for bad in ("0", "x", "-2"):
+        monkeypatch.setenv("LAMINA_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="LAMINA_NUM_THREADS"):
+            threads._default_threads()
+    monkeypatch.delenv("LAMINA_NUM_THREADS")
+    assert threads._default_threads() >= 1
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
+    """A conv whose Winograd tiles come in many chunks (one image each here) spread over the
+    threads: forward and both gradients as torch's, on 1, 2 and 3 threads."""
+    from lamina.ops.kernels import winograd
+
+    if not kernels.use_numba():
+        pytest.skip("Winograd runs with numba only")
+    old = threads.get_num_threads()
+    threads.set_num_threads(n_threads)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    try:
+        rng = np.random.default_rng(n_threads)
+        xs = rng.standard_normal((5, 16, 9, 10))
+        ws = rng.standard_normal((24, 16, 3, 3)) / 10
+        tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+        ty = TF.conv2d(tx, tw, padding=1)
+        gys = rng.standard_normal(tuple(ty.shape))
+        ty.backward(torch.tensor(gys))
+        x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+        assert winograd.winograd_ok(xs, ws.shape, (1, 1), (1, 1), 1, (9, 10))
+        y = F.conv2d(x, w, padding=1)
+        y.backward(lamina.tensor(gys))
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    finally:
+        threads.set_num_threads(old)
+
+
+def test_split_products_in_a_network_match_torch(many_threads):
+    """Linear layers and im2col / 1×1 convs with every product split over three threads:
+    forward and gradients as torch's."""
+    rng = np.random.default_rng(7)
+    xs = rng.standard_normal((6, 8, 7, 7))
+    w1 = rng.standard_normal((12, 8, 3, 3)) / 5  # stride 2: the im2col path
+    w2 = rng.standard_normal((5, 12, 1, 1)) / 5  # 1×1: a plain product
+    lw = rng.standard_normal((3, 5 * 16)) / 5
+    tensors = {}
+    for lib, mk in (("lamina", lambda a: lamina.tensor(a, requires_grad=True)),
+                    ("torch", lambda a: torch.tensor(a, requires_grad=True))):
+        fn = F if lib == "lamina" else TF
+        x, a, b, c = (mk(v) for v in (xs, w1, w2, lw))
+        h = fn.conv2d(fn.conv2d(x, a, stride=2, padding=1), b)
+        out = fn.linear(h.reshape(6, -1), c)
+        (out * out).sum().backward()
+        tensors[lib] = [out.detach().numpy()] + [v.grad.numpy() for v in (x, a, b, c)]
+    for got, want in zip(tensors["lamina"], tensors["torch"]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_forked_child_gets_a_fresh_pool():
+    """After ``fork`` the parent's pool threads do not exist in the child: the child makes a
+    new pool instead of waiting on dead threads."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    if threads.get_num_threads() < 2:
+        pytest.skip("one thread: no pool")
+    threads.run_parts(lambda j: None, 2)  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_parts, args=(q,))
+    p.start()
+    p.join(timeout=60)
+    assert p.exitcode == 0 and q.get(timeout=5) == [0, 1]
+
+
+def _child_parts(q):
+    seen = []
+    threads.run_parts(seen.append, 2)
+    q.put(sorted(seen))
