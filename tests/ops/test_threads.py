@@ -12,8 +12,8 @@ import torch.nn.functional as TF
 
 import lamina
 from lamina.nn import functional as F
+from lamina.ops.kernels import conv_direct, conv_gemm, threads
 from lamina.ops.kernels import im2col as kernels
-from lamina.ops.kernels import threads
 
 
 @pytest.fixture
@@ -24,6 +24,7 @@ def many_threads(monkeypatch):
     threads.set_num_threads(3)
     monkeypatch.setattr(threads, "SPLIT_MIN_WORK", 0)
     monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 0)  # im2col chunks shared out too
     yield 3
     threads.set_num_threads(old)
 
@@ -160,23 +161,32 @@ def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
         threads.set_num_threads(old)
 
 
-def test_split_products_in_a_network_match_torch(many_threads):
-    """Linear layers and im2col / 1×1 convs with every product split over three threads:
-    forward and gradients as torch's."""
+@pytest.mark.parametrize("chunk_bytes", [1, 16 * 2**20])
+def test_split_products_in_a_network_match_torch(many_threads, chunk_bytes, monkeypatch, path):
+    """Linear layers, im2col convs (their column chunks shared among three threads, one image
+    per chunk or one chunk per thread) and 1×1 convs with every product split: forward and
+    gradients as torch's."""
+    monkeypatch.setattr(conv_gemm, "COLUMN_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
-    xs = rng.standard_normal((6, 8, 7, 7))
-    w1 = rng.standard_normal((12, 8, 3, 3)) / 5  # stride 2: the im2col path
-    w2 = rng.standard_normal((5, 12, 1, 1)) / 5  # 1×1: a plain product
+    xs = rng.standard_normal((7, 8, 7, 7))
+    w1 = rng.standard_normal((16, 8, 3, 3)) / 5  # stride 2: the im2col path
+    w2 = rng.standard_normal((12, 8, 3, 3)) / 5  # two groups, 72-long windows: grouped im2col
+    w3 = rng.standard_normal((5, 12, 1, 1)) / 5  # 1×1: a plain product
     lw = rng.standard_normal((3, 5 * 16)) / 5
+    assert not conv_direct.direct_ok(np.zeros((7, 16, 4, 4)), w2.shape, 2, (1, 1))
+    shared = []
+    run_parts = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (shared.append(parts), run_parts(fn, parts)))
     tensors = {}
     for lib, mk in (("lamina", lambda a: lamina.tensor(a, requires_grad=True)),
                     ("torch", lambda a: torch.tensor(a, requires_grad=True))):
         fn = F if lib == "lamina" else TF
-        x, a, b, c = (mk(v) for v in (xs, w1, w2, lw))
-        h = fn.conv2d(fn.conv2d(x, a, stride=2, padding=1), b)
-        out = fn.linear(h.reshape(6, -1), c)
+        x, a, a2, b, c = (mk(v) for v in (xs, w1, w2, w3, lw))
+        h = fn.conv2d(fn.conv2d(fn.conv2d(x, a, stride=2, padding=1), a2, padding=1, groups=2, dilation=1), b)
+        out = fn.linear(h.reshape(7, -1), c)
         (out * out).sum().backward()
-        tensors[lib] = [out.detach().numpy()] + [v.grad.numpy() for v in (x, a, b, c)]
+        tensors[lib] = [out.detach().numpy()] + [v.grad.numpy() for v in (x, a, a2, b, c)]
+    assert max(shared) == 3  # the work went to three threads
     for got, want in zip(tensors["lamina"], tensors["torch"]):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from . import threads
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
@@ -50,9 +51,32 @@ def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
 COLUMN_CHUNK_BYTES = 16 * 2**20
 
 
+# below this many column bytes in all, one chunk: sharing chunks out costs about 0.1 ms (see
+# threads.SPLIT_MIN_WORK), more than LeNet's c3 layer (3.8 MB of columns) gains from it
+PARALLEL_MIN_BYTES = 1 << 22
+
+
 def _chunks(n: int, per_image: int) -> list[tuple[int, int]]:
+    """Image ranges whose column buffers hold at most :data:`COLUMN_CHUNK_BYTES` each, and at
+    least one per thread (where the columns are large enough to share out)."""
     step = max(1, COLUMN_CHUNK_BYTES // max(per_image, 1))
+    if n * per_image >= PARALLEL_MIN_BYTES:
+        step = min(step, max(1, -(-n // threads.parallel_slots(n))))
     return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _run_chunks(chunks: list[tuple[int, int]], body: Any) -> int:
+    """``body(n0, n1, j)`` for every chunk, the chunks shared among lamina's threads (``j`` is
+    the thread's slot, below the returned number of slots); each chunk's columns, product and
+    scatter then run in one thread, which keeps them in its cache."""
+    slots = threads.parallel_slots(len(chunks))
+
+    def part(j: int) -> None:
+        for n0, n1 in chunks[j::slots]:
+            body(n0, n1, j)
+
+    threads.run_parts(part, slots)
+    return slots
 
 
 def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int], size: Sequence[int],
@@ -149,7 +173,8 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     wm = _w_mat(w, g)
     length = int(np.prod(out))
     y = np.empty((n * length, k_out), dtype=x.dtype)
-    for n0, n1 in _chunks(n, length * wm.shape[1] * g * x.itemsize):
+
+    def body(n0: int, n1: int, _: int) -> None:
         cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
         if g == 1:
             matmul(cols, wm[0], out=y[n0 * length:n1 * length])
@@ -159,6 +184,8 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
             for i in range(g):
                 y[n0 * length:n1 * length, i * kg:(i + 1) * kg] = \
                     c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
+
+    _run_chunks(_chunks(n, length * wm.shape[1] * g * x.itemsize), body)
     return _from_rows(y, n, out)
 
 
@@ -190,7 +217,8 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     cg, kg = c // g, k_out // g
     kk = int(np.prod(ksize))
     gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
-    for n0, n1 in _chunks(n, length * kk * c * gy.itemsize):
+
+    def body(n0: int, n1: int, _: int) -> None:  # each chunk scatters into its own images
         r = rows[n0 * length:n1 * length]
         if g == 1:
             gcols = matmul(r, wm[0].T)
@@ -199,6 +227,8 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
             for i in range(g):
                 gcols[:, :, i * cg:(i + 1) * cg] = (r[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
         col2im_cl(gcols.reshape(n1 - n0, *out, *ksize, c), ext, stride, dilation, out=gpad[n0:n1])
+
+    _run_chunks(_chunks(n, length * kk * c * gy.itemsize), body)
     return crop_channels_first(gpad, pad_lo, size)
 
 
@@ -229,10 +259,13 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     rows = _rows(gy)
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
-    gm = np.zeros((k_out, kk * cg), dtype=x.dtype)
-    for n0, n1 in _chunks(n, length * kk * c * x.itemsize):
+    chunks = _chunks(n, length * kk * c * x.itemsize)
+    gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(threads.parallel_slots(len(chunks)))]
+
+    def body(n0: int, n1: int, j: int) -> None:  # a partial sum per thread
         cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
         r = rows[n0 * length:n1 * length]
+        gm = gms[j]
         # (colsᵀ r)ᵀ, not rᵀ cols: OpenBLAS runs the latter shape (64 × 6144 @ 6144 × 576) 8× slower
         if g == 1:
             gm += matmul(cols.T, r).T
@@ -241,4 +274,9 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
             for i in range(g):
                 gm[i * kg:(i + 1) * kg] += (c3[:, :, i * cg:(i + 1) * cg].reshape(cols.shape[0], -1).T
                                             @ r[:, i * kg:(i + 1) * kg]).T
+
+    _run_chunks(chunks, body)
+    gm = gms[0]
+    for other in gms[1:]:
+        gm += other
     return np.ascontiguousarray(gm.reshape(k_out, *ksize, cg).transpose(0, nd + 1, *range(1, nd + 1)))

@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "run_parts", "matmul", "blas_controlled", "SPLIT_MIN_WORK"]
+__all__ = ["get_num_threads", "set_num_threads", "run_parts", "parallel_slots", "busy", "matmul", "blas_controlled",
+           "SPLIT_MIN_WORK"]
 
-# multiply-adds from which a product is split over the threads: handing a block to another
-# thread costs some 20–40 µs, a single thread's time for about 10⁶ multiply-adds
-SPLIT_MIN_WORK = 1 << 21
+# multiply-adds from which a product is split over the threads: handing work to another thread
+# and waiting for it costs about 0.1 ms on the 2-core VM (waking an idle core), a thread's time
+# for some 5·10⁶ multiply-adds
+SPLIT_MIN_WORK = 1 << 24
 # rows (or columns) per block at least: thinner blocks run at a fraction of BLAS's speed
 _MIN_BLOCK = 32
 
@@ -91,6 +93,7 @@ _num_threads = 1
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _local = threading.local()  # .in_pool: this thread is one of the pool's
+_active = 0  # run_parts calls now running their parts on several threads
 
 
 def get_num_threads() -> int:
@@ -130,7 +133,7 @@ def _mark_pool_thread() -> None:
 
 def _get_pool() -> ThreadPoolExecutor:
     global _pool
-    with _pool_lock:
+    with _pool_lock:  # (called with _active raised: the lock is not held by the caller)
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_num_threads - 1, thread_name_prefix="lamina",
                                        initializer=_mark_pool_thread)
@@ -146,9 +149,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def busy() -> bool:
+    """Whether parts of a :func:`run_parts` call are running on several threads now: work
+    started then runs in the thread that starts it (numba's parallel loops included, which
+    must not start from two threads at once)."""
+    return _active > 0
+
+
 def parallel_slots(parts: int) -> int:
     """How many threads :func:`run_parts` would use for ``parts`` parts from this thread."""
-    if getattr(_local, "in_pool", False):
+    if _active or getattr(_local, "in_pool", False):
         return 1
     return max(1, min(_num_threads, parts))
 
@@ -163,17 +173,24 @@ def run_parts(fn: Callable[[int], object], parts: int) -> None:
         for j in range(parts):
             fn(j)
         return
-    futures = [_get_pool().submit(fn, j) for j in range(1, parts)]
+    global _active
+    with _pool_lock:
+        _active += 1
     error: BaseException | None = None
     try:
-        fn(0)
-    except BaseException as e:  # noqa: BLE001 - re-raised below, once the other parts are done
-        error = e
-    for f in futures:
+        futures = [_get_pool().submit(fn, j) for j in range(1, parts)]
         try:
-            f.result()
-        except BaseException as e:  # noqa: BLE001
-            error = error or e
+            fn(0)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, once the other parts are done
+            error = e
+        for f in futures:
+            try:
+                f.result()
+            except BaseException as e:  # noqa: BLE001
+                error = error or e
+    finally:
+        with _pool_lock:
+            _active -= 1
     if error is not None:
         raise error
 

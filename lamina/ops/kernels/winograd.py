@@ -200,12 +200,6 @@ def _padded(x: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: Any) -> Any
     return xpad
 
 
-def _kernels(workers: int, *pairs: Any) -> list[Any]:
-    """The serial builds where the chunks already run on several threads (numba's parallel
-    loops must not start from two threads at once), else the size-dispatching pairs."""
-    return [p.serial if workers > 1 else p for p in pairs]
-
-
 def _images_per_chunk(n: int, tiles_per_image: int, channels: int, itemsize: int) -> int:
     """Images per chunk so that a transformed-tile buffer stays within :data:`CHUNK_BYTES`."""
     return max(1, min(n, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize)))
@@ -222,8 +216,6 @@ def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: A
     step = _images_per_chunk(n, t0 * t1, max(c, k_out), x.itemsize)
     starts = range(0, n, step)
     workers = threads.parallel_slots(len(starts))
-    in_tf, out_tf = _kernels(workers, _input_tf, _output_tf)
-    mm = np.matmul if workers > 1 else threads.matmul
 
     def part(j: int) -> None:
         v_buf = np.empty((step * t0 * t1, 16, c), dtype=x.dtype)  # reused by every chunk of this worker
@@ -232,9 +224,9 @@ def _winograd(x: Any, u: Any, pad_lo: Sequence[int], out: Sequence[int], xpad: A
             n1 = min(n, n0 + step)
             tiles = (n1 - n0) * t0 * t1
             v, m = v_buf[:tiles], m_buf[:tiles]
-            in_tf(xpad[n0:n1], v, t0, t1)
-            mm(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
-            out_tf(m, b, y[n0:n1], t0, t1)
+            _input_tf(xpad[n0:n1], v, t0, t1)
+            threads.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
+            _output_tf(m, b, y[n0:n1], t0, t1)
 
     threads.run_parts(part, workers)
     return y.transpose(0, 3, 1, 2)
@@ -275,8 +267,6 @@ def winograd_weight_grad(x: Any, gy: Any, pad_lo: Sequence[int], xpad: Any = Non
     starts = range(0, n, step)
     workers = threads.parallel_slots(len(starts))
     dus = [np.zeros((16, k_out, c), dtype=x.dtype) for _ in range(workers)]
-    in_tf, grad_tf = _kernels(workers, _input_tf, _grad_tf)
-    mm = np.matmul if workers > 1 else threads.matmul
 
     def part(j: int) -> None:
         v_buf = np.empty((step * t0 * t1, 16, c), dtype=x.dtype)  # reused by every chunk of this worker
@@ -286,9 +276,9 @@ def winograd_weight_grad(x: Any, gy: Any, pad_lo: Sequence[int], xpad: Any = Non
             n1 = min(n, n0 + step)
             tiles = (n1 - n0) * t0 * t1
             v, z = v_buf[:tiles], z_buf[:tiles]
-            in_tf(xpad[n0:n1], v, t0, t1)
-            grad_tf(gyc[n0:n1], z, t0, t1)
-            du += mm(z.transpose(1, 2, 0), v.transpose(1, 0, 2))
+            _input_tf(xpad[n0:n1], v, t0, t1)
+            _grad_tf(gyc[n0:n1], z, t0, t1)
+            du += threads.matmul(z.transpose(1, 2, 0), v.transpose(1, 0, 2))
 
     threads.run_parts(part, workers)
     du = dus[0]
