@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tracemalloc
 
-if "--threads" in sys.argv:  # BLAS and numba read their thread counts at import
+if "--threads" in sys.argv:  # BLAS, numba and lamina read their thread counts at import
     _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+                 "LAMINA_NUM_THREADS"):
         os.environ[_var] = _n
 
 import numpy as np  # noqa: E402
@@ -149,8 +150,9 @@ def memory() -> None:
     print(f"\npeak memory of {CASES[0][0]}, forward + backward (input and output 8.0 MB each):")
     print(f"  lamina: NumPy allocations peak (tracemalloc) {peak / 2**20:.1f} MB")
     # with glibc's mmap threshold fixed, freed large buffers leave the resident set at once, so
-    # the resident set follows what each library holds alive
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    # the resident set follows what each library holds alive (lamina's own malloc settings, which
+    # keep freed memory for reuse, are left out: see lamina/ops/kernels/memory.py)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", LAMINA_KEEP_MEMORY="0")
     for which in ("lamina", "torch"):
         try:
             out = subprocess.run([sys.executable, __file__, "--memory-child", which], env=env, check=True,

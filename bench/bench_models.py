@@ -147,14 +147,16 @@ def step_fn(model, opt, x, y, lib):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (the project machine has 2 cores)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads of each library (the project machine has 2 cores)")
     ap.add_argument("--models", default="lenet5,resnet20,resnet18")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    lamina.set_num_threads(args.threads)
     reps = 3 if args.quick else 7
     print(f"one training step (forward, loss, backward, SGD momentum 0.9), 2 rounds of {reps} repeats "
           f"per library in blocks (see _harness.py); "
-          f"torch threads {args.threads}; times: median (best)")
+          f"threads {args.threads} each; times: median (best)")
     print(f"{'model':10s} {'batch':>16s} {'lamina ms':>16s} {'torch ms':>16s} {'ratio':>12s}")
     rng = np.random.default_rng(0)
     for name in args.models.split(","):

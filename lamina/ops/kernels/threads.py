@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from . import memory
+
 __all__ = ["get_num_threads", "set_num_threads", "run_parts", "parallel_slots", "busy", "matmul", "blas_controlled",
            "SPLIT_MIN_WORK"]
 
@@ -244,3 +246,4 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
 
 # at import numba keeps its own default (as many threads as CPUs) and its pool is not started yet
 _set(_default_threads(), numba_too=False)
+memory.keep_freed_memory()  # (see memory.py: page faults cost as much as the work here)
