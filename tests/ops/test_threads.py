@@ -213,3 +213,17 @@ def _child_parts(q):
     seen = []
     threads.run_parts(seen.append, 2)
     q.put(sorted(seen))
+
+
+def test_keep_blas_threads_leaves_blas_alone():
+    """With ``LAMINA_KEEP_BLAS_THREADS=1`` lamina neither touches BLAS nor splits products."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\nimport lamina\nfrom lamina.ops.kernels import threads\n"
+            "print(threads.blas_controlled())")
+    for value, want in (("1", "False"), ("0", str(bool(threads._openblas_setters())))):
+        out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LAMINA_KEEP_BLAS_THREADS=value),
+                             check=True, capture_output=True, text=True)
+        assert out.stdout.strip() == want

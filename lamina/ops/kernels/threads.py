@@ -17,6 +17,13 @@ builds nothing is changed and products are not split), and
 :func:`set_num_threads` / :func:`get_num_threads` (also ``lamina.set_num_threads``, as in torch)
 set how many threads: by default the CPUs this process may use, or ``LAMINA_NUM_THREADS``.
 Work that a pool thread hands out again runs in that thread (no nested waits, no deadlock).
+
+The trade-off: handing work to another thread and waiting for it costs about 0.1 ms here, so
+mid-sized products (below :data:`SPLIT_MIN_WORK`) run on one thread, where OpenBLAS's spinning
+threads used to split them: LeNet's c3 layer (a 6400 × 150 @ 150 × 16 product) is about 1.2×
+slower, a 784-256-10 MLP step 1.1–1.3× slower; CNN training steps are faster (resnet20 on 2
+cores: 140 → 100–125 ms). ``LAMINA_KEEP_BLAS_THREADS=1`` (before importing lamina) keeps
+OpenBLAS as it was, for workloads made of large products.
 """
 
 from __future__ import annotations
@@ -60,7 +67,10 @@ def _default_threads() -> int:
 
 
 def _openblas_setters() -> list[Any]:
-    """``openblas_set_num_threads`` of every OpenBLAS this process has loaded (Linux only)."""
+    """``openblas_set_num_threads`` of every OpenBLAS this process has loaded (Linux only; none
+    with ``LAMINA_KEEP_BLAS_THREADS=1``, which leaves BLAS its own threads and products unsplit)."""
+    if os.environ.get("LAMINA_KEEP_BLAS_THREADS", "").strip() == "1":
+        return []
     try:
         with open("/proc/self/maps") as f:
             paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
