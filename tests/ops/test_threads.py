@@ -3,6 +3,7 @@ chunked kernels give the same result on any number of threads, and the API check
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -216,14 +217,202 @@ def _child_parts(q):
 
 
 def test_keep_blas_threads_leaves_blas_alone():
-    """With ``LAMINA_KEEP_BLAS_THREADS=1`` lamina neither touches BLAS nor splits products."""
+    """With ``LAMINA_KEEP_BLAS_THREADS=1`` lamina neither touches BLAS nor splits products or
+    chunks."""
     import os
     import subprocess
     import sys
 
     code = ("import numpy as np\nimport lamina\nfrom lamina.ops.kernels import threads\n"
-            "print(threads.blas_controlled())")
+            "print(threads.blas_controlled() or threads.parallel_slots(2) > 1)")
     for value, want in (("1", "False"), ("0", str(bool(threads._openblas_setters())))):
         out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LAMINA_KEEP_BLAS_THREADS=value),
                              check=True, capture_output=True, text=True)
         assert out.stdout.strip() == want
+
+
+_RUN_PARTS = threads.run_parts  # the real one, whatever a test patches
+
+
+def _hold_pool():
+    """Start a run_parts call in another thread whose second part blocks: the pool stays taken
+    until the returned event is set. Returns (event, thread)."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def part(j):
+        if j == 1:
+            started.set()
+            release.wait(30)
+
+    t = threading.Thread(target=_RUN_PARTS, args=(part, 2))
+    t.start()
+    assert started.wait(30)
+    return release, t
+
+
+def test_parts_run_in_the_caller_while_another_call_holds_the_pool(many_threads):
+    release, t = _hold_pool()
+    try:
+        assert threads.busy() and threads.parallel_slots(3) == 1
+        where = []
+        threads.run_parts(lambda j: where.append((j, threading.get_ident())), 3)
+        assert sorted(j for j, _ in where) == [0, 1, 2]
+        assert {ident for _, ident in where} == {threading.get_ident()}
+        # a conv sized for several threads before the pool was taken still gets every part
+        rng = np.random.default_rng(5)
+        xs, ws = rng.standard_normal((6, 8, 9, 9)), rng.standard_normal((16, 8, 3, 3))
+        gys = rng.standard_normal((6, 16, 5, 5))
+        got = conv_gemm.conv_weight_grad(xs, gys, (3, 3), (2, 2), (1, 1), (1, 1), 1)
+        tx = torch.tensor(xs, requires_grad=True)
+        tw = torch.tensor(ws, requires_grad=True)
+        TF.conv2d(tx, tw, stride=2, padding=1).backward(torch.tensor(gys))
+        np.testing.assert_allclose(got, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    finally:
+        release.set()
+        t.join(30)
+    assert not threads.busy()
+
+
+def test_weight_grad_sized_for_two_parts_when_the_pool_is_taken_meanwhile(many_threads, monkeypatch):
+    """The part count is fixed once: a call that sized its partial sums for 3 parts and then
+    finds the pool taken runs those 3 parts itself (an IndexError before)."""
+    real = threads.run_parts
+    holder = {}
+
+    def late_take(fn, parts):
+        holder["release"], holder["t"] = _hold_pool()
+        try:
+            real(fn, parts)
+        finally:
+            holder["release"].set()
+            holder["t"].join(30)
+
+    monkeypatch.setattr(threads, "run_parts", late_take)
+    rng = np.random.default_rng(6)
+    xs, gys = rng.standard_normal((7, 8, 9, 9)), rng.standard_normal((7, 16, 5, 5))
+    got = conv_gemm.conv_weight_grad(xs, gys, (3, 3), (2, 2), (1, 1), (1, 1), 1)
+    assert "t" in holder  # the pool was taken between sizing and running
+    tx, tw = torch.tensor(xs), torch.zeros((16, 8, 3, 3), dtype=torch.float64, requires_grad=True)
+    TF.conv2d(tx, tw, stride=2, padding=1).backward(torch.tensor(gys))
+    np.testing.assert_allclose(got, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_a_shut_down_pool_runs_parts_in_the_caller(many_threads):
+    threads.run_parts(lambda j: None, 2)  # the pool exists
+    threads._pool.shutdown(wait=True)  # as at interpreter exit: submit now raises
+    seen = []
+    threads.run_parts(seen.append, 3)
+    assert sorted(seen) == [0, 1, 2]
+    threads.set_num_threads(3)  # a fresh pool for the other tests
+
+
+def test_products_in_an_atexit_handler():
+    import subprocess
+    import sys
+
+    code = ("import atexit, numpy as np, lamina\n"
+            "from lamina.ops.kernels import threads\n"
+            "threads.SPLIT_MIN_WORK = 0\n"
+            "a = np.random.default_rng(0).standard_normal((300, 300))\n"
+            "def at_exit():\n"
+            "    assert np.allclose(threads.matmul(a, a), a @ a)\n"
+            "    print('ok')\n"
+            "atexit.register(at_exit)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_set_num_threads_while_parts_run(many_threads):
+    """Changing the thread count from another thread never breaks a running call."""
+    errors = []
+    stop = threading.Event()
+
+    def toggle():
+        try:
+            while not stop.is_set():
+                threads.set_num_threads(1)
+                threads.set_num_threads(3)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=toggle)
+    t.start()
+    try:
+        for _ in range(300):
+            seen = []
+            threads.run_parts(seen.append, 3)
+            assert sorted(seen) == [0, 1, 2]
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors
+    threads.set_num_threads(3)
+
+
+def test_split_matmul_with_out_overlapping_an_input(many_threads):
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64))
+    want = a @ b
+    bb = b.copy()
+    np.testing.assert_allclose(threads.matmul(a, bb, out=bb), want, rtol=1e-12, atol=1e-12)
+    aa = a.copy()
+    np.testing.assert_allclose(threads.matmul(aa, b, out=aa), want, rtol=1e-12, atol=1e-12)
+
+
+def test_forked_child_is_not_left_busy():
+    """A fork while another thread's parts run: the child starts with a free pool."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods() or threads.get_num_threads() < 2 or not threads.blas_controlled():
+        pytest.skip("needs fork, two threads and lamina's BLAS control")
+    release, t = _hold_pool()
+    try:
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_child_state, args=(q,))
+        p.start()
+        p.join(timeout=60)
+        assert p.exitcode == 0 and q.get(timeout=5) == (False, 2)
+    finally:
+        release.set()
+        t.join(30)
+
+
+def _child_state(q):
+    q.put((threads.busy(), threads.parallel_slots(2)))
+
+
+@pytest.mark.parametrize("n,c,k,size", [(6, 4, 5, 7), (9, 24, 20, 2)])
+def test_pointwise_weight_grad_both_forms_match_torch(many_threads, n, c, k, size):
+    """The 1×1 weight gradient as per-image products (large planes) or one einsum (many
+    channels on small planes, where the per-image temporary would outgrow the input)."""
+    rng = np.random.default_rng(n + c)
+    xs, ws = rng.standard_normal((n, c, size, size)), rng.standard_normal((k, c, 1, 1))
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    ty = TF.conv2d(tx, tw)
+    gys = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gys))
+    assert (n * k * c <= xs.size) == (size == 7)
+    got = conv_gemm.conv_weight_grad(xs, gys, (1, 1), (1, 1), (1, 1), (0, 0), 1)
+    np.testing.assert_allclose(got, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_environment_sizes_numba_and_dataloader_workers_use_one_thread():
+    import subprocess
+    import sys
+
+    code = ("import lamina, numba\nprint(lamina.get_num_threads(), numba.config.NUMBA_NUM_THREADS)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, LAMINA_NUM_THREADS="1"), check=True,
+                         capture_output=True, text=True)
+    assert out.stdout.split() == ["1", "1"]
+    code = ("import lamina\nfrom lamina.utils.data import DataLoader, Dataset\n"
+            "class D(Dataset):\n"
+            "    def __len__(self): return 2\n"
+            "    def __getitem__(self, i): return lamina.tensor(float(lamina.get_num_threads()))\n"
+            "if __name__ == '__main__':\n"
+            "    print([float(b) for b in DataLoader(D(), batch_size=1, num_workers=1)], lamina.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, LAMINA_NUM_THREADS="2"), check=True,
+                         capture_output=True, text=True)
+    assert out.stdout.split() == ["[1.0,", "1.0]", "2"], out.stdout + out.stderr

@@ -6,9 +6,10 @@ and those threads then spin for about 0.1 s waiting for the next call. On a smal
 take the cores that lamina's next kernels (compiled loops, small products, the Winograd
 transforms) need: on 2 cores a resnet20 training step spent its Winograd convolutions' time
 (92 ms) almost single-threaded, and splitting those convolutions over two threads gained
-nothing until OpenBLAS stopped spinning (66 ms then). So, when lamina is imported, NumPy's
+nothing until OpenBLAS stopped spinning (58–66 ms then). So, when lamina is imported, NumPy's
 OpenBLAS is set to one thread (found through ``/proc/self/maps``; on other platforms and BLAS
-builds nothing is changed and products are not split), and
+builds nothing is changed, and lamina then runs its products and chunks in the calling thread
+so as not to compete with BLAS's threads), and
 
 - :func:`matmul` cuts a large product into row (or column, or batch) blocks, one per thread;
 - :func:`run_parts` runs the parts of a chunked kernel (each a NumPy product or a compiled loop
@@ -16,7 +17,9 @@ builds nothing is changed and products are not split), and
 
 :func:`set_num_threads` / :func:`get_num_threads` (also ``lamina.set_num_threads``, as in torch)
 set how many threads: by default the CPUs this process may use, or ``LAMINA_NUM_THREADS``.
-Work that a pool thread hands out again runs in that thread (no nested waits, no deadlock).
+One :func:`run_parts` call holds the pool at a time: work that a pool thread hands out again,
+or that another thread starts meanwhile, runs in the thread that starts it (no nested waits,
+no deadlock). DataLoader workers use one thread, as torch's do.
 
 The trade-off: handing work to another thread and waiting for it costs about 0.1 ms here, so
 mid-sized products (below :data:`SPLIT_MIN_WORK`) run on one thread, where OpenBLAS's spinning
@@ -39,8 +42,8 @@ import numpy as np
 
 from . import memory
 
-__all__ = ["get_num_threads", "set_num_threads", "run_parts", "parallel_slots", "busy", "matmul", "blas_controlled",
-           "SPLIT_MIN_WORK"]
+__all__ = ["get_num_threads", "set_num_threads", "set_pool_threads", "run_parts", "parallel_slots", "busy",
+           "matmul", "blas_controlled", "SPLIT_MIN_WORK"]
 
 # multiply-adds from which a product is split over the threads: handing work to another thread
 # and waiting for it costs about 0.1 ms on the 2-core VM (waking an idle core), a thread's time
@@ -114,8 +117,15 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for lamina's CPU kernels (products, chunked kernels, numba's loops)."""
+    """Use ``n`` threads for lamina's CPU kernels (products, chunked kernels, numba's loops;
+    numba's setting holds for the calling thread, as in numba)."""
     _set(n, numba_too=True)
+
+
+def set_pool_threads(n: int) -> None:
+    """Like :func:`set_num_threads` but leaving numba's pool alone (for a forked child, which
+    must not touch an OpenMP runtime its parent started)."""
+    _set(n, numba_too=False)
 
 
 def _set(n: int, numba_too: bool) -> None:
@@ -124,9 +134,9 @@ def _set(n: int, numba_too: bool) -> None:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
     with _pool_lock:
         _num_threads = int(n)
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-            _pool = None
+        old, _pool = _pool, None
+    if old is not None:
+        old.shutdown(wait=False)  # a run_parts still using it keeps its own reference
     for setter in _BLAS_SETTERS:
         setter(1)
     if not numba_too:
@@ -143,18 +153,33 @@ def _mark_pool_thread() -> None:
     _local.in_pool = True
 
 
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:  # (called with _active raised: the lock is not held by the caller)
+def _acquire() -> ThreadPoolExecutor | None:
+    """The pool, reserved for one run_parts call (``_active`` raised), or None where parts
+    must run in the calling thread: one thread, a pool thread, or another call's parts running."""
+    global _pool, _active
+    if getattr(_local, "in_pool", False):
+        return None
+    with _pool_lock:
+        if _active or _num_threads == 1 or not _BLAS_SETTERS:
+            return None
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_num_threads - 1, thread_name_prefix="lamina",
                                        initializer=_mark_pool_thread)
+        _active += 1
         return _pool
 
 
-def _after_fork_in_child() -> None:  # the parent's pool threads do not exist in a forked child
-    global _pool
-    _pool = None
+def _release() -> None:
+    global _active
+    with _pool_lock:
+        _active -= 1
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's pool threads, and a lock or a count of running
+    parts that another parent thread held at the fork would never be released there."""
+    global _pool, _pool_lock, _active
+    _pool, _pool_lock, _active = None, threading.Lock(), 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -169,40 +194,48 @@ def busy() -> bool:
 
 
 def parallel_slots(parts: int) -> int:
-    """How many threads :func:`run_parts` would use for ``parts`` parts from this thread."""
-    if _active or getattr(_local, "in_pool", False):
+    """How many threads :func:`run_parts` would use for ``parts`` parts from this thread now
+    (1 where NumPy's BLAS keeps threads of its own: lamina's would only compete with them).
+    A caller that sizes per-thread buffers by it must pass the same number to run_parts and
+    index them by part, not by thread."""
+    if _active or getattr(_local, "in_pool", False) or not _BLAS_SETTERS:
         return 1
     return max(1, min(_num_threads, parts))
 
 
 def run_parts(fn: Callable[[int], object], parts: int) -> None:
     """Call ``fn(0) … fn(parts − 1)``, at once on up to :func:`get_num_threads` threads (part 0
-    in the calling thread); the first exception raised by a part is raised here, after every
-    part has ended."""
+    in the calling thread), or all in the calling thread where the threads are taken (see
+    :func:`parallel_slots`); the first exception raised by a part is raised here, after every
+    part handed out has ended."""
     if parts <= 0:
         return
-    if parallel_slots(parts) == 1:
+    pool = _acquire() if parts > 1 else None
+    if pool is None:
         for j in range(parts):
             fn(j)
         return
-    global _active
-    with _pool_lock:
-        _active += 1
     error: BaseException | None = None
+    futures = []
     try:
-        futures = [_get_pool().submit(fn, j) for j in range(1, parts)]
-        try:
-            fn(0)
-        except BaseException as e:  # noqa: BLE001 - re-raised below, once the other parts are done
-            error = e
+        local = [0]
+        for j in range(1, parts):
+            try:
+                futures.append(pool.submit(fn, j))
+            except RuntimeError:  # the pool was shut down (interpreter exit, set_num_threads)
+                local.append(j)
+        for j in local:
+            try:
+                fn(j)
+            except BaseException as e:  # noqa: BLE001 - re-raised below, once the other parts are done
+                error = error or e
+    finally:
         for f in futures:
             try:
                 f.result()
             except BaseException as e:  # noqa: BLE001
                 error = error or e
-    finally:
-        with _pool_lock:
-            _active -= 1
+        _release()
     if error is not None:
         raise error
 
@@ -214,16 +247,22 @@ def _blocks(size: int, parts: int) -> list[tuple[int, int]]:
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """``np.matmul(a, b, out=out)``, split into blocks over the threads when it is large (by
-    rows of ``a``, else columns of ``b``, else the leading batch dim). The blocks write
-    disjoint parts of the result: the values are those of ``np.matmul``."""
-    a, b = np.asarray(a), np.asarray(b)
-    if not _BLAS_SETTERS or _num_threads == 1 or a.ndim < 2 or b.ndim < 2:
+    the leading batch dim, else rows of ``a``, else columns of ``b``). The blocks write
+    disjoint parts of the result: the values are those of ``np.matmul``. Other array types
+    (subclasses, CuPy) and outputs that overlap an input go to ``np.matmul`` whole."""
+    if (_num_threads == 1 or not _BLAS_SETTERS or type(a) is not np.ndarray or type(b) is not np.ndarray
+            or a.ndim < 2 or b.ndim < 2):
         return np.matmul(a, b, out=out)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    work = int(np.prod(batch)) * m * k * n
-    if work < SPLIT_MIN_WORK or parallel_slots(_num_threads) == 1:
-        return np.matmul(a, b, out=out)
+    if a.ndim == 2 and b.ndim == 2:
+        batch: tuple[int, ...] = ()
+        work = m * k * n
+    else:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        work = int(np.prod(batch)) * m * k * n
+    if (work < SPLIT_MIN_WORK or parallel_slots(_num_threads) == 1
+            or (out is not None and (np.may_share_memory(out, a) or np.may_share_memory(out, b)))):
+        return np.matmul(a, b, out=out)  # (NumPy copies an output that overlaps an input; blocks would not)
     if out is None:
         out = np.empty((*batch, m, n), dtype=np.result_type(a, b))
     threads = _num_threads
@@ -254,6 +293,9 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     return out
 
 
-# at import numba keeps its own default (as many threads as CPUs) and its pool is not started yet
+# at import numba's pool is not started yet: numba reads its size from NUMBA_NUM_THREADS when
+# conv_numba imports it (after this module), so LAMINA_NUM_THREADS sizes it too
 _set(_default_threads(), numba_too=False)
+if os.environ.get("LAMINA_NUM_THREADS"):
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(_num_threads))
 memory.keep_freed_memory()  # (see memory.py: page faults cost as much as the work here)

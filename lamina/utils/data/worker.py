@@ -21,6 +21,7 @@ from typing import Any
 
 from ... import backend
 from ...autograd.tensor import Tensor
+from ...ops.kernels import threads
 
 __all__ = ["WorkerInfo", "get_worker_info"]
 
@@ -115,6 +116,7 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, collate_fn: C
                 drop_last: bool) -> None:
     """The body of one worker process."""
     global _worker_info
+    threads.set_pool_threads(1)  # as torch's workers: one thread each for lamina's kernels
     _seed_worker(seed)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     where = f"DataLoader worker process {worker_id}"
