@@ -162,7 +162,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if training:
         axes = (0,) + tuple(range(2, input.ndim))
         m = math.prod(input.shape[a] for a in axes)
-        if m <= 1:
+        if m == 0:  # an empty batch: an empty output, running statistics left as they are (as torch)
+            y = input
+            if weight is not None:
+                y = y * weight.reshape(shape)
+            return y + bias.reshape(shape) if bias is not None else y * 1
+        if m == 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input "
                              f"of shape {tuple(input.shape)}")
         for name, t in (("weight", weight), ("bias", bias)):

@@ -244,3 +244,26 @@ def test_in_place_change_of_a_saved_output_is_caught():
     y.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (0, 3), (2, 3, 0)])
+def test_batch_norm_training_on_an_empty_batch_follows_torch(shape):
+    """No values per channel: an empty output, zero gradients for γ and β, running statistics
+    untouched — as torch (a single value per channel still raises)."""
+    rm, rv = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
+    out = {}
+    for lib, fn in (("lamina", LF.batch_norm), ("torch", TF.batch_norm)):
+        mk = lamina.tensor if lib == "lamina" else torch.tensor
+        x = mk(np.zeros(shape), requires_grad=True)
+        w, b = mk(np.ones(3), requires_grad=True), mk(np.zeros(3), requires_grad=True)
+        m, v = mk(rm.copy()), mk(rv.copy())
+        y = fn(x, m, v, w, b, training=True)
+        y.sum().backward()
+        out[lib] = (tuple(y.shape), np.asarray(m.tolist()), np.asarray(v.tolist()), x.grad.shape,
+                    np.asarray(w.grad.tolist()), np.asarray(b.grad.tolist()))
+    lam, tor = out["lamina"], out["torch"]
+    assert lam[0] == tor[0] == shape and tuple(lam[3]) == tuple(tor[3])
+    for a, b in zip(lam[1:3] + lam[4:], tor[1:3] + tor[4:]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        LF.batch_norm(lamina.zeros(1, 3), None, None, training=True)
