@@ -416,3 +416,25 @@ def test_environment_sizes_numba_and_dataloader_workers_use_one_thread():
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, LAMINA_NUM_THREADS="2"), check=True,
                          capture_output=True, text=True)
     assert out.stdout.split() == ["[1.0,", "1.0]", "2"], out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("c", [1, 6, 16, 63, 64, 70, 128])
+def test_pad_channels_last_copies_every_channel(c, path):
+    """The NCHW → zero-padded NHWC copy (row-at-a-time below 64 channels, 16 channels at a time
+    from 64), against NumPy; 1-D and 2-D, odd sizes and paddings, serial and parallel builds."""
+    from lamina.ops.kernels import conv_numba
+    from lamina.ops.kernels.im2col import pad_channels_last
+
+    rng = np.random.default_rng(c)
+    for shape, pad, ext in (((3, c, 5, 7), (1, 2), (8, 10)), ((2, c, 9), (3,), (13,)), ((2, c, 4, 4), (0, 0), (5, 4))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = np.zeros((shape[0], *ext, c), np.float32)
+        want[(slice(None), *[slice(p, p + s) for p, s in zip(pad, shape[2:])])] = np.moveaxis(x, 1, -1)
+        np.testing.assert_array_equal(pad_channels_last(x, pad, ext), want)
+        if path and conv_numba.AVAILABLE:
+            for fn in (conv_numba.to_channels_last_wide, conv_numba.to_channels_last):
+                for build in (fn.parallel, fn.serial):
+                    out = np.zeros_like(want)
+                    x4 = x.reshape(shape[0], c, *(1,) * (4 - x.ndim), *shape[2:])
+                    build(x4, out.reshape(shape[0], *(1,) * (4 - x.ndim), *ext, c), *(0,) * (4 - x.ndim), *pad)
+                    np.testing.assert_array_equal(out, want)

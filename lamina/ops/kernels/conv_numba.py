@@ -31,7 +31,7 @@ from . import threads
 __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
            "depthwise_gw_cl3d", "depthwise_fwd_nc2d", "depthwise_gx_nc2d",
            "depthwise_gw_nc2d", "direct_fwd_nc2d", "direct_gx_nc2d", "direct_gw_nc2d",
-           "flat_fwd", "flat_gx", "flat_gw", "to_channels_last"]
+           "flat_fwd", "flat_gx", "flat_gw", "to_channels_last", "to_channels_last_wide", "WIDE_CHANNELS"]
 
 AVAILABLE = False
 # elements of the first argument from which the parallel build runs (read at each call): below
@@ -39,6 +39,8 @@ AVAILABLE = False
 # ms with 2**22 against 135–235 ms with 2**16, run to run; with BLAS on one thread, see
 # threads.py, 2**20 and 2**21 were no better on resnet18 and 2**18 was 1.6× slower)
 PARALLEL_MIN_SIZE = 1 << 22
+# channels from which the NCHW → NHWC copy takes 16 channels at a time (to_channels_last_wide)
+WIDE_CHANNELS = 64
 col2im_cl3d: Any = None
 depthwise_fwd_cl3d: Any = None
 depthwise_gx_cl3d: Any = None
@@ -53,6 +55,7 @@ flat_gw: Any = None
 direct_gx_nc2d: Any = None
 direct_gw_nc2d: Any = None
 to_channels_last: Any = None
+to_channels_last_wide: Any = None
 
 compile_pair: Any = None
 _to_channels_last_par: Any = None
@@ -411,6 +414,25 @@ if AVAILABLE:
                             acc += xr[np.uint64(q + off)] * gr[np.uint64(q)]
                     gw[k, ci, i, j] = acc
 
+    def _to_channels_last_wide(x, out, p0, p1):  # pragma: no cover - compiled
+        """:func:`_to_channels_last` for 64+ channels: 16 channels at a time with the channel
+        loop innermost (contiguous writes; 16 source rows stay in the cache). One image row of
+        64 channels × 32 is 4 KB apart per channel, which makes the row-at-a-time loop thrash:
+        8 MB (N=32, 64 channels, 32×32) 1.9–2.1 against 3.7–4.3 ms on one thread; 128 channels
+        4.5 against 8.1 ms; at 16–32 channels this order is the slower one (0.40 against 0.19 ms)."""
+        n_, c_, h_, w_ = x.shape
+        for t in prange(n_ * h_):
+            n = t // h_
+            h = t % h_
+            orow = out[n, p0 + h]
+            xs = x[n, :, h, :]
+            for c0 in range(0, c_, 16):
+                c1 = min(c0 + 16, c_)
+                for w in range(w_):
+                    o = orow[p1 + w]
+                    for c in range(c0, c1):
+                        o[np.uint64(c)] = xs[np.uint64(c), np.uint64(w)]
+
     def _to_channels_last(x, out, p0, p1):  # pragma: no cover - compiled
         """``out[n, p0 + h, p1 + w, c] = x[n, c, h, w]`` (the rest of ``out`` is left as it is):
         NCHW → zero-padded NHWC, one image row and 8 channels at a time, reading each channel's
@@ -451,8 +473,9 @@ if AVAILABLE:
     depthwise_gx_cl3d = compile_pair(_depthwise_gx_cl3d)
     depthwise_gw_cl3d = compile_pair(_depthwise_gw_cl3d)
     # the transposing copy runs at a fraction of memory speed on one thread (8 MB: 4.3 ms, 1.8 ms
-    # on two): in parallel from a quarter of the usual size
+    # on two): in parallel from a quarter of PARALLEL_MIN_SIZE (as set at import)
     to_channels_last = compile_pair(_to_channels_last, PARALLEL_MIN_SIZE // 4)
+    to_channels_last_wide = compile_pair(_to_channels_last_wide, PARALLEL_MIN_SIZE // 4)
     _to_channels_last_par = to_channels_last.parallel
     _col_spans = _nb.njit(cache=True)(_col_spans)
     depthwise_fwd_nc2d = compile_pair(_depthwise_fwd_nc2d)

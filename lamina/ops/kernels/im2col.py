@@ -69,8 +69,8 @@ def pad_channels_last(x: Any, pad_lo: Sequence[int], ext: Sequence[int]) -> Any:
     if (_USE_NUMBA[0] and nd <= 2 and c > 1 and x.dtype in (np.float32, np.float64) and x.size
             and not xcl.flags.c_contiguous):  # channels-last underneath: NumPy's row copy is faster
         # NumPy's 4-D transposing copy is 3–5× slower than this row-blocked loop
-        conv_numba.to_channels_last(x.reshape(n, c, *_lift(size, 1)[1:]), xpad.reshape(n, *_lift(ext, 1)[1:], c),
-                                    *_lift(pad_lo, 0)[1:])
+        copy = conv_numba.to_channels_last_wide if c >= conv_numba.WIDE_CHANNELS else conv_numba.to_channels_last
+        copy(x.reshape(n, c, *_lift(size, 1)[1:]), xpad.reshape(n, *_lift(ext, 1)[1:], c), *_lift(pad_lo, 0)[1:])
         return xpad
     xpad[(slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, size)])] = xcl
     return xpad
