@@ -40,8 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from . import memory
-
 __all__ = ["get_num_threads", "set_num_threads", "set_pool_threads", "run_parts", "parallel_slots", "busy",
            "matmul", "blas_controlled", "SPLIT_MIN_WORK"]
 
@@ -298,4 +296,3 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
 _set(_default_threads(), numba_too=False)
 if os.environ.get("LAMINA_NUM_THREADS"):
     os.environ.setdefault("NUMBA_NUM_THREADS", str(_num_threads))
-memory.keep_freed_memory()  # (see memory.py: page faults cost as much as the work here)
