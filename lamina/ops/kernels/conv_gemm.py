@@ -32,7 +32,7 @@ import numpy as np
 from . import threads
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
-from .im2col import col2im_cl, crop_channels_first, im2col_cl, pad_channels_last, padded_extent
+from .im2col import col2im_cl, crop_channels_first, im2col_cl, im2col_view, pad_channels_last, padded_extent
 from .threads import matmul
 from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
 
@@ -53,7 +53,7 @@ COLUMN_CHUNK_BYTES = 16 * 2**20
 
 # below this many column bytes in all, one chunk: sharing chunks out costs about 0.1 ms (see
 # threads.SPLIT_MIN_WORK), more than LeNet's c3 layer (3.8 MB of columns) gains from it
-PARALLEL_MIN_BYTES = 1 << 22
+PARALLEL_MIN_BYTES = 1 << 21
 
 
 def _chunks(n: int, per_image: int, slots: int) -> list[tuple[int, int]]:
@@ -156,44 +156,57 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
         xpad = padded_input(x, w, stride, dilation, pad_lo, out, groups)
     if xpad is not None and winograd_ok(x, w.shape, stride, dilation, groups, out):
         return winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
-    y = _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad)
+    return _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad, bias)
+
+
+def _add_bias(y: Any, bias: Any) -> Any:
     if bias is not None:
-        y += bias.reshape((1, -1) + (1,) * len(out))
+        y += bias.reshape((1, -1) + (1,) * (y.ndim - 2))
     return y
 
 
 def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                  out: Sequence[int], groups: int, xpad: Any) -> Any:
+                  out: Sequence[int], groups: int, xpad: Any, bias: Any) -> Any:
     n, c = x.shape[:2]
     k_out = w.shape[0]
     ksize = w.shape[2:]
     g = groups
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
         wg = w.reshape(g, k_out // g, c // g)
-        return matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out)
+        return _add_bias(matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out), bias)
     if direct_ok(x, w.shape, g, stride):
-        return direct_forward(x, w, stride, dilation, pad_lo, out, g)
+        return _add_bias(direct_forward(x, w, stride, dilation, pad_lo, out, g), bias)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
-        return _from_rows(y, n, out)
+        return _add_bias(_from_rows(y, n, out), bias)
     wm = _w_mat(w, g)
     length = int(np.prod(out))
     y = np.empty((n * length, k_out), dtype=x.dtype)
+    win = im2col_view(xpad, ksize, stride, dilation, out)  # copied a chunk at a time
+    per_image = length * wm.shape[1] * g * x.itemsize
+    slots = _slots(n, per_image)
+    chunks = _chunks(n, per_image, slots)
+    step = max((n1 - n0 for n0, n1 in chunks), default=0)
+    bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
 
-    def body(n0: int, n1: int, _: int) -> None:
-        cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
+    def body(n0: int, n1: int, j: int) -> None:
+        if bufs[j] is None:
+            bufs[j] = np.empty((step, *win.shape[1:]), dtype=x.dtype)
+        cols = bufs[j][:n1 - n0]
+        cols[...] = win[n0:n1]
+        cols = cols.reshape((n1 - n0) * length, -1)
+        rows = y[n0 * length:n1 * length]
         if g == 1:
-            matmul(cols, wm[0], out=y[n0 * length:n1 * length])
+            matmul(cols, wm[0], out=rows)
         else:
             cg, kg = c // g, k_out // g
             c3 = cols.reshape(cols.shape[0], -1, c)
             for i in range(g):
-                y[n0 * length:n1 * length, i * kg:(i + 1) * kg] = \
-                    c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
+                rows[:, i * kg:(i + 1) * kg] = c3[:, :, i * cg:(i + 1) * cg].reshape(c3.shape[0], -1) @ wm[i]
+        if bias is not None:
+            rows += bias  # while the rows are in this thread's cache
 
-    per_image = length * wm.shape[1] * g * x.itemsize
-    slots = _slots(n, per_image)
-    _run_chunks(_chunks(n, per_image, slots), body, slots)
+    _run_chunks(chunks, body, slots)
     return _from_rows(y, n, out)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import conv_numba
 
-__all__ = ["im2col", "col2im", "pad_channels_last", "crop_channels_first", "im2col_cl", "col2im_cl",
+__all__ = ["im2col", "col2im", "pad_channels_last", "crop_channels_first", "im2col_cl", "im2col_view", "col2im_cl",
            "padded_extent", "use_numba", "is_channels_last"]
 
 _USE_NUMBA = [conv_numba.AVAILABLE]
@@ -84,12 +84,11 @@ def crop_channels_first(gpad: Any, pad_lo: Sequence[int], size: Sequence[int]) -
     return inner.transpose(0, nd + 1, *range(1, nd + 1))
 
 
-def im2col_cl(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-              out: Sequence[int]) -> Any:
-    """Columns ``(N, *out, *ksize, C)`` of the padded channels-last ``xpad (N, *E, C)``."""
+def im2col_view(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                out: Sequence[int]) -> Any:
+    """The columns ``(N, *out, *ksize, C)`` of the padded channels-last ``xpad (N, *E, C)`` as a
+    strided view (no copy): ``view[n0:n1]`` copied is :func:`im2col_cl` of those images."""
     nd = len(ksize)
-    n, c = xpad.shape[0], xpad.shape[-1]
-    cols = np.empty((n, *out, *ksize, c), dtype=xpad.dtype)
     span = [d * (k - 1) + 1 for d, k in zip(dilation, ksize)]
     ext = [(o - 1) * s + e for o, s, e in zip(out, stride, span)]
     src = xpad[(slice(None), *[slice(0, e) for e in ext])]
@@ -97,8 +96,13 @@ def im2col_cl(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: 
     # win: (N, *W, C, *span) -> strided/dilated -> (N, *out, *k, C)
     win = win[(slice(None), *[slice(None, None, s) for s in stride], slice(None),
                *[slice(None, None, d) for d in dilation])]
-    cols[...] = win.transpose(0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
-    return cols
+    return win.transpose(0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
+
+
+def im2col_cl(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+              out: Sequence[int]) -> Any:
+    """Columns ``(N, *out, *ksize, C)`` of the padded channels-last ``xpad (N, *E, C)``."""
+    return np.array(im2col_view(xpad, ksize, stride, dilation, out), copy=True, order="C")
 
 
 def col2im_cl(cols: Any, ext: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
