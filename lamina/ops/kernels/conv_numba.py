@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import threads
+from . import numba_team, threads
 
 __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
            "depthwise_gw_cl3d", "depthwise_fwd_nc2d", "depthwise_gx_nc2d",
@@ -461,8 +461,11 @@ if AVAILABLE:
         twin.__qualname__ = fn.__qualname__ + "_serial"
         ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
         def run(*args: Any) -> None:
-            big = args[0].size >= (PARALLEL_MIN_SIZE if min_size is None else min_size)
-            (par if big and not threads.busy() else ser)(*args)
+            if args[0].size >= (PARALLEL_MIN_SIZE if min_size is None else min_size) and not threads.busy():
+                numba_team.pin_team()
+                par(*args)
+            else:
+                ser(*args)
 
         run.__doc__ = fn.__doc__
         run.parallel, run.serial = par, ser  # type: ignore[attr-defined]

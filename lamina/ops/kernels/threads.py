@@ -26,7 +26,8 @@ calling thread is on (Linux; ``LAMINA_PIN_THREADS=0`` leaves them free). Left fr
 worker is often queued on the caller's own CPU, so the two run one after the other: on the
 2-vCPU VM that happened after every pause of 0.1 s or more, and then for every hand-off after
 it (LeNet's c3 columns and product in two halves: 0.65 ms pinned against 0.37–0.40 ms, one thread
-0.61 ms). The caller itself is never pinned.
+0.61 ms). numba's OpenMP threads are pinned the same way before each parallel kernel
+(:mod:`.conv_numba`). The caller itself is never pinned.
 
 The trade-off: handing work to another thread and waiting for it costs about 0.1 ms here, so
 mid-sized products (below :data:`SPLIT_MIN_WORK`) run on one thread, where OpenBLAS's spinning
@@ -48,7 +49,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["get_num_threads", "set_num_threads", "set_pool_threads", "run_parts", "parallel_slots", "busy",
-           "matmul", "blas_controlled", "SPLIT_MIN_WORK"]
+           "matmul", "blas_controlled", "pin_others", "SPLIT_MIN_WORK"]
 
 # multiply-adds from which a product is split over the threads: handing work to another thread
 # and waiting for it costs about 0.1 ms on the 2-core VM (waking an idle core), a thread's time
@@ -178,17 +179,18 @@ def _pin_setup() -> Any:
 _getcpu = _pin_setup()
 
 
-def _pin_workers() -> None:
-    """Pin the pool's threads to CPUs other than the caller's (one each, in turn after it, among
-    the CPUs this process may use), unless they already are. Called with the pool reserved."""
-    if _getcpu is None:
+def pin_others(tids: list[int], memo: list[Any]) -> None:
+    """Pin the threads ``tids`` (native ids) to CPUs other than the calling thread's, one each,
+    in turn after it among the CPUs this process may use, unless ``memo[0]`` says they already
+    are (it keeps the caller's CPU and the threads last pinned). A no-op where threads cannot be
+    pinned or ``LAMINA_PIN_THREADS=0``."""
+    if _getcpu is None or not tids:
         return
-    workers = _workers
     cpu = _getcpu()
-    key = (cpu, len(workers), id(workers))
-    if _pinned_for[0] == key:
+    key = (cpu, len(tids), id(tids))
+    if memo[0] == key:
         return
-    _pinned_for[0] = key
+    memo[0] = key
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except OSError:  # pragma: no cover
@@ -196,7 +198,7 @@ def _pin_workers() -> None:
     if cpu not in allowed or len(allowed) < 2:
         return
     start = allowed.index(cpu)
-    for k, tid in enumerate(list(workers)):
+    for k, tid in enumerate(list(tids)):
         try:
             os.sched_setaffinity(tid, {allowed[(start + 1 + k) % len(allowed)]})
         except OSError:  # CPUs taken away meanwhile: leave it where it is
@@ -271,7 +273,7 @@ def run_parts(fn: Callable[[int], object], parts: int) -> None:
     error: BaseException | None = None
     futures = []
     try:
-        _pin_workers()
+        pin_others(_workers, _pinned_for)
         local = [0]
         for j in range(1, parts):
             try:
