@@ -56,7 +56,7 @@ def _compile() -> Any:
 
     @numba.njit(parallel=True, cache=True)
     def team(out, gettid):  # pragma: no cover - compiled
-        for i in prange(out.shape[0]):  # one iteration per thread of the team
+        for _i in prange(out.shape[0]):  # one iteration per thread of the team
             out[numba.get_thread_id()] = gettid()
 
     return team
