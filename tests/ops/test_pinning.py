@@ -42,34 +42,52 @@ def test_pool_workers_run_on_another_cpu_than_the_caller(two_threads):
     assert os.sched_getaffinity(0) == mine  # the caller is never pinned
 
 
-@needs_pinning
-def test_pin_others_skips_repeats_and_survives_bad_ids(monkeypatch):
-    calls = []
-    real = os.sched_setaffinity
-    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append((tid, set(cpus))) or real(tid, cpus))
-    helper_ready, stop = threading.Event(), threading.Event()
-    tid = []
+def _helper_thread():
+    """A thread that waits until told: returns (its native id, stop event, thread)."""
+    ready, stop, tid = threading.Event(), threading.Event(), []
 
     def helper():
         tid.append(threading.get_native_id())
-        helper_ready.set()
+        ready.set()
         stop.wait(30)
 
     t = threading.Thread(target=helper)
     t.start()
-    helper_ready.wait(30)
+    ready.wait(30)
+    return tid[0], stop, t
+
+
+@needs_pinning
+def test_pin_others_skips_repeats(monkeypatch):
+    calls = []
+    real = os.sched_setaffinity
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append((tid, set(cpus))) or real(tid, cpus))
+    cpu = threads._getcpu()
+    monkeypatch.setattr(threads, "_getcpu", lambda: cpu)  # the caller "stays" on one CPU
+    tid, stop, t = _helper_thread()
     try:
         memo = [None]
-        tids = [tid[0], 2**22 + 12345]  # the second names no thread: ignored
-        threads.pin_others(tids, memo)
-        assert [c[0] for c in calls] == tids
-        assert len(os.sched_getaffinity(tid[0])) == 1
-        threads.pin_others(tids, memo)  # same caller CPU, same threads: no system call
-        if threads._getcpu() == memo[0][0]:
-            assert len(calls) == 2
+        assert threads.pin_others([tid], memo)
+        assert calls == [(tid, calls[0][1])] and cpu not in calls[0][1]
+        assert os.sched_getaffinity(tid) == calls[0][1]
+        assert threads.pin_others([tid], memo) and len(calls) == 1  # pinned already: no system call
+        monkeypatch.setattr(threads, "_getcpu", lambda: calls[0][1].copy().pop())  # the caller moved there
+        assert threads.pin_others([tid], memo) and len(calls) == 2 and os.sched_getaffinity(tid) == {cpu}
     finally:
         stop.set()
         t.join()
+
+
+@needs_pinning
+def test_pin_others_pins_nothing_once_a_thread_has_ended(monkeypatch):
+    """An id that no longer names one of this process's threads (it may name another's by now)
+    stops the pinning: nothing is pinned and the caller is told."""
+    calls = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append(tid))
+    tid, stop, t = _helper_thread()
+    stop.set()
+    t.join()
+    assert not threads.pin_others([threading.get_native_id(), tid], [None]) and calls == []
 
 
 @needs_pinning
@@ -92,21 +110,64 @@ def test_numba_team_pinned_before_a_parallel_kernel(monkeypatch):
         assert tids == []
         return
     assert tids and threading.get_native_id() not in tids
-    cpu = numba_team._local.memo[0][0]
-    for tid in tids:
-        pinned = os.sched_getaffinity(tid)
-        assert len(pinned) == 1 and cpu not in pinned
+    cpu = numba_team._local.memo[0][0]  # the caller's CPU when the team was pinned
+    allowed = sorted(os.sched_getaffinity(0))
+    pinned = [os.sched_getaffinity(tid) for tid in tids]
+    assert all(len(p) == 1 and p <= set(allowed) for p in pinned)
+    # one CPU each, the caller's last (omp: the caller works too; workqueue: it only waits)
+    others = len(allowed) - 1
+    assert all(cpu not in p for p in pinned[:others])
+    assert len(set().union(*pinned[:len(allowed)])) == min(len(tids), len(allowed))
+
+
+@needs_pinning
+@pytest.mark.skipif(not conv_numba.AVAILABLE, reason="numba not installed")
+def test_numba_team_found_again_when_one_has_ended(monkeypatch):
+    numba_team.pin_team()
+    live = numba_team.team_ids()
+    if not live:
+        pytest.skip("numba's threads cannot be pinned here")
+    tid, stop, t = _helper_thread()
+    stop.set()
+    t.join()
+    numba_team._local.tids = [*live, tid]  # as if the runtime had replaced one of its threads
+    numba_team._local.memo[0] = None
+    numba_team.pin_team()
+    assert numba_team._local.tids == live  # found again by the team kernel, the ended one gone
+
+
+@pytest.mark.skipif(not conv_numba.AVAILABLE, reason="numba not installed")
+def test_a_pinning_failure_warns_once_and_leaves_the_kernels_working(monkeypatch):
+    def broken(refresh=False):
+        raise RuntimeError("no team")
+
+    monkeypatch.setattr(numba_team, "team_ids", broken)
+    monkeypatch.setattr(numba_team, "_failed", [False])
+    monkeypatch.setattr(numba_team, "_gettid", numba_team._gettid or (lambda: 0))
+    monkeypatch.setattr(conv_numba, "PARALLEL_MIN_SIZE", 0)
+    cols = np.ones((1, 1, 1, 2, 1, 1, 1, 3), np.float32)
+    gpad = np.zeros((1, 1, 1, 2, 3), np.float32)
+    with pytest.warns(RuntimeWarning, match="could not pin numba's threads"):
+        conv_numba.col2im_cl3d(cols, gpad, 1, 1, 1, 1, 1, 1)
+    assert numba_team._failed[0]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        conv_numba.col2im_cl3d(cols, gpad, 1, 1, 1, 1, 1, 1)  # pinning is off now: no second warning
+    assert not seen
+    np.testing.assert_array_equal(gpad, 2 * np.ones_like(gpad))
 
 
 def test_no_pinning_when_switched_off():
-    code = ("import os, threading\nimport lamina\nfrom lamina.ops.kernels import threads\n"
+    code = ("import os, threading\nimport lamina\nfrom lamina.ops.kernels import numba_team, threads\n"
             "threads.set_num_threads(2)\n"
             "for _ in range(2): threads.run_parts(lambda j: None, 2)\n"
-            "print(threads._getcpu is None, all(os.sched_getaffinity(t) == os.sched_getaffinity(0)"
-            " for t in threads._workers))")
+            "print(threads._getcpu is None, numba_team._gettid is None, numba_team.team_ids(),"
+            " all(os.sched_getaffinity(t) == os.sched_getaffinity(0) for t in threads._workers))")
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LAMINA_PIN_THREADS="0"),
                          check=True, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["True", "True"]
+    assert out.stdout.split() == ["True", "True", "[]", "True"]
 
 
 @pytest.mark.skipif(not conv_numba.AVAILABLE, reason="numba not installed")
@@ -122,8 +183,12 @@ def test_forked_child_forgets_the_parents_team():
     q = ctx.Queue()
     p = ctx.Process(target=_child_team, args=(q,))
     p.start()
-    p.join(timeout=60)
-    assert p.exitcode == 0 and q.get(timeout=5) is None
+    try:
+        p.join(timeout=60)
+        assert p.exitcode == 0 and q.get(timeout=5) is None
+    finally:
+        if p.is_alive():
+            p.kill()
 
 
 def _child_team(q):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv_numba
+from . import conv_numba, threads
 from .im2col import is_channels_last, use_numba
 
 __all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
@@ -66,7 +66,7 @@ def _args(stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int])
 
 
 def _run(kernel: Any, work: int, *args: Any) -> None:
-    (kernel.parallel if work >= PARALLEL_MIN_WORK else kernel.serial)(*args)
+    (kernel.parallel if work >= PARALLEL_MIN_WORK and not threads.busy() else kernel.serial)(*args)
 
 
 # ----------------------------------------------------------------------------- stride 1: flat planes

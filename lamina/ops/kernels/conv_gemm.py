@@ -51,8 +51,10 @@ def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
 COLUMN_CHUNK_BYTES = 16 * 2**20
 
 
-# below this many column bytes in all, one chunk: sharing chunks out costs about 0.1 ms (see
-# threads.SPLIT_MIN_WORK), more than LeNet's c3 layer (3.8 MB of columns) gains from it
+# below this many column bytes in all, one chunk: a hand-off to another thread costs 0.05–0.1 ms
+# (see threads.py). LeNet's c3 layer (3.8 MB of columns) gains from two chunks since the pool's
+# threads are pinned: forward 0.75 -> 0.53 ms, forward + backward 4.4 -> 3.4 ms (a slow minute)
+# against 4 MB here
 PARALLEL_MIN_BYTES = 1 << 21
 
 

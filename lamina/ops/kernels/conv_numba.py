@@ -460,15 +460,16 @@ if AVAILABLE:
                                   fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_serial"
         ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
+        def parallel(*args: Any) -> None:  # numba's team pinned away from this thread first
+            numba_team.pin_team()
+            par(*args)
+
         def run(*args: Any) -> None:
-            if args[0].size >= (PARALLEL_MIN_SIZE if min_size is None else min_size) and not threads.busy():
-                numba_team.pin_team()
-                par(*args)
-            else:
-                ser(*args)
+            big = args[0].size >= (PARALLEL_MIN_SIZE if min_size is None else min_size)
+            (parallel if big and not threads.busy() else ser)(*args)
 
         run.__doc__ = fn.__doc__
-        run.parallel, run.serial = par, ser  # type: ignore[attr-defined]
+        run.parallel, run.serial = parallel, ser  # type: ignore[attr-defined]
         return run
 
     col2im_cl3d = compile_pair(_col2im_cl3d)

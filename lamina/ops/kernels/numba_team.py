@@ -57,14 +57,17 @@ def _compile() -> Any:
     @numba.njit(parallel=True, cache=True)
     def team(out, gettid):  # pragma: no cover - compiled
         for _i in prange(out.shape[0]):  # one iteration per thread of the team
-            out[numba.get_thread_id()] = gettid()
+            t = numba.get_thread_id()
+            if 0 <= t < out.shape[0]:
+                out[t] = gettid()
 
     return team
 
 
-def team_ids() -> list[int]:
+def team_ids(refresh: bool = False) -> list[int]:
     """Native ids of the threads numba's parallel kernels started from this thread run on, this
-    thread excluded (empty where they cannot be found or pinned)."""
+    thread excluded (empty where they cannot be found or pinned); found again when numba's
+    thread count changes, or with ``refresh`` (an OpenMP runtime may replace its threads)."""
     global _team_kernel
     if _gettid is None:
         return []
@@ -72,7 +75,7 @@ def team_ids() -> list[int]:
 
     size = numba.get_num_threads()
     tids = getattr(_local, "tids", None)
-    if tids is not None and _local.size == size:
+    if tids is not None and _local.size == size and not refresh:
         return tids
     if _team_kernel is None:
         _team_kernel = _compile()
@@ -85,10 +88,21 @@ def team_ids() -> list[int]:
     return tids
 
 
+_failed = [False]
+
+
 def pin_team() -> None:
-    """Pin this thread's numba team to CPUs other than this thread's (see the module's text)."""
-    if _gettid is None:
+    """Pin this thread's numba team to CPUs other than this thread's (see the module's text).
+    Pinning is only an optimisation: a failure turns it off for the process, with a warning,
+    and never reaches the kernel's caller."""
+    if _gettid is None or _failed[0]:
         return
-    tids = team_ids()
-    if tids:
-        threads.pin_others(tids, _local.memo)
+    try:
+        if not threads.pin_others(team_ids(), _local.memo):  # one of them has ended
+            threads.pin_others(team_ids(refresh=True), _local.memo)
+    except Exception as e:  # noqa: BLE001 - an optimisation must not break the kernel
+        _failed[0] = True
+        import warnings
+
+        warnings.warn(f"lamina: could not pin numba's threads ({e!r}); they are left unpinned",
+                      RuntimeWarning, stacklevel=2)

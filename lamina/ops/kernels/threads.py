@@ -22,12 +22,12 @@ or that another thread starts meanwhile, runs in the thread that starts it (no n
 no deadlock). DataLoader workers use one thread, as torch's do.
 
 Where the workers run: each hand-off pins the pool's threads to CPUs other than the one the
-calling thread is on (Linux; ``LAMINA_PIN_THREADS=0`` leaves them free). Left free, a woken
+calling thread is on (Linux; ``LAMINA_PIN_THREADS=0`` before import leaves them free). Left free, a woken
 worker is often queued on the caller's own CPU, so the two run one after the other: on the
 2-vCPU VM that happened after every pause of 0.1 s or more, and then for every hand-off after
-it (LeNet's c3 columns and product in two halves: 0.65 ms pinned against 0.37–0.40 ms, one thread
-0.61 ms). numba's OpenMP threads are pinned the same way before each parallel kernel
-(:mod:`.conv_numba`). The caller itself is never pinned.
+it (LeNet's c3 columns and product in two halves: 0.65 ms unpinned against 0.37–0.40 ms pinned,
+one thread 0.61 ms). numba's OpenMP threads are pinned the same way before each parallel kernel
+(:mod:`.numba_team`). The caller itself is never pinned.
 
 The trade-off: handing work to another thread and waiting for it costs about 0.1 ms here, so
 mid-sized products (below :data:`SPLIT_MIN_WORK`) run on one thread, where OpenBLAS's spinning
@@ -179,30 +179,44 @@ def _pin_setup() -> Any:
 _getcpu = _pin_setup()
 
 
-def pin_others(tids: list[int], memo: list[Any]) -> None:
-    """Pin the threads ``tids`` (native ids) to CPUs other than the calling thread's, one each,
-    in turn after it among the CPUs this process may use, unless ``memo[0]`` says they already
-    are (it keeps the caller's CPU and the threads last pinned). A no-op where threads cannot be
-    pinned or ``LAMINA_PIN_THREADS=0``."""
-    if _getcpu is None or not tids:
-        return
-    cpu = _getcpu()
-    key = (cpu, len(tids), id(tids))
-    if memo[0] == key:
-        return
-    memo[0] = key
+def _present(tids: list[int]) -> bool:
+    """Whether every id in ``tids`` still names a thread of this process."""
     try:
+        present = {int(t) for t in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):  # pragma: no cover
+        return False
+    return all(t in present for t in tids)
+
+
+def pin_others(tids: list[int], memo: list[Any]) -> bool:
+    """Pin the threads ``tids`` (native ids of this process's threads) one CPU each, in turn
+    after the calling thread's among the CPUs it may use (so none shares the caller's CPU
+    unless there are more threads than other CPUs), unless ``memo[0]`` says they already are:
+    it keeps the caller's CPU, its allowed CPUs and the list last pinned. A no-op where threads
+    cannot be pinned (``LAMINA_PIN_THREADS=0`` before importing lamina, not Linux with glibc,
+    one CPU allowed). Returns False, pinning nothing, where one of ``tids`` has ended (its id
+    could name another thread by now); never raises."""
+    if _getcpu is None or not tids:
+        return True
+    try:
+        cpu = _getcpu()
         allowed = sorted(os.sched_getaffinity(0))
     except OSError:  # pragma: no cover
-        return
-    if cpu not in allowed or len(allowed) < 2:
-        return
-    start = allowed.index(cpu)
-    for k, tid in enumerate(list(tids)):
-        try:
-            os.sched_setaffinity(tid, {allowed[(start + 1 + k) % len(allowed)]})
-        except OSError:  # CPUs taken away meanwhile: leave it where it is
-            pass
+        return True
+    key = (cpu, tuple(allowed), len(tids), id(tids))
+    if memo[0] == key:
+        return True
+    if not _present(tids):
+        return False
+    if cpu in allowed and len(allowed) >= 2:
+        start = allowed.index(cpu)
+        for k, tid in enumerate(list(tids)):
+            try:
+                os.sched_setaffinity(tid, {allowed[(start + 1 + k) % len(allowed)]})
+            except OSError:  # CPUs taken away meanwhile: leave it where it is
+                pass
+    memo[0] = key
+    return True
 
 
 def _acquire() -> ThreadPoolExecutor | None:
