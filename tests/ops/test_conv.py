@@ -365,3 +365,26 @@ def test_conv_empty_batch_and_half():
     assert y.dtype == np.float16
     np.testing.assert_allclose(y.numpy().astype(np.float64), TF.conv2d(torch.tensor(xs), torch.tensor(ws)).numpy(),
                                rtol=2e-2, atol=5e-2)
+
+
+def test_im2col_view_is_every_window_and_checks_its_bounds():
+    """The strided column view against windows cut by hand (1-, 2-, 3-D, strides, dilations),
+    and a ValueError, not a view past the buffer's end, where windows overrun the input."""
+    import itertools
+
+    rng = np.random.default_rng(5)
+    for nd in (1, 2, 3):
+        for _ in range(10):
+            k, s, d, o = (rng.integers(1, 4, nd), rng.integers(1, 3, nd), rng.integers(1, 3, nd),
+                          rng.integers(1, 4, nd))
+            e = [(oo - 1) * ss + dd * (kk - 1) + 1 + int(rng.integers(0, 2)) for oo, ss, dd, kk in zip(o, s, d, k)]
+            x = rng.standard_normal((2, *e, 3))
+            view = kernels.im2col_view(x, k, s, d, o)
+            for idx in itertools.product(*[range(a) for a in o]):
+                for tap in itertools.product(*[range(a) for a in k]):
+                    src = tuple(i * ss + j * dd for i, j, ss, dd in zip(idx, tap, s, d))
+                    np.testing.assert_array_equal(view[(slice(None), *idx, *tap)], x[(slice(None), *src)])
+            np.testing.assert_array_equal(kernels.im2col_cl(x, k, s, d, o), view)
+    with pytest.raises(ValueError, match=r"im2col: windows \(4 outputs, stride 2, kernel 3, dilation 1\) "
+                                         r"overrun the padded input of extent 8"):
+        kernels.im2col_view(np.zeros((1, 8, 2)), (3,), (2,), (1,), (4,))
