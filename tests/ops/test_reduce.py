@@ -126,6 +126,29 @@ def test_softmax_family_stable_up_to_1e4():
         assert np.isfinite(y.array).all() and np.isfinite(x.grad.array).all()
 
 
+def test_softmax_family_of_infinite_slices_as_torch():
+    """An all −inf slice gives NaN, a −inf entry among finite ones 0 (log: −inf), as torch,
+    without NumPy warnings; each is one graph node whose gradient on the finite slices is torch's."""
+    import warnings
+
+    import torch
+
+    arr = np.array([[-np.inf, -np.inf, -np.inf], [-np.inf, 0.0, 1.0], [2.0, -1.0, 0.5]])
+    g = np.arange(9.0).reshape(3, 3)
+    for name in ("softmax", "log_softmax"):
+        x = lamina.tensor(arr, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = getattr(x, name)(1)
+        assert repr(y.grad_fn).lower() == f"<{name.replace('_', '')}backward>"  # one node, not six
+        tx = torch.tensor(arr, requires_grad=True)
+        ty = getattr(tx, name)(1)
+        np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12, equal_nan=True)
+        y[1:].backward(lamina.tensor(g[1:]))
+        ty[1:].backward(torch.tensor(g[1:]))
+        np.testing.assert_allclose(x.grad.array, tx.grad.numpy(), rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
 def test_logsumexp_of_all_minus_inf_is_minus_inf():
     x = lamina.tensor([[-np.inf, -np.inf], [0.0, -np.inf]])
     assert x.logsumexp(1).tolist() == [-np.inf, 0.0]
