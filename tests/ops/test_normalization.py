@@ -44,7 +44,7 @@ def test_batch_norm_oracle_random(path):
             np.testing.assert_allclose(lam.array, tor.numpy(), rtol=tol, atol=tol)
 
 
-def test_instance_norm_oracle_random():
+def test_instance_norm_oracle_random(path):  # numba and NumPy kernels
     rng = np.random.default_rng(1)
     for i in range(40):
         shape = _shape(rng, 3, 5)
@@ -68,7 +68,7 @@ def test_instance_norm_oracle_random():
             np.testing.assert_allclose(lam.array, tor.numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_layer_norm_oracle_random():
+def test_layer_norm_oracle_random(path):  # numba and NumPy kernels
     rng = np.random.default_rng(2)
     for i in range(50):
         shape = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(1, 5))))
@@ -87,7 +87,7 @@ def test_layer_norm_oracle_random():
                seed=i, atol=1e-4 if dtype == "float32" else None, rtol=1e-3 if dtype == "float32" else None)
 
 
-def test_group_norm_oracle_random():
+def test_group_norm_oracle_random(path):  # numba and NumPy kernels
     rng = np.random.default_rng(3)
     for i in range(50):
         groups = int(rng.integers(1, 4))
@@ -103,7 +103,7 @@ def test_group_norm_oracle_random():
         oracle(fn(LF), Input(shape), Input(shape[1:2]), Input(shape[1:2]), torch_fn=fn(TF), seed=i)
 
 
-def test_local_response_norm_oracle_random():
+def test_local_response_norm_oracle_random(path):  # numba and NumPy kernels
     rng = np.random.default_rng(4)
     for i in range(40):
         shape = _shape(rng, 3, 5)
