@@ -140,6 +140,51 @@ def test_channel_dropout_zeroes_whole_channels(cls, shape):
         cls(0.5)(lamina.ones(5))
 
 
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_channel_dropout_modes_gradient_and_inplace_as_torch(nd):
+    """Evaluation and p = 0 return the input itself, p = 1 zeros; the gradient is the mask
+    scaled by 1/(1−p); ``inplace`` writes into the input and returns it (an error on a leaf
+    that requires grad), as torch's; unbatched ``(C, *)`` inputs drop whole channels (not a
+    3-D input to dropout2d: see the next test)."""
+    fn, tfn = getattr(F, f"dropout{nd}d"), getattr(torch.nn.functional, f"dropout{nd}d")
+    shape = (3, 6) + (4,) * nd
+    x = lamina.randn(*shape)
+    tx = torch.from_numpy(x.array.copy())
+    assert fn(x, 0.5, training=False) is x and fn(x, 0.0) is x
+    assert tfn(tx, 0.5, training=False) is tx
+    assert not fn(x, 1.0).array.any() and not tfn(tx, 1.0).numpy().any()
+    xg = lamina.randn(*shape, requires_grad=True)
+    lamina.manual_seed(4)
+    y = fn(xg, 0.3)
+    y.backward(lamina.ones(*shape))
+    mask = y.array / xg.array
+    np.testing.assert_allclose(xg.grad.array, mask, rtol=1e-6)
+    assert np.all(np.isclose(mask, 0.0) | np.isclose(mask, 1 / 0.7, rtol=1e-5))
+    h = xg * 1.0
+    out = fn(h, 0.5, inplace=True)
+    th = torch.ones(shape, requires_grad=True) * 1.0
+    assert out is h and tfn(th, 0.5, inplace=True) is th
+    out.sum().backward()  # autograd through the in-place version
+    with pytest.raises(RuntimeError, match="in-place"):
+        fn(lamina.ones(*shape, requires_grad=True), 0.5, inplace=True)
+    with pytest.raises(RuntimeError):
+        tfn(torch.ones(shape, requires_grad=True), 0.5, inplace=True)
+    if nd != 2:  # a 3-D input to dropout2d is read as batched 1-D (the next test)
+        unbatched = fn(lamina.ones(*shape[1:]), 0.5).array.reshape(shape[1], -1)
+        assert np.all((unbatched == 0).all(-1) | (unbatched == 2.0).all(-1))
+
+
+def test_dropout2d_reads_3d_input_as_batched_1d_with_torchs_warning():
+    x = lamina.ones(4, 50, 6)
+    with pytest.warns(UserWarning, match="Received a 3D input to dropout2d") as got:
+        y = F.dropout2d(x, 0.5).array
+    with pytest.warns(UserWarning) as want:
+        torch.nn.functional.dropout2d(torch.ones(4, 50, 6), 0.5)
+    assert str(got[0].message) == str(want[0].message)
+    assert np.all((y == 0).all(-1) | (y == 2.0).all(-1))  # one draw per (n, c) row, as torch
+    assert 0 < (y[..., 0] == 0).mean() < 1 and (y[:, :, 0] == 0).any(0).any() and not (y == 0).all(0).all()
+
+
 def test_alpha_dropout_keeps_selu_moments():
     lamina.manual_seed(0)
     x = lamina.randn(400, 500)
