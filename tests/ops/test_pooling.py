@@ -65,6 +65,50 @@ def test_avg_pool_oracle_random(nd):
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_indices_where_windows_hold_only_minus_inf_or_padding(nd, path):
+    """Windows whose input elements are all −∞, and (with dilation) windows wholly in the
+    padding: torch never picks a padding element — it takes the first element inside the
+    input, and for a window with none its start moved right by the dilation. Indices as
+    torch's everywhere; gradients where every window holds an input element (torch's backward
+    writes the others to its out-of-window index, past the input when that is out of range)."""
+    rng = np.random.default_rng(70 + nd)
+    checked_empty = [0]
+    for _ in range(40):
+        k = tuple(int(v) for v in rng.integers(1, 4, nd))
+        d = tuple(int(v) for v in rng.integers(1, 4, nd))
+        p = tuple(int(rng.integers(0, ki // 2 + 1)) for ki in k)
+        s = tuple(int(v) for v in rng.integers(1, 3, nd))
+        size = tuple(max(1, di * (ki - 1) + 1 - 2 * pi + int(rng.integers(0, 3))) for ki, di, pi in zip(k, d, p))
+        ceil = bool(rng.random() < 0.5)
+        x = rng.standard_normal((2, 2, *size))
+        x[rng.random(x.shape) < 0.6] = -np.inf
+        args = (k, s, p, d, ceil)
+        try:
+            ty, ti = getattr(TF, f"max_pool{nd}d")(torch.tensor(x), *args, return_indices=True)
+        except RuntimeError:
+            continue  # a configuration torch rejects
+        y, idx = getattr(LF, f"max_pool{nd}d")(lamina.tensor(x), *args, return_indices=True)
+        np.testing.assert_array_equal(y.array, ty.numpy())
+        np.testing.assert_array_equal(idx.array, ti.numpy(), err_msg=f"config {args} size {size}")
+        if (ti.numpy() < int(np.prod(size))).all():
+            lx, tx = lamina.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+            g = rng.standard_normal(ty.shape)
+            getattr(LF, f"max_pool{nd}d")(lx, *args).backward(lamina.tensor(g))
+            getattr(TF, f"max_pool{nd}d")(tx, *args).backward(torch.tensor(g))
+            if _windows_with_input(size, *args).all():
+                np.testing.assert_allclose(lx.grad.array, tx.grad.numpy(), rtol=1e-12)
+            else:  # lamina: a window with no input element passes no gradient on
+                checked_empty[0] += 1
+    assert checked_empty[0] or nd == 1  # the wholly padded case was drawn
+
+
+def _windows_with_input(size, k, s, p, d, ceil):
+    """Per output position, whether its window holds an element inside the input."""
+    from lamina.ops.kernels.pool import _first_inside, pool_geom
+    return _first_inside(pool_geom(size, k, s, p, d, ceil))[1]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
 def test_lp_pool_oracle_random(nd):
     rng = np.random.default_rng(20 + nd)
     name = f"lp_pool{nd}d"

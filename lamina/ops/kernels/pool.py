@@ -159,7 +159,29 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
         xp.subtract(arg, j, out=step)
         step *= eq
         arg -= step
+    if any(g.padding) or any(g.pad_after):
+        # a window whose input elements are all the lowest value ties with its padding: torch
+        # never picks padding, but the first element inside the input (the numba loop too)
+        first, inside = _first_inside(g)
+        xp.copyto(arg, first.astype(dt), where=(y == low) & inside)
     return y, arg
+
+
+def _first_inside(g: PoolGeom) -> tuple[Any, Any]:
+    """Per window (shape ``out_size``): the kernel offset of its first element inside the input
+    in scan order, and whether it has one (with dilation a window can lie wholly in padding)."""
+    first = xp.zeros(g.out_size, dtype=xp.int64)
+    inside = xp.ones(g.out_size, dtype=bool)
+    nd = len(g.kernel)
+    for i in range(nd):
+        shape = [1] * nd
+        shape[i] = g.out_size[i]
+        base = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        o = -(xp.minimum(base, 0) // g.dilation[i])  # offsets skipped in the left padding
+        ok = (o < g.kernel[i]) & (base + o * g.dilation[i] < g.in_size[i])
+        first = first * g.kernel[i] + xp.minimum(o, g.kernel[i] - 1).reshape(shape)
+        inside = inside & ok.reshape(shape)
+    return first, inside
 
 
 def _nan_arg(xpad: Any, slices: list[Any], shape: tuple[int, ...], g: PoolGeom) -> Any:
@@ -222,15 +244,24 @@ def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
 
 
 def arg_to_index(arg: Any, g: PoolGeom) -> Any:
-    """Kernel offsets → torch's indices: the flat position of the maximum in its input plane."""
+    """Kernel offsets → torch's indices: the flat position of the maximum in its input plane.
+    A window wholly in the padding (possible with dilation) gets torch's index too: its start
+    moved right by the dilation until it is no longer negative (which may lie past the
+    window, or past the input)."""
     offs = xp.unravel_index(arg, g.kernel)
     nd = len(g.kernel)
     flat = xp.zeros(arg.shape, dtype=xp.int64)
+    start = xp.zeros(g.out_size, dtype=xp.int64)  # torch's start, for the windows with no input element
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = (xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
-        flat = flat * g.in_size[i] + (base + offs[i].astype(xp.int64) * g.dilation[i])
+        base = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        flat = flat * g.in_size[i] + (base.reshape(shape) + offs[i].astype(xp.int64) * g.dilation[i])
+        start = start * g.in_size[i] + (base - xp.minimum(base, 0) // g.dilation[i] * g.dilation[i]).reshape(shape)
+    if any(g.padding) and any(d > 1 for d in g.dilation):
+        _, inside = _first_inside(g)
+        if not inside.all():
+            flat = xp.where(inside, flat, start)
     return flat
 
 
