@@ -203,7 +203,10 @@ def conv_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
                              f"got {padding_mode!r}")
         widths = [w for i in reversed(range(nd)) for w in (lo[i], hi[i])]
         if any(widths):
-            x = _pad(x, widths, mode=padding_mode)
+            try:
+                x = _pad(x, widths, mode=padding_mode)
+            except ValueError as e:  # name the layer, not only the padding op inside it
+                raise ValueError(f"{op} with padding_mode={padding_mode!r}: {e}") from None
         lo = hi = (0,) * nd
     size = tuple(x.shape[2:])
     padded = tuple(s + a + b for s, a, b in zip(size, lo, hi))

@@ -65,12 +65,19 @@ def test_strict_mode_names_the_numbers():
         conv_output_size(32, 3, stride=2, strict=True)
     with pytest.raises(ValueError, match="stride 4"):
         pool_output_size(10, 3, stride=4, strict=True)
+    with pytest.raises(ValueError, match="stride 4"):  # ceil_mode takes the rows in, but the stride still does not fit
+        pool_output_size(10, 3, stride=4, ceil_mode=True, strict=True)
+    assert pool_output_size(10, 3, stride=4, ceil_mode=True) == 3
+    assert pool_output_size(11, 3, stride=4, ceil_mode=True, strict=True) == 3  # (11 − 3) / 4 fits
     assert conv_output_size(32, 3, stride=2) == 15  # non-strict silently drops the last row
 
 
 def test_errors():
     with pytest.raises(ValueError, match="larger than the padded input"):
         conv_output_size(3, 5)
+    with pytest.raises(ValueError, match=r"padding should be at most half of the kernel size, got padding=2 "
+                                         r"and kernel_size=2"):  # as torch's pools
+        pool_output_size(8, 2, padding=2)
     with pytest.raises(ValueError, match="positive"):
         conv_output_size(8, 3, stride=0)
     with pytest.raises(ValueError, match="output_padding"):

@@ -346,6 +346,9 @@ def test_conv_errors_are_clear():
         F.conv2d(x, lamina.randn(2, 1, 3, 3), lamina.randn(3))
     with pytest.raises(TypeError, match="same floating dtype"):
         F.conv2d(x.double(), lamina.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv1d with padding_mode='reflect': pad: padding size should be less "
+                                         r"than the corresponding input dimension, but got: padding \(3, 3\)"):
+        lamina.nn.Conv1d(1, 1, 3, padding=3, padding_mode="reflect")(lamina.randn(1, 1, 3))
 
 
 def test_conv_empty_batch_and_half():

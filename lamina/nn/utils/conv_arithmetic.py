@@ -129,11 +129,14 @@ def conv_transpose_output_size(size: Any, kernel_size: Any, stride: Any = 1, pad
 
 def _pool(n: int, k: int, s: int, p: int, d: int, dim: int = 0, ceil_mode: bool = False,
           strict: bool = False) -> int:
+    if p > k // 2:  # torch's pools reject it (a window could then lie wholly in the padding)
+        raise ValueError(f"pool_output_size: padding should be at most half of the kernel size, got padding={p} "
+                         f"and kernel_size={k} in dim {dim}")
     if ceil_mode:
-        _check("pool", k, s, p, d)
+        # strict: the stride must fit exactly with ceil_mode too (a partial last window is the
+        # same "illegal stride", taken in instead of dropped)
+        _conv(n, k, s, p, d, dim, strict, "pool")  # the argument checks, and strict's
         span = n + 2 * p - d * (k - 1) - 1
-        if span < 0:
-            return _conv(n, k, s, p, d, dim, False, "pool")
         out = -(-span // s) + 1
         if (out - 1) * s >= n + p:
             out -= 1
