@@ -170,6 +170,11 @@ def avg_pool_nd(input: Tensor, nd: int, kernel_size: Any, stride: Any = None, pa
     if divisor_override is not None and int(divisor_override) == 0:
         raise ValueError(f"{op}: divisor_override must be non-zero, got {divisor_override}")
     g = _geom(op, x, nd, kernel_size, stride, padding, 1, ceil_mode, "average pooling")
+    if nd == 3 and any(n < k for n, k in zip(g.in_size, g.kernel)):  # torch's 3-D check ignores the padding
+        t, h, w = g.in_size
+        kt, kh, kw = g.kernel
+        raise ValueError(f"{op}: input image (T: {t} H: {h} W: {w}) smaller than kernel size "
+                         f"(kT: {kt} kH: {kh} kW: {kw}), as torch's avg_pool3d checks (padding not counted)")
     div = K.avg_divisor(g, bool(count_include_pad), divisor_override, x.dtype)
     y = AvgPool.apply(x, geom=g, div=div)
     return y.squeeze(0) if unb else y

@@ -267,6 +267,11 @@ def test_errors_name_the_op_and_the_numbers():
         LF.max_pool2d(x, 2, dilation=-1)
     with pytest.raises(ValueError, match=r"avg_pool2d: padding should be at most half"):
         LF.avg_pool2d(x, 2, padding=2)
+    with pytest.raises(ValueError, match=r"avg_pool3d: input image \(T: 2 H: 2 W: 2\) smaller than kernel size "
+                                         r"\(kT: 3 kH: 3 kW: 3\)"):
+        LF.avg_pool3d(lamina.randn(1, 1, 2, 2, 2), 3, 1, 1)  # torch: the same error, padding or not
+    with pytest.raises(RuntimeError, match="smaller than kernel size"):
+        TF.avg_pool3d(torch.randn(1, 1, 2, 2, 2), 3, 1, 1)
     with pytest.raises(ValueError, match=r"max_pool1d: expected a 2-D .* or 3-D .*got a 4-D"):
         LF.max_pool1d(x, 2)
     with pytest.raises(ValueError, match=r"max_unpool2d: invalid output_size"):
