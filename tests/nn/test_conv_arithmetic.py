@@ -138,3 +138,29 @@ def test_receptive_field_of_modules():
     stack = [Stub(5, 1), Stub(2), Stub(5, 1), nn.MaxPool2d(2)]
     assert receptive_field(stack).size == 16  # LeNet-5's conv/pool stack
     assert receptive_field([nn.MaxPool2d((2, 2)), nn.Identity(), nn.MaxPool2d(2, stride=1)]) == ReceptiveField(4, 2, 1.5)
+
+
+def test_receptive_field_per_dim_brute_force():
+    """Along each dim of a 2-D stack with non-square kernels, strides and dilations: the span
+    of inputs that change the first output (torch, by perturbation)."""
+    import lamina.nn as nn
+
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        tlayers, llayers = [], []
+        for _ in range(int(rng.integers(1, 4))):
+            k = tuple(int(v) for v in rng.integers(1, 5, 2))
+            s = tuple(int(v) for v in rng.integers(1, 3, 2))
+            d = tuple(int(v) for v in rng.integers(1, 3, 2))
+            tlayers.append(torch.nn.Conv2d(1, 1, k, stride=s, dilation=d, bias=False))
+            torch.nn.init.constant_(tlayers[-1].weight, 1.0)
+            llayers.append(nn.Conv2d(1, 1, k, stride=s, dilation=d))
+        x = torch.zeros(1, 1, 48, 48, requires_grad=True)
+        torch.nn.Sequential(*tlayers)(x)[0, 0, 0, 0].backward()
+        rows, cols = np.nonzero(x.grad[0, 0].numpy())
+        for dim, hit in ((0, rows), (1, cols)):
+            rf = receptive_field(llayers, dim=dim)
+            assert rf.size == hit.max() - hit.min() + 1
+            assert rf.start == (hit.max() + hit.min()) / 2
+    with pytest.raises(ValueError, match="dim 2 asked of a layer with 2 spatial dims"):
+        receptive_field([nn.Conv2d(1, 1, (3, 5))], dim=2)

@@ -184,12 +184,18 @@ class ReceptiveField(NamedTuple):
     start: float
 
 
-def _layer(spec: Any) -> tuple[int, int, int, int]:
+def _layer(spec: Any, dim: int = 0) -> tuple[int, int, int, int]:
     """``(k, s, p, d)`` of a module (kernel_size/stride/padding/dilation attributes), a dict, or
-    a tuple ``(k, s[, p[, d]])``; 1-D values (the first dim of a tuple)."""
+    a tuple ``(k, s[, p[, d]])``, in spatial dim ``dim`` (an int value holds for every dim)."""
     def first(v: Any) -> int:
         t = _tuple(v)
-        return t[0] if t else int(v)
+        if not t:
+            return int(v)
+        if len(t) == 1:
+            return t[0]
+        if dim >= len(t):
+            raise ValueError(f"receptive_field: dim {dim} asked of a layer with {len(t)} spatial dims ({spec!r})")
+        return t[dim]
     if isinstance(spec, dict):
         get = spec.get
     elif isinstance(spec, Sequence):
@@ -208,13 +214,15 @@ def _layer(spec: Any) -> tuple[int, int, int, int]:
     return first(k), first(k if s is None else s), first(p), first(get("dilation", 1) or 1)
 
 
-def receptive_fields(layers: Iterable[Any]) -> list[ReceptiveField]:
-    """The receptive field after each layer of a stack (1-D arithmetic, the first dim of each).
+def receptive_fields(layers: Iterable[Any], dim: int = 0) -> list[ReceptiveField]:
+    """The receptive field after each layer of a stack, along spatial dim ``dim`` (0: the
+    height of a 2-D stack, 1: its width; the arithmetic is per dim).
 
     Args:
         layers: modules with ``kernel_size``/``stride``/``padding``/``dilation`` (conv and
             pooling layers; others, e.g. ReLU, are skipped), dicts with those keys, or tuples
             ``(kernel, stride[, padding[, dilation]])``.
+        dim: which spatial dim of tuple-valued sizes to follow.
 
     Example:
         >>> [tuple(r) for r in receptive_fields([(3, 1, 1), (2, 2), (3, 1, 1)])]
@@ -225,7 +233,7 @@ def receptive_fields(layers: Iterable[Any]) -> list[ReceptiveField]:
     for spec in layers:
         if not isinstance(spec, (dict, Sequence)) and not hasattr(spec, "kernel_size"):
             continue
-        k, s, p, d = _layer(spec)
+        k, s, p, d = _layer(spec, dim)
         _check("receptive_field", k, s, p, d)
         k_eff = d * (k - 1) + 1
         start = start + ((k_eff - 1) / 2 - p) * jump
@@ -235,12 +243,17 @@ def receptive_fields(layers: Iterable[Any]) -> list[ReceptiveField]:
     return out
 
 
-def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
-    """The receptive field of a unit at the top of a stack; see :func:`receptive_fields`.
+def receptive_field(layers: Iterable[Any], dim: int = 0) -> ReceptiveField:
+    """The receptive field of a unit at the top of a stack, along spatial dim ``dim``; see
+    :func:`receptive_fields`.
 
     Example:
         >>> receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)]).size  # LeNet-5's conv/pool stack
         16
+        >>> from lamina import nn
+        >>> stack = [nn.Conv2d(1, 1, (3, 5)), nn.Conv2d(1, 1, (3, 5))]
+        >>> receptive_field(stack, dim=0).size, receptive_field(stack, dim=1).size
+        (5, 9)
     """
-    fields = receptive_fields(layers)
+    fields = receptive_fields(layers, dim)
     return fields[-1] if fields else ReceptiveField(1, 1, 0.0)
