@@ -279,8 +279,8 @@ def _adaptive_size(x: Tensor, nd: int, output_size: Any, op: str) -> tuple[int, 
     if len(output_size) != nd:
         raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
     out = tuple(n if o is None else int(o) for o, n in zip(output_size, x.shape[2:]))
-    if any(o <= 0 for o in out):
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+    if any(o < 0 for o in out):
+        raise ValueError(f"{op}: output_size must be non-negative, got {output_size!r}")
     if any(n == 0 for n in x.shape[2:]):
         raise ValueError(f"{op}: input spatial size {tuple(x.shape[2:])} has an empty dim")
     return out
@@ -312,11 +312,19 @@ class SpatialMean(Function):
         return (gy * (1.0 / ctx.size)).expand(*ctx.shape).contiguous()
 
 
+def _empty_like_windows(x: Tensor, out: tuple[int, ...]) -> Tensor:
+    """An ``(N, C, *out)`` result with no elements, still in ``x``'s graph."""
+    return x.reshape(*x.shape[:2], -1)[..., :0].reshape(*x.shape[:2], *out)
+
+
 def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "adaptive_avg_pool") -> Tensor:
     """Average over torch's adaptive windows; separable, so one small matrix product per dim
     (a plain mean where the windows tile the dim evenly)."""
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
+    if 0 in out:  # an empty output, as torch's (its gradient: zeros)
+        y = _empty_like_windows(x, out)
+        return y.squeeze(0) if unb else y
     sizes = x.shape[2:]
     if all(n % o == 0 for n, o in zip(sizes, out)):  # equal windows tile every dim: one mean
         if tuple(sizes) == out:
@@ -346,6 +354,11 @@ def adaptive_max_pool_nd(input: Tensor, nd: int, output_size: Any, return_indice
     """Max over torch's adaptive windows (first maximum in scan order on ties, as torch)."""
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
+    if 0 in out:  # an empty output, as torch's
+        y, idx = _empty_like_windows(x, out), xp.zeros(x.shape[:2] + out, dtype=xp.int64)
+        if unb:
+            y, idx = y.squeeze(0), idx[0]
+        return (y, const(idx)) if return_indices else y
     sizes = x.shape[2:]
     # per dim: (out, K) positions, the ragged tail clipped to the window's last element (a
     # repeat of an earlier element never changes which maximum is met first)

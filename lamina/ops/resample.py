@@ -171,7 +171,7 @@ def _cubic_matrix(n_in: int, n_out: int, scale: float | None, align_corners: boo
 
 
 def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
-           recompute: bool | None) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
+           recompute: bool | None, allow_empty: bool = False) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: exactly one of size or scale_factor should be defined")
     if size is not None:
@@ -188,7 +188,7 @@ def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
                              f"of {nd} elements, got {scale_factor!r}")
         out = tuple(math.floor(n * s) for n, s in zip(x.shape[2:], sf))
         scales = (None,) * nd if recompute else sf
-    if any(o <= 0 for o in out):
+    if any(o < 0 for o in out) or (not allow_empty and 0 in out):
         raise ValueError(f"{op}: output size {out} must be positive (input shape {tuple(x.shape)})")
     return out, scales
 
@@ -236,7 +236,8 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     if align_corners is not None and mode not in _RANK:
         raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: "
                          f"linear | bilinear | bicubic | trilinear (got mode '{mode}')")
-    out, scales = _sizes(op, input, nd, size, scale_factor, recompute_scale_factor)
+    # 'area' is adaptive average pooling, which torch lets return an empty result
+    out, scales = _sizes(op, input, nd, size, scale_factor, recompute_scale_factor, allow_empty=mode == "area")
     if mode == "area":
         return adaptive_avg_pool_nd(input, nd, out, op)
     if input.dtype.kind != "f" and mode != "nearest":

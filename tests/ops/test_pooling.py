@@ -316,3 +316,27 @@ def test_global_average_pool_oracle(nd):
         for dtype in ("float64", "float32"):
             oracle(lambda x: getattr(LF, fn)(x, 1), Input(shape, noncontig=i == 0), torch_fn=lambda x: getattr(TF, fn)(x, 1),
                    dtype=dtype, seed=i)
+
+
+def test_adaptive_pools_and_area_interpolation_to_an_empty_size_as_torch():
+    """An output size of 0 gives an empty result, as torch's adaptive pools and ``'area'``
+    interpolation do (its gradient: zeros); the other interpolation modes refuse it, as torch's."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    cases = [(lambda F, t: F.adaptive_avg_pool2d(t, (0, 2)), True),
+             (lambda F, t: F.adaptive_max_pool2d(t, (2, 0)), True),
+             (lambda F, t: F.adaptive_max_pool2d(t, (0, 0), True)[1], False),
+             (lambda F, t: F.interpolate(t, scale_factor=0.2, mode="area"), True),
+             (lambda F, t: F.adaptive_avg_pool1d(t[0], 0), True)]
+    for fn, grad in cases:
+        lx = lamina.tensor(x, requires_grad=True)
+        y, ty = fn(LF, lx), fn(TF, torch.tensor(x))
+        assert y.shape == tuple(ty.shape) and y.numel() == 0 and y.dtype.name == str(ty.dtype).split(".")[-1]
+        if grad:
+            y.sum().backward()
+            assert lx.grad.shape == x.shape and not lx.grad.array.any()
+    with pytest.raises(ValueError, match="output_size must be non-negative"):
+        LF.adaptive_avg_pool2d(lamina.tensor(x), (-1, 2))
+    with pytest.raises(ValueError, match=r"interpolate: output size \(0, 2\) must be positive"):
+        LF.interpolate(lamina.tensor(x), size=(0, 2), mode="bilinear")
+    with pytest.raises(RuntimeError, match="should be greater than 0"):
+        TF.interpolate(torch.tensor(x), size=(0, 2), mode="bilinear")
