@@ -314,7 +314,7 @@ class SpatialMean(Function):
 
 def _empty_like_windows(x: Tensor, out: tuple[int, ...]) -> Tensor:
     """An ``(N, C, *out)`` result with no elements, still in ``x``'s graph."""
-    return x.reshape(*x.shape[:2], -1)[..., :0].reshape(*x.shape[:2], *out)
+    return x.reshape(*x.shape[:2], math.prod(x.shape[2:]))[..., :0].reshape(*x.shape[:2], *out)
 
 
 def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "adaptive_avg_pool") -> Tensor:
@@ -322,7 +322,7 @@ def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "ad
     (a plain mean where the windows tile the dim evenly)."""
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
-    if 0 in out:  # an empty output, as torch's (its gradient: zeros)
+    if 0 in out or x.numel() == 0:  # an empty output, as torch's (its gradient: zeros)
         y = _empty_like_windows(x, out)
         return y.squeeze(0) if unb else y
     sizes = x.shape[2:]
@@ -354,7 +354,7 @@ def adaptive_max_pool_nd(input: Tensor, nd: int, output_size: Any, return_indice
     """Max over torch's adaptive windows (first maximum in scan order on ties, as torch)."""
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
-    if 0 in out:  # an empty output, as torch's
+    if 0 in out or x.numel() == 0:  # an empty output, as torch's
         y, idx = _empty_like_windows(x, out), xp.zeros(x.shape[:2] + out, dtype=xp.int64)
         if unb:
             y, idx = y.squeeze(0), idx[0]

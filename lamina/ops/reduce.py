@@ -353,85 +353,95 @@ def cumsum(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
     return Cumsum.apply(input, dim=normalize_dim(dim, input.ndim, "cumsum"))
 
 
-def _softmax_ops(input: Tensor, axes: tuple[int, ...]) -> Tensor:
-    """softmax written with lamina ops (the double-backward path of the fused two below)."""
-    e = (input - _shift(input, axes)).exp()
-    return e / sum(e, axes, keepdim=True)
-
-
 def _shift_array(x: Any, axes: tuple[int, ...]) -> Any:
+    """The max along ``axes`` with −∞ maxima (all −∞ slices) replaced by 0, so that such a slice
+    gives NaN rather than −∞ − (−∞) warnings; a +∞ maximum stays (its slice is NaN, as torch)."""
     m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros((1,) * x.ndim, dtype=x.dtype)
-    return xp.where(xp.isfinite(m), m, 0)
+    return xp.where(m == -xp.inf, 0, m)
 
 
 class LogSoftmax(Function):
     """``log_softmax`` along ``axes`` as one graph node: ``z − log Σ exp z`` with the max shifted
-    out; backward ``g − softmax·Σg``, on the saved output's arrays under plain ``backward()``
-    and with lamina ops from the saved input when a graph is being built (exact double
-    backward). A cross-entropy step has a dozen fewer nodes than with the composed form."""
+    out; backward ``g − exp(out)·Σg``, on arrays under plain ``backward()`` and with lamina ops
+    on the saved output when a graph is being built (the output is tied to this node, so double
+    backward is exact). Only the output is saved, as torch: the input may change in place
+    afterwards. A cross-entropy step has a dozen fewer nodes than with the composed form."""
 
     @staticmethod
     def forward(ctx: Context, x: Any, axes: tuple[int, ...]) -> Any:
-        z = x - _shift_array(x, axes)
-        with xp.errstate(divide="ignore", invalid="ignore"):  # an all −inf slice gives NaN, as torch
+        with xp.errstate(divide="ignore", invalid="ignore"):  # NaN slices, as torch's
+            z = x - _shift_array(x, axes)
             out = z - xp.log(xp.exp(z).sum(axis=axes, keepdims=True))
         ctx.axes = axes
-        ctx.save_for_backward(x, out)  # out is the output: an in-place change to it is caught
+        ctx.save_for_backward(out)  # the output: an in-place change to it is caught
         return out
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        x, out = ctx.saved_tensors
+        (out,) = ctx.saved_tensors
         axes = ctx.axes
         if not is_grad_enabled():
             ga = g.array
             return const(ga - xp.exp(out.array) * ga.sum(axis=axes, keepdims=True))
-        return g - _softmax_ops(x, axes) * sum(g, axes, keepdim=True)
+        return g - out.exp() * sum(g, axes, keepdim=True)
 
 
 class Softmax(Function):
     """``softmax`` along ``axes`` as one graph node: ``exp(z) / Σ exp z``; backward
-    ``y·(g − Σ g·y)`` (fused arrays, or lamina ops when a graph is being built)."""
+    ``y·(g − Σ g·y)`` (arrays, or lamina ops on the saved output when a graph is being built)."""
 
     @staticmethod
     def forward(ctx: Context, x: Any, axes: tuple[int, ...]) -> Any:
-        with xp.errstate(invalid="ignore"):  # an all −inf slice gives NaN, as torch
+        with xp.errstate(invalid="ignore"):  # NaN slices, as torch's
             e = xp.exp(x - _shift_array(x, axes))
             y = e / e.sum(axis=axes, keepdims=True)
         ctx.axes = axes
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        x, y = ctx.saved_tensors
+        (y,) = ctx.saved_tensors
         axes = ctx.axes
         if not is_grad_enabled():
             ga, ya = g.array, y.array
             return const(ya * (ga - (ga * ya).sum(axis=axes, keepdims=True)))
-        yt = _softmax_ops(x, axes)
-        return yt * (g - sum(g * yt, axes, keepdim=True))
+        return y * (g - sum(g * y, axes, keepdim=True))
+
+
+def _softmax_input(input: Tensor, dim: Any, dtype: Any, op: str) -> tuple[Tensor, tuple[int, ...]]:
+    """The input (cast to ``dtype``; integers to the default float dtype, as lamina's ``exp``)
+    and the axes; ``dim=None`` is torch's deprecated implicit choice, with its warning."""
+    check_tensor(input, op)
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.to(backend.get_default_dtype())
+    if dim is None:
+        import warnings
+
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+                      f"dim=X as an argument.", UserWarning, stacklevel=3)
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    if input.ndim == 0:
+        normalize_dim(dim, 1, op)  # a 0-d input takes dim 0 or −1, as torch
+        return input, ()
+    return input, normalize_dims(dim, input.ndim, op)
 
 
 @register("log_softmax")
-def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """``z − log(sum(exp(z), dim))`` with ``z = input − max(input, dim)``: exact to rounding
     for any magnitude of input (no ``exp`` of a positive number is ever taken)."""
-    check_tensor(input, "log_softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    axes = normalize_dims(dim, input.ndim, "log_softmax") if input.ndim else ()
+    input, axes = _softmax_input(input, dim, dtype, "log_softmax")
     return LogSoftmax.apply(input, axes=axes)
 
 
 @register("softmax")
-def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
     """``exp(z) / sum(exp(z), dim)`` with ``z = input − max(input, dim)``: sums to 1 along
     ``dim``, stable for any input."""
-    check_tensor(input, "softmax")
-    if dtype is not None:
-        input = input.to(dtype)
-    axes = normalize_dims(dim, input.ndim, "softmax") if input.ndim else ()
+    input, axes = _softmax_input(input, dim, dtype, "softmax")
     return Softmax.apply(input, axes=axes)
 
 

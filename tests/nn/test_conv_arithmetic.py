@@ -162,5 +162,17 @@ def test_receptive_field_per_dim_brute_force():
             rf = receptive_field(llayers, dim=dim)
             assert rf.size == hit.max() - hit.min() + 1
             assert rf.start == (hit.max() + hit.min()) / 2
+    # 'same' padding of an even, dilated kernel: the conv's left pad d·(k−1)//2, as torch's
+    stack = [nn.Conv1d(1, 1, 2, dilation=3, padding="same", bias=False), nn.Conv1d(1, 1, 3, stride=2, bias=False)]
+    tstack = [torch.nn.Conv1d(1, 1, 2, dilation=3, padding="same", bias=False), torch.nn.Conv1d(1, 1, 3, stride=2,
+                                                                                                  bias=False)]
+    for t in tstack:
+        torch.nn.init.constant_(t.weight, 1.0)
+    x = torch.zeros(1, 1, 32, requires_grad=True)
+    torch.nn.Sequential(*tstack)(x)[0, 0, 0].backward()
+    hit = np.nonzero(x.grad[0, 0].numpy())[0]
+    rf = receptive_field(stack)
+    lo, hi = rf.start - (rf.size - 1) / 2, rf.start + (rf.size - 1) / 2  # [−1, 4]: one pixel in the padding
+    assert (hit.min(), hit.max()) == (max(lo, 0), hi) and lo == -1
     with pytest.raises(ValueError, match="dim 2 asked of a layer with 2 spatial dims"):
         receptive_field([nn.Conv2d(1, 1, (3, 5))], dim=2)

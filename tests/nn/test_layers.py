@@ -174,6 +174,23 @@ def test_channel_dropout_modes_gradient_and_inplace_as_torch(nd):
         assert np.all((unbatched == 0).all(-1) | (unbatched == 2.0).all(-1))
 
 
+def test_inplace_dropout_after_a_reshape_and_alpha_dropout_of_everything():
+    """In-place dropout on a view that needs grad (after Flatten) gives an out-of-place result
+    (lamina's in-place ops do not record on views) and trains as torch's; alpha dropout with
+    p = 1 gives zeros, as torch's."""
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Dropout(0.5, inplace=True), nn.Linear(32, 2))
+    m(lamina.tensor(x)).sum().backward()
+    assert m[0].weight.grad is not None and m[0].weight.grad.array.any()
+    for fn in (F.alpha_dropout, F.feature_alpha_dropout):
+        a = np.random.default_rng(1).standard_normal((2, 3, 2)).astype(np.float32)
+        tfn = getattr(torch.nn.functional, fn.__name__)
+        np.testing.assert_array_equal(fn(lamina.tensor(a), 1.0, True).array, tfn(torch.tensor(a), 1.0, True).numpy())
+        xa = lamina.tensor(a, requires_grad=True)
+        fn(xa, 1.0, True).sum().backward()
+        assert not xa.grad.array.any()
+
+
 def test_dropout2d_reads_3d_input_as_batched_1d_with_torchs_warning():
     x = lamina.ones(4, 50, 6)
     with pytest.warns(UserWarning, match="Received a 3D input to dropout2d") as got:

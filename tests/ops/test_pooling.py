@@ -334,6 +334,10 @@ def test_adaptive_pools_and_area_interpolation_to_an_empty_size_as_torch():
         if grad:
             y.sum().backward()
             assert lx.grad.shape == x.shape and not lx.grad.array.any()
+    for out in (0, 2):  # an empty batch, as torch's
+        for name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+            assert getattr(LF, name)(lamina.zeros(0, 3, 4, 4), out).shape == \
+                tuple(getattr(TF, name)(torch.zeros(0, 3, 4, 4), out).shape)
     with pytest.raises(ValueError, match="output_size must be non-negative"):
         LF.adaptive_avg_pool2d(lamina.tensor(x), (-1, 2))
     with pytest.raises(ValueError, match=r"interpolate: output size \(0, 2\) must be positive"):

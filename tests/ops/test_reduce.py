@@ -195,3 +195,42 @@ def test_sort_argsort_topk_nonzero_like_torch():
         [t.tolist() for t in torch.tensor(arr).nonzero(as_tuple=True)]
     with pytest.raises(RuntimeError, match="topk: selected index k=6 out of range"):
         lamina.ones(5).topk(6)
+
+
+def test_softmax_family_saves_only_its_output_and_follows_torchs_edge_rules():
+    """The input may change in place after the forward (only the output is saved, as torch);
+    ``dim=None`` is torch's implicit choice with its warning; a +∞ entry makes its slice NaN;
+    a 0-d input takes dim 0 or −1 only; integer inputs give the default float dtype."""
+    import warnings
+
+    import torch
+
+    for name in ("softmax", "log_softmax"):
+        x = lamina.randn(2, 3, 4, requires_grad=True)
+        h = x * 1.0
+        y = getattr(h, name)(1)
+        h.add_(1.0)
+        (y * y).sum().backward()
+        tx = torch.tensor(x.array, requires_grad=True)
+        th = tx * 1.0
+        ty = getattr(th, name)(1)
+        th.add_(1.0)
+        (ty * ty).sum().backward()
+        np.testing.assert_allclose(x.grad.array, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+        arr = np.random.default_rng(1).standard_normal((2, 3, 4))
+        fn = getattr(lamina.nn.functional, name)
+        with pytest.warns(UserWarning, match=f"Implicit dimension choice for {name} has been deprecated"):
+            got = fn(lamina.tensor(arr))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = getattr(torch.nn.functional, name)(torch.tensor(arr))
+        np.testing.assert_allclose(got.array, want.numpy(), rtol=1e-12)
+        inf = np.array([np.inf, 1.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(np.isnan(fn(lamina.tensor(inf), 0).array),
+                                          np.isnan(getattr(torch.nn.functional, name)(torch.tensor(inf), 0).numpy()))
+        with pytest.raises(IndexError, match=r"expected to be in range of \[-1, 0\], but got 1"):
+            fn(lamina.tensor(2.0), 1)
+        assert fn(lamina.tensor(2.0), -1).shape == ()
+        assert fn(lamina.tensor([1, 2, 3]), 0).dtype == lamina.get_default_dtype()

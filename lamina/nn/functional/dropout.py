@@ -7,6 +7,7 @@ import math
 import warnings
 
 from ... import backend
+from ...autograd.grad_mode import is_grad_enabled
 from ...autograd.tensor import Tensor
 from ...ops.common import check_tensor, const
 
@@ -37,11 +38,18 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return _scale(input, input.shape, p, inplace)
 
 
+def _writable(input: Tensor, inplace: bool) -> bool:
+    """Whether ``inplace`` can write into ``input``: not into a view (a reshape's output, say)
+    whose change autograd would have to record, which lamina's in-place ops do not support —
+    such an input gets an out-of-place result instead."""
+    return inplace and not (input._is_view and input.requires_grad and is_grad_enabled())
+
+
 def _scale(input: Tensor, mask_shape: tuple[int, ...], p: float, inplace: bool) -> Tensor:
     """``input`` times a keep mask of ``mask_shape`` scaled by 1/(1−p) (zeros where p = 1), into
     ``input`` itself with ``inplace`` (autograd-aware, as torch's in-place dropout)."""
     factor: object = 0.0 if p == 1 else _keep_mask(mask_shape, p, input.dtype) * (1.0 / (1.0 - p))
-    return input.mul_(factor) if inplace else input * factor
+    return input.mul_(factor) if _writable(input, inplace) else input * factor
 
 
 def _channel_dropout(input: Tensor, p: float, training: bool, spatial: int, op: str, inplace: bool) -> Tensor:
@@ -93,13 +101,13 @@ def _alpha(input: Tensor, p: float, training: bool, mask_shape: tuple[int, ...],
     if not training or p == 0:
         return input
     alpha_p = -_SELU_ALPHA * _SELU_SCALE  # the value SELU saturates to
-    if p == 1:
-        return input.mul_(0.0).add_(alpha_p) if inplace else input * 0.0 + alpha_p
+    if p == 1:  # everything dropped: zeros, as torch (not the saturation value)
+        return input.mul_(0.0) if _writable(input, inplace) else input * 0.0
     # keep mean 0 and variance 1: a·(x·keep + α'·(1 − keep)) + b
     a = 1.0 / math.sqrt((alpha_p ** 2 * p + 1) * (1 - p))
     b = -a * alpha_p * p
     keep = _keep_mask(mask_shape, p, input.dtype)
-    if inplace:
+    if _writable(input, inplace):
         return input.mul_(keep * a).add_((1.0 - keep) * (alpha_p * a) + b)
     return (input * keep + (1.0 - keep) * alpha_p) * a + b
 

@@ -210,7 +210,7 @@ def _layer(spec: Any, dim: int = 0) -> tuple[int, int, int, int]:
     s = get("stride", None)
     p = get("padding", 0)
     if isinstance(p, str):
-        p = (first(k) - 1) // 2 * first(get("dilation", 1)) if p == "same" else 0
+        p = first(get("dilation", 1)) * (first(k) - 1) // 2 if p == "same" else 0  # the conv's left pad
     return first(k), first(k if s is None else s), first(p), first(get("dilation", 1) or 1)
 
 
