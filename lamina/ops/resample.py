@@ -193,6 +193,43 @@ def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
     return out, scales
 
 
+def _antialias_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool, cubic: bool,
+                      dtype: Any) -> Any:
+    """torch's ``antialias=True`` taps as an ``n_in × n_out`` matrix (Pillow's rule): the
+    triangle (bilinear) or Keys' cubic with ``A = −0.5`` (bicubic) filter, widened by the
+    downscale factor, each output's taps normalized to sum to one (so the borders are not
+    clamped but renormalized)."""
+    if align_corners:
+        ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        ratio = 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
+    half = 2.0 if cubic else 1.0  # half the filter's support
+    support = half * ratio if ratio >= 1.0 else half
+    invscale = 1.0 / ratio if ratio >= 1.0 else 1.0
+
+    def taps(x: Any) -> Any:
+        x = xp.abs(x)
+        if not cubic:
+            return xp.maximum(0.0, 1.0 - x)
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return xp.where(x < 1.0, near, xp.where(x < 2.0, far, 0.0))
+
+    m = xp.zeros((n_in, n_out), dtype=xp.float64)
+    for o in range(n_out):
+        center = ratio * (o + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        if hi <= lo:
+            continue
+        w = taps((xp.arange(lo, hi) - center + 0.5) * invscale)
+        total = w.sum()
+        if total != 0:
+            m[lo:hi, o] = w / total
+    return m.astype(dtype)
+
+
 def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
@@ -211,7 +248,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
             (``src = (o + ½)·n_in/n_out − ½``, default False).
         recompute_scale_factor: with ``scale_factor``, interpolate with ``n_in/n_out`` rather
             than ``1/scale_factor``.
-        antialias: not supported (must be False).
+        antialias: for ``'bilinear'`` and ``'bicubic'``: when downsampling, widen the filter by the
+            downscale factor so that every input pixel contributes (torch's and Pillow's rule;
+            the bicubic filter is Keys' with ``A = −0.5`` then).
 
     Shape:
         ``(N, C, *in)`` → ``(N, C, *out)``.
@@ -225,8 +264,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     check_tensor(input, op)
     if mode not in _MODES:
         raise ValueError(f"{op}: mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not implemented in lamina")
+    if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
+        raise ValueError(f"{op}: anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                         f"tensor as input, got mode {mode!r} and a {input.ndim}-D input")
     if input.ndim < 3 or input.ndim > 5:
         raise ValueError(f"{op}: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {tuple(input.shape)}")
     nd = input.ndim - 2
@@ -245,7 +285,10 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     x = input
     for i, (n, o, s) in enumerate(zip(input.shape[2:], out, scales)):
         a = 2 + i
-        if mode in ("nearest", "nearest-exact"):
+        if antialias:
+            x = AxisMap.apply(x, m=_antialias_matrix(n, o, s, bool(align_corners), mode == "bicubic", x.dtype),
+                              axis=a)
+        elif mode in ("nearest", "nearest-exact"):
             idx = source_index_nearest(n, o, s, mode == "nearest-exact", shortcut=nd == 2)
             if not (o == n and xp.array_equal(idx, xp.arange(n))):
                 x = AxisGather.apply(x, idx=idx, axis=a) if x.dtype.kind == "f" else const(xp.take(x.array, idx, a))
