@@ -99,6 +99,24 @@ def test_module_errors_are_clear():
         nn.Conv2d(3, 10, 5)(lamina.randn(1, 1, 8, 8))
 
 
+def test_a_layer_that_refuses_its_input_is_named_once():
+    """A ValueError from a layer's forward starts with the layer (its class and settings), once
+    — the innermost layer, not every container around it; other errors pass unchanged."""
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.ReLU(), nn.MaxPool2d(5)))
+    with pytest.raises(ValueError) as e:
+        net(lamina.randn(1, 1, 5, 5))
+    msg = str(e.value)
+    assert msg.startswith("MaxPool2d(kernel_size=5, stride=5, padding=0, dilation=1, ceil_mode=False): max_pool2d: ")
+    assert msg.count("MaxPool2d(") == 1 and "Sequential" not in msg
+    with pytest.raises(ValueError, match=r"^Conv2d\(4, 4, kernel_size=\(3, 3\), stride=\(1, 1\), groups=2\): conv2d: "
+                                         r"input has 6 channels but weight expects 4"):
+        nn.Conv2d(4, 4, 3, groups=2)(lamina.randn(1, 6, 5, 5))
+    with pytest.raises(ValueError, match=r"^BatchNorm1d\(3.*\): batch_norm: running_mean should have shape \(5,\)"):
+        nn.BatchNorm1d(3)(lamina.randn(4, 5))
+    with pytest.raises(TypeError, match=r"^conv2d: "):  # not a ValueError: untouched
+        nn.Conv2d(1, 1, 3)(lamina.randn(1, 1, 5, 5).double())
+
+
 def test_lenet_stack_trains_like_torch():
     # conv -> relu -> conv, one SGD step by hand, parameters equal torch's afterwards
     tnet = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.Conv2d(6, 16, 5)).double()

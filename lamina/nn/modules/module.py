@@ -350,7 +350,13 @@ class Module(_StateDictMixin, _HooksMixin):
         bw = bool(self._backward_hooks) and is_grad_enabled()
         if bw:
             args, state = self._wrap_backward_inputs(args)
-        out = self.forward(*args, **kwargs)
+        try:
+            out = self.forward(*args, **kwargs)
+        except ValueError as e:  # name the layer that refused its input (once: the innermost)
+            if not getattr(e, "_lamina_layer", False) and e.args and isinstance(e.args[0], str):
+                e.args = (f"{type(self).__name__}({self.extra_repr()}): {e.args[0]}", *e.args[1:])
+                e._lamina_layer = True  # type: ignore[attr-defined]
+            raise
         for hid, hook in list(self._forward_hooks.items()):
             r = hook(self, args, kwargs, out) if hid in self._forward_hooks_with_kwargs else hook(self, args, out)
             if r is not None:
