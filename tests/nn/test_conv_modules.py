@@ -116,6 +116,13 @@ def test_a_layer_that_refuses_its_input_is_named_once():
     with pytest.raises(TypeError, match=r"^conv2d: "):  # not a ValueError: untouched
         nn.Conv2d(1, 1, 3)(lamina.randn(1, 1, 5, 5).double())
 
+    class Mine(nn.Module):  # a user's own module: its errors stay as raised
+        def forward(self, x):
+            raise ValueError("mine: bad input")
+
+    with pytest.raises(ValueError, match=r"^mine: bad input$"):
+        nn.Sequential(Mine())(lamina.randn(2))
+
 
 def test_lenet_stack_trains_like_torch():
     # conv -> relu -> conv, one SGD step by hand, parameters equal torch's afterwards

@@ -352,8 +352,9 @@ class Module(_StateDictMixin, _HooksMixin):
             args, state = self._wrap_backward_inputs(args)
         try:
             out = self.forward(*args, **kwargs)
-        except ValueError as e:  # name the layer that refused its input (once: the innermost)
-            if not getattr(e, "_lamina_layer", False) and e.args and isinstance(e.args[0], str):
+        except ValueError as e:  # name the lamina layer that refused its input (once: the innermost)
+            if (not getattr(e, "_lamina_layer", False) and e.args and isinstance(e.args[0], str)
+                    and type(self).__module__.startswith("lamina.")):  # users' own errors stay as raised
                 e.args = (f"{type(self).__name__}({self.extra_repr()}): {e.args[0]}", *e.args[1:])
                 e._lamina_layer = True  # type: ignore[attr-defined]
             raise
