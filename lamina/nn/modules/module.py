@@ -352,11 +352,11 @@ class Module(_StateDictMixin, _HooksMixin):
             args, state = self._wrap_backward_inputs(args)
         try:
             out = self.forward(*args, **kwargs)
-        except ValueError as e:  # name the lamina layer that refused its input (once: the innermost)
-            if (not getattr(e, "_lamina_layer", False) and e.args and isinstance(e.args[0], str)
-                    and type(self).__module__.startswith("lamina.")):  # users' own errors stay as raised
-                e.args = (f"{type(self).__name__}({self.extra_repr()}): {e.args[0]}", *e.args[1:])
-                e._lamina_layer = True  # type: ignore[attr-defined]
+        except ValueError as e:  # the innermost module names itself, if it is one of lamina's layers
+            if not getattr(e, "_lamina_layer", False):
+                e._lamina_layer = True  # type: ignore[attr-defined]  # (outer modules leave it alone)
+                if e.args and isinstance(e.args[0], str) and type(self).__module__.startswith("lamina."):
+                    e.args = (f"{type(self).__name__}({self.extra_repr()}): {e.args[0]}", *e.args[1:])
             raise
         for hid, hook in list(self._forward_hooks.items()):
             r = hook(self, args, kwargs, out) if hid in self._forward_hooks_with_kwargs else hook(self, args, out)
