@@ -193,7 +193,7 @@ def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
     return out, scales
 
 
-def _antialias_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool, cubic: bool,
+def antialias_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool, cubic: bool,
                       dtype: Any) -> Any:
     """torch's ``antialias=True`` taps as an ``n_in × n_out`` matrix (Pillow's rule): the
     triangle (bilinear) or Keys' cubic with ``A = −0.5`` (bicubic) filter, widened by the
@@ -286,7 +286,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     for i, (n, o, s) in enumerate(zip(input.shape[2:], out, scales)):
         a = 2 + i
         if antialias:
-            x = AxisMap.apply(x, m=_antialias_matrix(n, o, s, bool(align_corners), mode == "bicubic", x.dtype),
+            x = AxisMap.apply(x, m=antialias_matrix(n, o, s, bool(align_corners), mode == "bicubic", x.dtype),
                               axis=a)
         elif mode in ("nearest", "nearest-exact"):
             idx = source_index_nearest(n, o, s, mode == "nearest-exact", shortcut=nd == 2)

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from .. import backend
+from ..ops.resample import antialias_matrix
 from ._image import repack, size_of, unpack
 from .functional_color import *  # noqa: F403
 from .functional_color import __all__ as _color_all
@@ -167,15 +168,8 @@ def resize_matrix(n_in: int, n_out: int, mode: str = "bilinear", antialias: bool
     if mode == "nearest":
         m[rows, xp.minimum(xp.floor(rows * scale).astype(xp.int64), n_in - 1)] = 1.0
         return m
-    if antialias and scale > 1.0:
-        support = scale  # the bilinear filter's support 1, widened by the downscale factor
-        for i in range(n_out):
-            center = (i + 0.5) * scale
-            lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
-            j = xp.arange(lo, hi)
-            wts = xp.maximum(0.0, 1.0 - xp.abs((j - center + 0.5) / scale))
-            m[i, lo:hi] = wts / wts.sum()
-        return m
+    if antialias and scale > 1.0:  # the bilinear filter widened by the downscale factor, as interpolate's
+        return antialias_matrix(n_in, n_out, None, False, False, xp.float64).T.copy()
     src = xp.maximum((rows + 0.5) * scale - 0.5, 0.0)
     i0 = xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
     i1 = xp.minimum(i0 + 1, n_in - 1)

@@ -162,16 +162,21 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     if any(g.padding) or any(g.pad_after):
         # a window whose input elements are all the lowest value ties with its padding: torch
         # never picks padding, but the first element inside the input (the numba loop too)
-        first, inside = _first_inside(g)
-        xp.copyto(arg, first.astype(dt), where=(y == low) & inside)
+        hit = y == low
+        if hit.any():
+            first, inside, _ = _first_inside(g)
+            xp.copyto(arg, first.astype(dt), where=hit & inside)
     return y, arg
 
 
-def _first_inside(g: PoolGeom) -> tuple[Any, Any]:
+def _first_inside(g: PoolGeom) -> tuple[Any, Any, Any]:
     """Per window (shape ``out_size``): the kernel offset of its first element inside the input
-    in scan order, and whether it has one (with dilation a window can lie wholly in padding)."""
+    in scan order, whether it has one (with dilation a window can lie wholly in padding), and
+    torch's index for it (the window's start moved right by the dilation until it is no longer
+    negative; past the window, or past the input, where it has no element inside)."""
     first = xp.zeros(g.out_size, dtype=xp.int64)
     inside = xp.ones(g.out_size, dtype=bool)
+    start = xp.zeros(g.out_size, dtype=xp.int64)
     nd = len(g.kernel)
     for i in range(nd):
         shape = [1] * nd
@@ -181,7 +186,8 @@ def _first_inside(g: PoolGeom) -> tuple[Any, Any]:
         ok = (o < g.kernel[i]) & (base + o * g.dilation[i] < g.in_size[i])
         first = first * g.kernel[i] + xp.minimum(o, g.kernel[i] - 1).reshape(shape)
         inside = inside & ok.reshape(shape)
-    return first, inside
+        start = start * g.in_size[i] + (base + o * g.dilation[i]).reshape(shape)
+    return first, inside, start
 
 
 def _nan_arg(xpad: Any, slices: list[Any], shape: tuple[int, ...], g: PoolGeom) -> Any:
@@ -245,21 +251,18 @@ def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
 
 def arg_to_index(arg: Any, g: PoolGeom) -> Any:
     """Kernel offsets → torch's indices: the flat position of the maximum in its input plane.
-    A window wholly in the padding (possible with dilation) gets torch's index too: its start
-    moved right by the dilation until it is no longer negative (which may lie past the
-    window, or past the input)."""
+    A window wholly in the padding (possible with dilation) gets torch's index too (see
+    :func:`_first_inside`)."""
     offs = xp.unravel_index(arg, g.kernel)
     nd = len(g.kernel)
     flat = xp.zeros(arg.shape, dtype=xp.int64)
-    start = xp.zeros(g.out_size, dtype=xp.int64)  # torch's start, for the windows with no input element
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
-        flat = flat * g.in_size[i] + (base.reshape(shape) + offs[i].astype(xp.int64) * g.dilation[i])
-        start = start * g.in_size[i] + (base - xp.minimum(base, 0) // g.dilation[i] * g.dilation[i]).reshape(shape)
+        base = (xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
+        flat = flat * g.in_size[i] + (base + offs[i].astype(xp.int64) * g.dilation[i])
     if any(g.padding) and any(d > 1 for d in g.dilation):
-        _, inside = _first_inside(g)
+        _, inside, start = _first_inside(g)
         if not inside.all():
             flat = xp.where(inside, flat, start)
     return flat
