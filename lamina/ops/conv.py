@@ -38,10 +38,10 @@ class Conv(Function):
                 pad_lo: tuple[int, ...], out: tuple[int, ...], groups: int) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(x, w)
-        xpad = K.padded_input(x, w, stride, dilation, pad_lo, out, groups)
+        y, xpad = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, bias=b, return_xpad=True)
         # the padded channels-last input (activation-sized) is kept for the weight gradient
         ctx.xpad = xpad if ctx.needs_input_grad[1] else None
-        return K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad, bias=b)
+        return y
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, ...]:

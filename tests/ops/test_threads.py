@@ -192,6 +192,34 @@ def test_split_products_in_a_network_match_torch(many_threads, chunk_bytes, monk
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding", [0, 2])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_im2col_chunks_copy_their_images_in(many_threads, monkeypatch, padding, layout, path):
+    """Each column chunk copies its own images into the padded channels-last input (an unzeroed
+    buffer where there is no padding): the forward and all gradients (the weight gradient reads
+    that buffer) as torch's, with the chunks on three threads, one image each."""
+    monkeypatch.setattr(conv_gemm, "COLUMN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 1)
+    rng = np.random.default_rng(padding)
+    xs = rng.standard_normal((5, 6, 9, 8))
+    if layout == "channels_last":
+        xs = np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    ws = rng.standard_normal((7, 6, 5, 3)) / 5
+    assert not conv_direct.direct_ok(xs, ws.shape, 1, (1, 1))
+    shared = []
+    run_parts = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (shared.append(parts), run_parts(fn, parts)))
+    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+    y = F.conv2d(x, w, padding=padding)
+    (y * y).sum().backward()
+    assert max(shared) == 3
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    ty = TF.conv2d(tx, tw, padding=padding)
+    (ty * ty).sum().backward()
+    for got, want in ((y, ty), (x.grad, tx.grad), (w.grad, tw.grad)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_forked_child_gets_a_fresh_pool():
     """After ``fork`` the parent's pool threads do not exist in the child: the child makes a
     new pool instead of waiting on dead threads."""

@@ -32,7 +32,8 @@ import numpy as np
 from . import threads
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
-from .im2col import col2im_cl, crop_channels_first, im2col_cl, im2col_view, pad_channels_last, padded_extent
+from .im2col import (col2im_cl, copy_channels_last, crop_channels_first, im2col_cl, im2col_view, pad_channels_last,
+                     padded_buffer, padded_extent)
 from .threads import matmul
 from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
 
@@ -135,30 +136,47 @@ def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int]) -> b
     return not direct_ok(x, w.shape, groups, stride)
 
 
-def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
-                 pad_lo: Sequence[int], out: Sequence[int], groups: int = 1) -> Any:
-    """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
-    activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
-    None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
-    whole 4×4 tiles may need a row or column more than im2col."""
+def _padded_extent(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+                   out: Sequence[int], groups: int) -> tuple[int, ...] | None:
+    """The extent of :func:`padded_input`, or None where the conv reads no padded copy."""
     ksize = w.shape[2:]
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups, stride):
         return None
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
     if winograd_ok(x, w.shape, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
         ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(x.shape[2:], pad_lo, out)))
-    return pad_channels_last(x, pad_lo, ext)
+    return ext
+
+
+def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
+                 pad_lo: Sequence[int], out: Sequence[int], groups: int = 1) -> Any:
+    """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
+    activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
+    None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
+    whole 4×4 tiles may need a row or column more than im2col."""
+    ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups)
+    return None if ext is None else pad_channels_last(x, pad_lo, ext)
 
 
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                 out: Sequence[int], groups: int, xpad: Any = None, bias: Any = None) -> Any:
+                 out: Sequence[int], groups: int, xpad: Any = None, bias: Any = None,
+                 return_xpad: bool = False) -> Any:
     """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv), plus ``bias (K,)``
-    if given; ``xpad`` optionally gives :func:`padded_input` already made."""
+    if given; ``xpad`` optionally gives :func:`padded_input` already made. With ``return_xpad``,
+    ``(y, xpad)``: the padded input the forward made (or was given), for the weight gradient."""
+    fill = False
     if xpad is None:
-        xpad = padded_input(x, w, stride, dilation, pad_lo, out, groups)
+        ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups)
+        if ext is not None:
+            xpad, fill = padded_buffer(x, pad_lo, ext)
+            if fill and (winograd_ok(x, w.shape, stride, dilation, groups, out) or _depthwise(w, groups)):
+                copy_channels_last(x, xpad, pad_lo)  # else the im2col chunks copy their images in
+                fill = False
     if xpad is not None and winograd_ok(x, w.shape, stride, dilation, groups, out):
-        return winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
-    return _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad, bias)
+        y = winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
+    else:
+        y = _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad, bias, fill)
+    return (y, xpad) if return_xpad else y
 
 
 def _add_bias(y: Any, bias: Any) -> Any:
@@ -168,7 +186,9 @@ def _add_bias(y: Any, bias: Any) -> Any:
 
 
 def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                  out: Sequence[int], groups: int, xpad: Any, bias: Any) -> Any:
+                  out: Sequence[int], groups: int, xpad: Any, bias: Any, fill: bool = False) -> Any:
+    """The forward of :func:`conv_forward` but Winograd's; with ``fill``, ``xpad`` has its
+    padding but not yet the input, which each chunk copies in for its images (in parallel)."""
     n, c = x.shape[:2]
     k_out = w.shape[0]
     ksize = w.shape[2:]
@@ -192,6 +212,8 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
 
     def body(n0: int, n1: int, j: int) -> None:
+        if fill:
+            copy_channels_last(x[n0:n1], xpad[n0:n1], pad_lo)
         if bufs[j] is None:
             bufs[j] = np.empty((step, *win.shape[1:]), dtype=x.dtype)
         cols = bufs[j][:n1 - n0]

@@ -25,8 +25,8 @@ import numpy as np
 
 from . import conv_numba
 
-__all__ = ["im2col", "col2im", "pad_channels_last", "crop_channels_first", "im2col_cl", "im2col_view", "col2im_cl",
-           "padded_extent", "use_numba", "is_channels_last"]
+__all__ = ["im2col", "col2im", "pad_channels_last", "padded_buffer", "copy_channels_last", "crop_channels_first",
+           "im2col_cl", "im2col_view", "col2im_cl", "padded_extent", "use_numba", "is_channels_last"]
 
 _USE_NUMBA = [conv_numba.AVAILABLE]
 
@@ -59,21 +59,44 @@ def padded_extent(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
 
 def pad_channels_last(x: Any, pad_lo: Sequence[int], ext: Sequence[int]) -> Any:
     """``x (N, C, *S)`` copied into a zeroed channels-last ``(N, *ext, C)`` at offset ``pad_lo``."""
+    xpad, copy = padded_buffer(x, pad_lo, ext)
+    if copy:
+        copy_channels_last(x, xpad, pad_lo)
+    return xpad
+
+
+def padded_buffer(x: Any, pad_lo: Sequence[int], ext: Sequence[int]) -> tuple[Any, bool]:
+    """What :func:`pad_channels_last` returns, with only its padding filled in, and whether the
+    input must still be copied in (:func:`copy_channels_last`, which a chunked kernel may do
+    a slice of images at a time). No copy is needed where ``x`` already lies channels-last
+    underneath (the output of a conv) and has no padding: the buffer is then a view of ``x``."""
     n, c = x.shape[:2]
     size = x.shape[2:]
     nd = len(size)
     xcl = x.transpose(0, *range(2, 2 + nd), 1)
-    if not any(pad_lo) and tuple(ext) == tuple(size) and xcl.flags.c_contiguous:
-        return xcl  # already channels-last underneath (the output of a conv): no copy
-    xpad = np.zeros((n, *ext, c), dtype=x.dtype)
+    if not any(pad_lo) and tuple(ext) == tuple(size):
+        if xcl.flags.c_contiguous:
+            return xcl, False
+        return np.empty((n, *ext, c), dtype=x.dtype), True  # the copy overwrites all of it
+    return np.zeros((n, *ext, c), dtype=x.dtype), True
+
+
+def copy_channels_last(x: Any, xpad: Any, pad_lo: Sequence[int]) -> None:
+    """``xpad[n, pad_lo + s, c] = x[n, c, s]``: ``x (N, C, *S)`` into the channels-last
+    ``xpad (N, *E, C)`` at offset ``pad_lo`` (the rest of ``xpad`` left as it is)."""
+    n, c = x.shape[:2]
+    size = x.shape[2:]
+    nd = len(size)
+    xcl = x.transpose(0, *range(2, 2 + nd), 1)
     if (_USE_NUMBA[0] and nd <= 2 and c > 1 and x.dtype in (np.float32, np.float64) and x.size
-            and not xcl.flags.c_contiguous):  # channels-last underneath: NumPy's row copy is faster
-        # NumPy's 4-D transposing copy is 3–5× slower than this row-blocked loop
+            and xpad.flags.c_contiguous and not xcl.flags.c_contiguous):
+        # channels-last underneath: NumPy's row copy is faster; from NCHW, NumPy's 4-D
+        # transposing copy is 3–5× slower than this row-blocked loop
         copy = conv_numba.to_channels_last_wide if c >= conv_numba.WIDE_CHANNELS else conv_numba.to_channels_last
-        copy(x.reshape(n, c, *_lift(size, 1)[1:]), xpad.reshape(n, *_lift(ext, 1)[1:], c), *_lift(pad_lo, 0)[1:])
-        return xpad
+        copy(x.reshape(n, c, *_lift(size, 1)[1:]), xpad.reshape(n, *_lift(xpad.shape[1:-1], 1)[1:], c),
+             *_lift(pad_lo, 0)[1:])
+        return
     xpad[(slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, size)])] = xcl
-    return xpad
 
 
 def crop_channels_first(gpad: Any, pad_lo: Sequence[int], size: Sequence[int]) -> Any:
