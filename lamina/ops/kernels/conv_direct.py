@@ -98,14 +98,15 @@ def _flat_grad(gy: Any, e1: int) -> Any:
     return gf.reshape(n, k, o0 * e1)
 
 
-def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> Any:
+def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int],
+                  bias: Any) -> Any:
     n, k_out = x.shape[0], w.shape[0]
     ext = _flat_ext(out, w.shape[2:], dilation, pad_lo, x.shape[2:])
     o0, o1 = _hw(out, 1)
     yf = np.empty((n, k_out, o0, ext[1]), dtype=x.dtype)
     d0, d1 = _hw(dilation, 1)
     _run(conv_numba.flat_fwd, yf.size * prod(w.shape[1:]), _flat_input(x, pad_lo, ext), _planes(w),
-         yf.reshape(n, k_out, o0 * ext[1]), d0, d1, ext[1])
+         yf.reshape(n, k_out, o0 * ext[1]), d0, d1, ext[1], bias)
     return np.ascontiguousarray(yf[:, :, :, :o1]).reshape(n, k_out, *out)
 
 
@@ -141,13 +142,15 @@ def _kernel(name: str, k_out: int, groups: int, wk: Any) -> tuple[Any, Any]:
 
 
 def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                   out: Sequence[int], groups: int) -> Any:
-    """``y (N, K, *out)`` of ``x (N, C, *S)`` and ``w (K, C/g, *k)``."""
+                   out: Sequence[int], groups: int, bias: Any = None) -> Any:
+    """``y (N, K, *out)`` of ``x (N, C, *S)`` and ``w (K, C/g, *k)``, plus ``bias (K,)`` if given
+    (the kernels start each output plane from it: no extra pass over the output)."""
+    b = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     if all(s == 1 for s in stride) and not (w.shape[1] == 1 and w.shape[0] == groups):
-        return _flat_forward(x, w, dilation, pad_lo, out)
+        return _flat_forward(x, w, dilation, pad_lo, out, b)
     y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
     kernel, wk = _kernel("fwd", w.shape[0], groups, _planes(w))
-    _run(kernel, y.size * prod(w.shape[1:]), _planes(x), wk, _planes(y), *_args(stride, dilation, pad_lo))
+    _run(kernel, y.size * prod(w.shape[1:]), _planes(x), wk, _planes(y), *_args(stride, dilation, pad_lo), b)
     return y
 
 

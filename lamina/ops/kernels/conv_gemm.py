@@ -197,7 +197,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
         wg = w.reshape(g, k_out // g, c // g)
         return _add_bias(matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out), bias)
     if direct_ok(x, w.shape, g, stride):
-        return _add_bias(direct_forward(x, w, stride, dilation, pad_lo, out, g), bias)
+        return direct_forward(x, w, stride, dilation, pad_lo, out, g, bias)
     if _depthwise(w, g):
         y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
         return _add_bias(_from_rows(y, n, out), bias)
