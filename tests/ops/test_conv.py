@@ -236,30 +236,38 @@ def test_depthwise_layouts_match_torch(nd, path):
     dict(x=(2, 8, 9, 10), w=(12, 2, 3, 3), s=2, p=1, d=2, g=4),  # grouped, 2 in / 3 out per group
     dict(x=(2, 6, 13), w=(6, 3, 4), s=3, p=2, d=1, g=2),  # grouped 1-D
     dict(x=(2, 4, 7, 7), w=(8, 1, 3, 2), s=(1, 2), p=(2, 0), d=(1, 2), g=4),  # depthwise with multiplier 2
+    dict(x=(3, 5, 9, 11), w=(5, 1, 3, 3), s=1, p=1, d=1, g=5),  # depthwise, stride 1 (flat planes)
+    dict(x=(2, 4, 10, 7), w=(4, 1, 4, 3), s=1, p=(3, 0), d=(2, 3), g=4),  # depthwise, dilated, uneven
+    dict(x=(3, 3, 13), w=(3, 1, 4), s=1, p=5, d=2, g=3),  # depthwise 1-D, padding past the window
 ])
-def test_direct_kernels_match_torch(cfg, path):
+@pytest.mark.parametrize("build", ["serial", "parallel"])
+def test_direct_kernels_match_torch(cfg, build, path, monkeypatch):
     """The direct NCHW kernels (grouped convs with short windows, 1-channel-per-group convs, and the
-    flat-plane kernels of stride-1 convs with short windows) against torch, forward and both
-    gradients; on the numba path they must be the ones running."""
+    flat-plane kernels of stride-1 convs with short windows) against torch, forward (with a bias)
+    and all gradients, in their serial and parallel builds; on the numba path they must be the
+    ones running."""
     from lamina.ops.kernels import conv_direct
 
-    rng = np.random.default_rng(len(cfg["x"]) + cfg["g"])
-    xs, ws = rng.standard_normal(cfg["x"]), rng.standard_normal(cfg["w"])
+    if build == "parallel":
+        monkeypatch.setattr(conv_direct, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng(len(cfg["x"]) + cfg["g"] + cfg["w"][0])
+    xs, ws, bs = rng.standard_normal(cfg["x"]), rng.standard_normal(cfg["w"]), rng.standard_normal(cfg["w"][0])
     nd = len(cfg["x"]) - 2
     stride = (cfg["s"],) * nd if isinstance(cfg["s"], int) else cfg["s"]
     assert conv_direct.direct_ok(xs, ws.shape, cfg["g"], stride) == path
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
-    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
-    ty = getattr(TF, f"conv{nd}d")(tx, tw, None, *args)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+    ty = getattr(TF, f"conv{nd}d")(tx, tw, tb, *args)
     gys = rng.standard_normal(tuple(ty.shape))
     ty.backward(torch.tensor(gys))
-    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
-    y = getattr(F, f"conv{nd}d")(x, w, None, *args)
+    x, w, b = (lamina.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+    y = getattr(F, f"conv{nd}d")(x, w, b, *args)
     y.backward(lamina.tensor(gys))
     np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
-    check_grads(lambda a, b: getattr(F, f"conv{nd}d")(a, b, None, *args), Input(cfg["x"]), Input(cfg["w"]))
+    for got, want in ((x, tx), (w, tw), (b, tb)):
+        np.testing.assert_allclose(got.grad.numpy(), want.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if build == "serial":
+        check_grads(lambda a, b: getattr(F, f"conv{nd}d")(a, b, None, *args), Input(cfg["x"]), Input(cfg["w"]))
 
 
 @pytest.mark.parametrize("shape,k_out,pad,cl", [

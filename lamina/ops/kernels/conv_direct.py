@@ -3,9 +3,10 @@
 For the convolutions that im2col serves badly — depthwise and grouped ones with few channels per
 group, and convs over few input channels (a network's first layer: a 1-channel im2col copies
 runs of one float) — the compiled loops of :mod:`.conv_numba` multiply-add input rows into
-output rows per kernel tap. At stride 1 (depthwise aside) they work on flat zero-padded planes,
-one contiguous multiply-add per tap over a whole plane; otherwise row by row on the input as it
-is, with the padding handled by the loop bounds. :func:`direct_ok` says when they run.
+output rows per kernel tap. At stride 1 they work on flat zero-padded planes, one contiguous
+multiply-add per tap over a whole plane (depthwise convs through per-thread scratch planes,
+:mod:`.depthwise_numba`; the others on a padded copy of the input); otherwise row by row on the
+input as it is, with the padding handled by the loop bounds. :func:`direct_ok` says when they run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv_numba, threads
+from . import conv_numba, depthwise_numba, threads
 from .im2col import is_channels_last, use_numba
 
 __all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
@@ -67,6 +68,19 @@ def _args(stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int])
 
 def _run(kernel: Any, work: int, *args: Any) -> None:
     (kernel.parallel if work >= PARALLEL_MIN_WORK and not threads.busy() else kernel.serial)(*args)
+
+
+def _run_chunks(kernel: Any, work: int, planes: int, *args: Any) -> None:
+    """:func:`_run` for the depthwise flat kernels, which take the number of plane chunks last
+    (four per thread in parallel, for balance; one in the serial build)."""
+    if work >= PARALLEL_MIN_WORK and not threads.busy():
+        kernel.parallel(*args, max(1, min(planes, 4 * threads.get_num_threads())))
+    else:
+        kernel.serial(*args, 1)
+
+
+def _depthwise(wshape: Sequence[int], groups: int) -> bool:
+    return wshape[1] == 1 and wshape[0] == groups
 
 
 # ----------------------------------------------------------------------------- stride 1: flat planes
@@ -133,6 +147,41 @@ def _flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[
     return gw
 
 
+def _dw_geometry(out: Sequence[int], ksize: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
+                 size: Sequence[int]) -> tuple[int, ...]:
+    """``d0, d1, p0, p1, e0, e1`` of the depthwise flat kernels."""
+    return (*_hw(dilation, 1), *_hw(pad_lo, 0), *_flat_ext(out, ksize, dilation, pad_lo, size))
+
+
+def _dw_flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int],
+                     bias: Any) -> Any:
+    y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
+    wk = _planes(w)
+    _run_chunks(depthwise_numba.dw_flat_fwd, y.size * prod(w.shape[2:]), x.shape[0] * x.shape[1], _planes(x),
+                wk.reshape(wk.shape[0], *wk.shape[2:]), _planes(y),
+                *_dw_geometry(out, w.shape[2:], dilation, pad_lo, x.shape[2:]), bias)
+    return y
+
+
+def _dw_flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[int],
+                        pad_lo: Sequence[int]) -> Any:
+    gx = np.empty((gy.shape[0], w.shape[0], *size), dtype=gy.dtype)
+    wk = _planes(w)
+    _run_chunks(depthwise_numba.dw_flat_gx, gy.size * prod(w.shape[2:]), gy.shape[0] * gy.shape[1], _planes(gy),
+                wk.reshape(wk.shape[0], *wk.shape[2:]), _planes(gx),
+                *_dw_geometry(gy.shape[2:], w.shape[2:], dilation, pad_lo, size))
+    return gx
+
+
+def _dw_flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[int],
+                         pad_lo: Sequence[int]) -> Any:
+    gw = np.empty((gy.shape[1], 1, *ksize), dtype=x.dtype)
+    gwk = _planes(gw)
+    _run(depthwise_numba.dw_flat_gw, gy.size * prod(ksize), _planes(x), _planes(gy),
+         gwk.reshape(gwk.shape[0], *gwk.shape[2:]), *_dw_geometry(gy.shape[2:], ksize, dilation, pad_lo, x.shape[2:]))
+    return gw
+
+
 def _kernel(name: str, k_out: int, groups: int, wk: Any) -> tuple[Any, Any]:
     """The depthwise kernel (taps ``(C, k0, k1)``) where each group has one input and one output
     channel, else the general one (``(K, C/g, k0, k1)``)."""
@@ -146,7 +195,9 @@ def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int
     """``y (N, K, *out)`` of ``x (N, C, *S)`` and ``w (K, C/g, *k)``, plus ``bias (K,)`` if given
     (the kernels start each output plane from it: no extra pass over the output)."""
     b = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    if all(s == 1 for s in stride) and not (w.shape[1] == 1 and w.shape[0] == groups):
+    if all(s == 1 for s in stride):
+        if _depthwise(w.shape, groups):
+            return _dw_flat_forward(x, w, dilation, pad_lo, out, b)
         return _flat_forward(x, w, dilation, pad_lo, out, b)
     y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
     kernel, wk = _kernel("fwd", w.shape[0], groups, _planes(w))
@@ -157,7 +208,9 @@ def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int
 def direct_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                       pad_lo: Sequence[int], groups: int) -> Any:
     """Gradient in ``x``: ``(N, C, *size)``."""
-    if all(s == 1 for s in stride) and not (w.shape[1] == 1 and w.shape[0] == groups):
+    if all(s == 1 for s in stride):
+        if _depthwise(w.shape, groups):
+            return _dw_flat_input_grad(gy, w, size, dilation, pad_lo)
         return _flat_input_grad(gy, w, size, dilation, pad_lo, groups)
     gx = np.zeros((gy.shape[0], w.shape[1] * groups, *size), dtype=gy.dtype)
     kernel, wk = _kernel("gx", w.shape[0], groups, _planes(w))
@@ -169,7 +222,9 @@ def direct_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[i
                        pad_lo: Sequence[int], groups: int) -> Any:
     """Gradient in ``w``: ``(K, C/g, *ksize)``."""
     k_out, cg = gy.shape[1], x.shape[1] // groups
-    if all(s == 1 for s in stride) and not (cg == 1 and k_out == groups):
+    if all(s == 1 for s in stride):
+        if cg == 1 and k_out == groups:
+            return _dw_flat_weight_grad(x, gy, ksize, dilation, pad_lo)
         return _flat_weight_grad(x, gy, ksize, dilation, pad_lo, groups)
     gw = np.empty((k_out, cg, *ksize), dtype=x.dtype)
     kernel, gwk = _kernel("gw", k_out, groups, _planes(gw))

@@ -32,8 +32,16 @@ import numpy as np
 from . import threads
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
-from .im2col import (col2im_cl, copy_channels_last, crop_channels_first, im2col_cl, im2col_view, pad_channels_last,
-                     padded_buffer, padded_extent)
+from .im2col import (
+    col2im_cl,
+    copy_channels_last,
+    crop_channels_first,
+    im2col_cl,
+    im2col_view,
+    pad_channels_last,
+    padded_buffer,
+    padded_extent,
+)
 from .threads import matmul
 from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
 
