@@ -220,6 +220,51 @@ def test_im2col_chunks_copy_their_images_in(many_threads, monkeypatch, padding, 
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("m,piece", [(10, 3), (12, 4), (5, 7), (7, 0), (0, 3)])
+def test_matmul_in_pieces_equals_numpy(m, piece):
+    """Products made as a batch of ``piece``-row products plus the rows left over (and the
+    transposed product as a sum of pieces) equal NumPy's."""
+    rng = np.random.default_rng(m + piece)
+    a, b, c = rng.standard_normal((m, 6)), rng.standard_normal((6, 5)), rng.standard_normal((m, 5))
+    out = np.full((m, 5), np.nan)
+    np.testing.assert_allclose(threads.matmul_pieces(a, b, out, piece), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(threads.matmul_t_pieces(a, c, piece), a.T @ c, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_im2col_products_in_small_pieces_match_torch(many_threads, monkeypatch, small, path):
+    """The im2col conv's three products made in pieces for BLAS's small-product kernels (forced
+    here with pieces of 7 rows, 4 images of 5×4 outputs not a multiple of them) or whole: forward
+    and all gradients as torch's."""
+    monkeypatch.setattr(threads, "SMALL_GEMM", small)
+    monkeypatch.setattr(threads, "SMALL_GEMM_WORK", 7 * 6 * 25 * 5)
+    monkeypatch.setattr(threads, "SMALL_GEMM_MIN_ROWS", 1)
+    assert threads.small_gemm_rows(6 * 25, 5) == (7 if small else 0)
+    rng = np.random.default_rng(3)
+    xs, ws, bs = rng.standard_normal((4, 6, 9, 8)), rng.standard_normal((5, 6, 5, 5)) / 5, rng.standard_normal(5)
+    assert not conv_direct.direct_ok(xs, ws.shape, 1, (1, 1))
+    x, w, b = (lamina.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+    y = F.conv2d(x, w, b)
+    (y * y).sum().backward()
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+    ty = TF.conv2d(tx, tw, tb)
+    (ty * ty).sum().backward()
+    for got, want in ((y, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_small_gemm_setting_from_the_environment():
+    """``LAMINA_SMALL_GEMM`` overrides the detection of OpenBLAS's core."""
+    import subprocess
+    import sys
+
+    for value in ("0", "1"):
+        out = subprocess.run([sys.executable, "-c", "from lamina.ops.kernels import threads; print(threads.SMALL_GEMM)"],
+                             env=dict(os.environ, LAMINA_SMALL_GEMM=value), check=True, capture_output=True,
+                             text=True)
+        assert out.stdout.strip() == ("True" if value == "1" else "False")
+
+
 def test_forked_child_gets_a_fresh_pool():
     """After ``fork`` the parent's pool threads do not exist in the child: the child makes a
     new pool instead of waiting on dead threads."""
