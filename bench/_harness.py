@@ -11,6 +11,12 @@ them from distorting each other's times:
 - :func:`block_medians` times each library in a block of its own after a pause, not call by
   call alternately: threads that one library leaves spinning after a call (torch's OpenMP
   threads, OpenBLAS's workers) otherwise slow the other library's next call.
+
+Each block runs for at least :data:`MIN_BLOCK_S` of timed calls (more than ``repeats`` where
+calls are short), so that the median is one of back-to-back calls, as in a training loop, and
+not of the first few calls after the pause: on this VM those run slower for several calls
+(LeNet's c3 forward: lamina 0.6–1.0 ms over the seven calls after a pause, 0.47 ms back to
+back; torch 0.37–0.41 either way, its OpenMP threads spinning between calls).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 
 PAUSE_S = 0.15  # long enough for the other library's spinning threads to go to sleep
+MIN_BLOCK_S = 0.1  # timed calls per block at least this long (see above)
 
 
 def start_lamina_threads() -> None:
@@ -29,18 +36,24 @@ def start_lamina_threads() -> None:
     conv_numba.start_threads()
 
 
-def block_medians(fns: Sequence[Callable[[], object]], repeats: int, rounds: int = 2) -> list[list[float]]:
+def block_medians(fns: Sequence[Callable[[], object]], repeats: int, rounds: int = 2,
+                  min_block_s: float = MIN_BLOCK_S) -> list[list[float]]:
     """Seconds per call of each fn: ``rounds`` rounds, in each a pause, one warm-up call and
-    ``repeats`` timed calls per fn in turn. Returns every timed call per fn (pooled over rounds)."""
+    ``repeats`` timed calls per fn in turn, or more until the block's timed calls take
+    ``min_block_s``. Returns every timed call per fn (pooled over rounds)."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for fn, t in zip(fns, times):
             time.sleep(PAUSE_S)
             fn()
-            for _ in range(repeats):
+            spent, count = 0.0, 0
+            while count < repeats or spent < min_block_s:
                 t0 = time.perf_counter()
                 fn()
-                t.append(time.perf_counter() - t0)
+                dt = time.perf_counter() - t0
+                t.append(dt)
+                spent += dt
+                count += 1
     return times
 
 

@@ -1,6 +1,6 @@
 """Convolution speed: lamina vs torch (CPU), side by side in one process.
 
-    python bench/bench_conv.py            # median of 7 repeats per case
+    python bench/bench_conv.py            # median of 7+ calls per case (blocks of 0.1 s at least)
     python bench/bench_conv.py --quick    # 3 repeats, smaller batches
     python bench/bench_conv.py --numpy    # lamina without the optional numba kernels
     python bench/bench_conv.py --threads 1  # one thread each (steadier on a shared machine)
@@ -33,7 +33,7 @@ if "--threads" in sys.argv:  # BLAS, numba and lamina read their thread counts a
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
+from _harness import MIN_BLOCK_S, block_medians, median_ms, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -180,7 +180,8 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     print(f"lamina vs torch {torch.__version__} CPU ({torch.get_num_threads()} threads), float32, "
-          f"median of {repeats}; numba kernels: {'on' if kernels.use_numba() else 'off'}")
+          f"median of {repeats}+ calls per block (blocks of {MIN_BLOCK_S} s at least); "
+          f"numba kernels: {'on' if kernels.use_numba() else 'off'}")
     print(f"{'case':60s} {'fwd lam':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b lam':>8s} {'torch':>8s} {'ratio':>6s}")
     for case in CASES:
         lf, tf, lfb, tfb = run_case(case, repeats, args.quick)

@@ -1,6 +1,6 @@
 """Pooling and normalization speed: lamina vs torch (CPU), side by side in one process.
 
-    python bench/bench_pool_norm.py            # median of 9 repeats per case
+    python bench/bench_pool_norm.py            # median of 9+ calls per case (blocks of 0.1 s at least)
     python bench/bench_pool_norm.py --quick    # 3 repeats, a quarter of the batch
     python bench/bench_pool_norm.py --torch-threads 1   # torch on one thread (NumPy's ufuncs use one)
 
@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
+from _harness import MIN_BLOCK_S, block_medians, median_ms, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.torch_threads)
     repeats = args.repeats or (3 if args.quick else 9)
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
-          f"float32, median of {repeats}{' (quick: N/4)' if args.quick else ''}")
+          f"float32, median of {repeats}+ calls per block (blocks of {MIN_BLOCK_S} s at least)"
+          f"{' (quick: N/4)' if args.quick else ''}")
     head = (f"{'case':44s} {'fwd lamina':>10s} {'torch':>8s} {'ratio':>6s} {'f+b lamina':>11s} {'torch':>8s} "
             f"{'ratio':>6s}")
     print(head)
