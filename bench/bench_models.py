@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import block_medians, start_lamina_threads  # noqa: E402
+from _harness import MIN_BLOCK_S, block_medians, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -154,8 +154,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     lamina.set_num_threads(args.threads)
     reps = 3 if args.quick else 7
-    print(f"one training step (forward, loss, backward, SGD momentum 0.9), 2 rounds of {reps} repeats "
-          f"per library in blocks (see _harness.py); "
+    print(f"one training step (forward, loss, backward, SGD momentum 0.9), 2 rounds of {reps}+ repeats "
+          f"per library in blocks of {MIN_BLOCK_S} s at least (see _harness.py); "
           f"threads {args.threads} each; times: median (best)")
     print(f"{'model':10s} {'batch':>16s} {'lamina ms':>16s} {'torch ms':>16s} {'ratio':>12s}")
     rng = np.random.default_rng(0)
