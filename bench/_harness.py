@@ -36,11 +36,21 @@ def start_lamina_threads() -> None:
     conv_numba.start_threads()
 
 
+def set_min_block(seconds: float) -> None:
+    """Set :data:`MIN_BLOCK_S` (the scripts' ``--block-s``; 0 gives blocks of ``repeats`` calls
+    right after the pause, as before 21:00 UTC on 2026-11-22)."""
+    global MIN_BLOCK_S
+    MIN_BLOCK_S = max(0.0, float(seconds))
+
+
 def block_medians(fns: Sequence[Callable[[], object]], repeats: int, rounds: int = 2,
-                  min_block_s: float = MIN_BLOCK_S) -> list[list[float]]:
+                  min_block_s: float | None = None) -> list[list[float]]:
     """Seconds per call of each fn: ``rounds`` rounds, in each a pause, one warm-up call and
     ``repeats`` timed calls per fn in turn, or more until the block's timed calls take
-    ``min_block_s``. Returns every timed call per fn (pooled over rounds)."""
+    ``min_block_s`` (default :data:`MIN_BLOCK_S`). Returns every timed call per fn (pooled
+    over rounds)."""
+    if min_block_s is None:
+        min_block_s = MIN_BLOCK_S
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for fn, t in zip(fns, times):

@@ -33,7 +33,8 @@ if "--threads" in sys.argv:  # BLAS, numba and lamina read their thread counts a
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import MIN_BLOCK_S, block_medians, median_ms, start_lamina_threads  # noqa: E402
+import _harness  # noqa: E402
+from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -164,6 +165,8 @@ def memory() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--block-s", type=float, default=_harness.MIN_BLOCK_S,
+                    help="time each block for at least this long (0: only the repeats, right after the pause)")
     ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
     ap.add_argument("--numpy", action="store_true", help="disable the optional numba kernels")
     ap.add_argument("--repeats", type=int, default=None)
@@ -172,6 +175,7 @@ def main() -> None:
                          "disturbs less")
     ap.add_argument("--memory-child", choices=["lamina", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    _harness.set_min_block(args.block_s)
     if args.memory_child:
         memory_child(args.memory_child)
         return
@@ -180,7 +184,7 @@ def main() -> None:
     repeats = args.repeats or (3 if args.quick else 7)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     print(f"lamina vs torch {torch.__version__} CPU ({torch.get_num_threads()} threads), float32, "
-          f"median of {repeats}+ calls per block (blocks of {MIN_BLOCK_S} s at least); "
+          f"median of {repeats}+ calls per block (blocks of {_harness.MIN_BLOCK_S} s at least); "
           f"numba kernels: {'on' if kernels.use_numba() else 'off'}")
     print(f"{'case':60s} {'fwd lam':>8s} {'torch':>8s} {'ratio':>6s}   {'f+b lam':>8s} {'torch':>8s} {'ratio':>6s}")
     for case in CASES:

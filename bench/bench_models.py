@@ -17,7 +17,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import MIN_BLOCK_S, block_medians, start_lamina_threads  # noqa: E402
+import _harness  # noqa: E402
+from _harness import block_medians, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -146,16 +147,19 @@ def step_fn(model, opt, x, y, lib):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--block-s", type=float, default=_harness.MIN_BLOCK_S,
+                    help="time each block for at least this long (0: only the repeats, right after the pause)")
     ap.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     ap.add_argument("--threads", type=int, default=2,
                     help="threads of each library (the project machine has 2 cores)")
     ap.add_argument("--models", default="lenet5,resnet20,resnet18")
     args = ap.parse_args()
+    _harness.set_min_block(args.block_s)
     torch.set_num_threads(args.threads)
     lamina.set_num_threads(args.threads)
     reps = 3 if args.quick else 7
     print(f"one training step (forward, loss, backward, SGD momentum 0.9), 2 rounds of {reps}+ repeats "
-          f"per library in blocks of {MIN_BLOCK_S} s at least (see _harness.py); "
+          f"per library in blocks of {_harness.MIN_BLOCK_S} s at least (see _harness.py); "
           f"threads {args.threads} each; times: median (best)")
     print(f"{'model':10s} {'batch':>16s} {'lamina ms':>16s} {'torch ms':>16s} {'ratio':>12s}")
     rng = np.random.default_rng(0)

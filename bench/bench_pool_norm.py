@@ -19,7 +19,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from _harness import MIN_BLOCK_S, block_medians, median_ms, start_lamina_threads  # noqa: E402
+import _harness  # noqa: E402
+from _harness import block_medians, median_ms, start_lamina_threads  # noqa: E402
 
 start_lamina_threads()  # before torch: see _harness.py
 
@@ -97,16 +98,19 @@ def run_case(case, repeats: int, quick: bool) -> tuple[float, float, float, floa
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--block-s", type=float, default=_harness.MIN_BLOCK_S,
+                    help="time each block for at least this long (0: only the repeats, right after the pause)")
     ap.add_argument("--quick", action="store_true", help="3 repeats and a quarter of the batch")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch's intra-op threads (default: torch's own choice); 1 is fairer on a loaded machine")
     args = ap.parse_args(argv)
+    _harness.set_min_block(args.block_s)
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     repeats = args.repeats or (3 if args.quick else 9)
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
-          f"float32, median of {repeats}+ calls per block (blocks of {MIN_BLOCK_S} s at least)"
+          f"float32, median of {repeats}+ calls per block (blocks of {_harness.MIN_BLOCK_S} s at least)"
           f"{' (quick: N/4)' if args.quick else ''}")
     head = (f"{'case':44s} {'fwd lamina':>10s} {'torch':>8s} {'ratio':>6s} {'f+b lamina':>11s} {'torch':>8s} "
             f"{'ratio':>6s}")
