@@ -253,6 +253,39 @@ def test_im2col_products_in_small_pieces_match_torch(many_threads, monkeypatch, 
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_small_pieces_leave_a_one_chunk_product_to_the_threads(many_threads, monkeypatch):
+    """A single image's large product (one column chunk) is split over the threads as before,
+    not made as a batch of small pieces on one thread; an empty product has no pieces."""
+    monkeypatch.setattr(threads, "SMALL_GEMM", True)
+    assert threads.small_gemm_rows(0, 16) == threads.small_gemm_rows(150, 0) == 0
+    rng = np.random.default_rng(5)
+    x = lamina.tensor(rng.standard_normal((1, 8, 96, 96)).astype(np.float32), requires_grad=True)
+    w = lamina.tensor(rng.standard_normal((16, 8, 5, 5)).astype(np.float32), requires_grad=True)
+    assert threads.small_gemm_rows(8 * 25, 16) > 0 and 92 * 92 * 8 * 25 * 16 >= threads.SPLIT_MIN_WORK
+    shared = []
+    run_parts = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (shared.append(parts), run_parts(fn, parts)))
+    F.conv2d(x, w).sum().backward()
+    assert max(shared) == 3, shared
+
+
+def test_import_with_a_non_utf8_path_mapped():
+    """Finding OpenBLAS in ``/proc/self/maps`` survives mapped paths that are not UTF-8."""
+    import subprocess
+    import sys
+
+    code = ("import mmap, os, tempfile\n"
+            "d = os.path.join(tempfile.mkdtemp().encode(), b'\\xff')\n"
+            "os.mkdir(d)\n"
+            "f = open(os.path.join(d, b'data.bin'), 'w+b'); f.write(b'x' * 4096); f.flush()\n"
+            "m = mmap.mmap(f.fileno(), 4096)\n"
+            "import lamina\n"
+            "from lamina.ops.kernels import threads\n"
+            "print(threads.blas_controlled())\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() in ("True", "False")
+
+
 def test_small_gemm_setting_from_the_environment():
     """``LAMINA_SMALL_GEMM`` overrides the detection of OpenBLAS's core."""
     import subprocess

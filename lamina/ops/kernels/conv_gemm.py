@@ -96,6 +96,17 @@ def _run_chunks(chunks: list[tuple[int, int]], body: Any, slots: int) -> None:
     threads.run_parts(part, slots)
 
 
+def _piece_rows(slots: int, rows: int, k: int, n: int) -> int:
+    """Rows per piece for the ``(rows, k) @ (k, n)`` products of one chunk made in small pieces
+    (:func:`threads.small_gemm_rows`), or 0 for whole products: also where the chunks run on one
+    thread but :func:`threads.matmul` would split a whole product over the threads (a batch of
+    pieces runs on one)."""
+    piece = threads.small_gemm_rows(k, n)
+    if piece and slots == 1 and rows * k * n >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
+        return 0
+    return piece
+
+
 def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int], size: Sequence[int],
                out: Sequence[int]) -> bool:
     return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(pad_lo) and \
@@ -220,12 +231,12 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     # where BLAS has small-product kernels, each chunk's product is made as a batch of products
     # small enough for them (LeNet's c3 forward 0.60 -> 0.47 ms on one thread; one call, since
     # a call per piece made the two threads contend for the GIL)
-    piece = threads.small_gemm_rows(wm.shape[1], k_out) if g == 1 else 0
+    piece = _piece_rows(slots, step * length, wm.shape[1], k_out) if g == 1 else 0
     w0 = np.ascontiguousarray(wm[0]) if piece else wm[0]  # the small kernels take B untransposed
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
 
     def body(n0: int, n1: int, j: int) -> None:
-        if fill:
+        if fill:  # xpad holds these images only from here: nothing reads it before the chunks run
             copy_channels_last(x[n0:n1], xpad[n0:n1], pad_lo)
         if bufs[j] is None:
             bufs[j] = np.empty((step, *win.shape[1:]), dtype=x.dtype)
@@ -278,7 +289,11 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     kk = int(np.prod(ksize))
     gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
 
-    piece = threads.small_gemm_rows(k_out, kk * c) if g == 1 else 0  # see _conv_forward
+    per_image = length * kk * c * gy.itemsize
+    slots = _slots(n, per_image)
+    chunks = _chunks(n, per_image, slots)
+    step = max((n1 - n0 for n0, n1 in chunks), default=0)
+    piece = _piece_rows(slots, step * length, k_out, kk * c) if g == 1 else 0  # see _conv_forward
     wt = np.ascontiguousarray(wm[0].T) if piece else None
 
     def body(n0: int, n1: int, _: int) -> None:  # each chunk scatters into its own images
@@ -293,9 +308,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
                 gcols[:, :, i * cg:(i + 1) * cg] = (r[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
         col2im_cl(gcols.reshape(n1 - n0, *out, *ksize, c), ext, stride, dilation, out=gpad[n0:n1])
 
-    per_image = length * kk * c * gy.itemsize
-    slots = _slots(n, per_image)
-    _run_chunks(_chunks(n, per_image, slots), body, slots)
+    _run_chunks(chunks, body, slots)
     return crop_channels_first(gpad, pad_lo, size)
 
 
@@ -332,7 +345,9 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     per_image = length * kk * c * x.itemsize
     slots = _slots(n, per_image)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
-    piece = threads.small_gemm_rows(kk * c, k_out) if g == 1 else 0  # see _conv_forward
+    chunks = _chunks(n, per_image, slots)
+    step = max((n1 - n0 for n0, n1 in chunks), default=0)
+    piece = _piece_rows(slots, step * length, kk * c, k_out) if g == 1 else 0  # see _conv_forward
 
     def body(n0: int, n1: int, j: int) -> None:
         cols = im2col_cl(xpad[n0:n1], ksize, stride, dilation, out).reshape((n1 - n0) * length, -1)
@@ -349,7 +364,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
                 gm[i * kg:(i + 1) * kg] += (c3[:, :, i * cg:(i + 1) * cg].reshape(cols.shape[0], -1).T
                                             @ r[:, i * kg:(i + 1) * kg]).T
 
-    _run_chunks(_chunks(n, per_image, slots), body, slots)
+    _run_chunks(chunks, body, slots)
     gm = gms[0]
     for other in gms[1:]:
         gm += other

@@ -78,10 +78,10 @@ def _default_threads() -> int:
 
 def _openblas_libs() -> list[Any]:
     """Every OpenBLAS this process has loaded (Linux: found through ``/proc/self/maps``)."""
-    try:
-        with open("/proc/self/maps") as f:
+    try:  # mapped paths need not be UTF-8
+        with open("/proc/self/maps", errors="surrogateescape") as f:
             paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
-    except OSError:  # pragma: no cover - not Linux
+    except (OSError, ValueError):  # pragma: no cover - not Linux
         return []
     libs = []
     for path in paths:
@@ -152,9 +152,12 @@ SMALL_GEMM_MIN_ROWS = 192
 
 def small_gemm_rows(k: int, n: int) -> int:
     """Rows of an ``(m, k) @ (k, n)`` product that keep it within OpenBLAS's small-product
-    kernels (:data:`SMALL_GEMM_WORK`), or 0 where there are none or the pieces would be thinner
-    than :data:`SMALL_GEMM_MIN_ROWS`."""
-    rows = SMALL_GEMM_WORK // max(1, k * n) if SMALL_GEMM else 0
+    kernels (:data:`SMALL_GEMM_WORK`), or 0 where there are none, where BLAS keeps threads of
+    its own (``LAMINA_KEEP_BLAS_THREADS=1``: it would split the whole product), or where the
+    pieces would be thinner than :data:`SMALL_GEMM_MIN_ROWS`."""
+    if not (SMALL_GEMM and _BLAS_SETTERS) or k * n <= 0:  # BLAS left its own threads: whole products
+        return 0
+    rows = SMALL_GEMM_WORK // (k * n)
     return rows if rows >= SMALL_GEMM_MIN_ROWS else 0
 
 
