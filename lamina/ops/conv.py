@@ -35,10 +35,10 @@ def _bias_view(b: Any, nd: int) -> Any:
 class Conv(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, stride: tuple[int, ...], dilation: tuple[int, ...],
-                pad_lo: tuple[int, ...], out: tuple[int, ...], groups: int) -> Any:
+                pad_lo: tuple[int, ...], out: tuple[int, ...], groups: int, xpad: Any = None) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(x, w)
-        y, xpad = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, bias=b, return_xpad=True)
+        y, xpad = K.conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad=xpad, bias=b, return_xpad=True)
         # the padded channels-last input (activation-sized) is kept for the weight gradient
         ctx.xpad = xpad if ctx.needs_input_grad[1] else None
         return y
@@ -75,10 +75,14 @@ class ConvTranspose(Function):
         gy, w = ctx.saved_tensors
         stride, dilation, pad_lo, groups = ctx.opts
         ngy, nw, nb = ctx.needs_input_grad
-        g_gy = Conv.apply(ggx, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo,
-                          out=tuple(gy.shape[2:]), groups=groups) if ngy else None
+        out = tuple(gy.shape[2:])
+        xpad = None
+        if ngy and nw and not ggx.requires_grad:  # both read ggx padded channels-last: pad it once
+            xpad = K.padded_input(ggx.array, w.array, stride, dilation, pad_lo, out, groups)
+        g_gy = Conv.apply(ggx, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo, out=out, groups=groups,
+                          xpad=xpad) if ngy else None
         g_w = ConvWeight.apply(ggx, gy, stride=stride, dilation=dilation, pad_lo=pad_lo,
-                               ksize=tuple(w.shape[2:]), groups=groups) if nw else None
+                               ksize=tuple(w.shape[2:]), groups=groups, xpad=xpad) if nw else None
         g_b = ggx.sum((0, *range(2, ggx.ndim))) if nb else None
         return g_gy, g_w, g_b
 
