@@ -16,7 +16,7 @@ Each block runs for at least :data:`MIN_BLOCK_S` of timed calls (more than ``rep
 calls are short), so that the median is one of back-to-back calls, as in a training loop, and
 not of the first few calls after the pause: on this VM those run slower for several calls
 (LeNet's c3 forward: lamina 0.6–1.0 ms over the seven calls after a pause, 0.47 ms back to
-back; torch 0.37–0.41 either way, its OpenMP threads spinning between calls). A side effect
+back; torch 0.37–0.41 either way: its c3 hardly uses its second thread, 0.33 ms on one). A side effect
 for ``bench_models.py``: the two libraries now take different numbers of SGD steps on their
 fixed batch while timed, so their weights drift apart (dense float arithmetic either way).
 """
