@@ -156,32 +156,35 @@ def _dw_geometry(out: Sequence[int], ksize: Sequence[int], dilation: Sequence[in
     return (*_hw(dilation, 1), *_hw(pad_lo, 0), *_flat_ext(out, ksize, dilation, pad_lo, size))
 
 
+def _dw_taps(w: Any) -> Any:
+    """A depthwise weight ``(C, 1, *k)`` as the kernels' taps ``(C, k0, k1)``."""
+    wk = _planes(w)
+    return wk.reshape(wk.shape[0], *wk.shape[2:])
+
+
 def _dw_flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int],
                      bias: Any) -> Any:
     y = np.empty((x.shape[0], w.shape[0], *out), dtype=x.dtype)
-    wk = _planes(w)
-    _run_chunks(depthwise_numba.dw_flat_fwd, y.size * prod(w.shape[2:]), x.shape[0] * x.shape[1], _planes(x),
-                wk.reshape(wk.shape[0], *wk.shape[2:]), _planes(y),
-                *_dw_geometry(out, w.shape[2:], dilation, pad_lo, x.shape[2:]), bias)
+    geometry = _dw_geometry(out, w.shape[2:], dilation, pad_lo, x.shape[2:])
+    _run_chunks(depthwise_numba.dw_flat_fwd, y.size * prod(w.shape[2:]), x.shape[0] * x.shape[1],
+                _planes(x), _dw_taps(w), _planes(y), *geometry, bias)
     return y
 
 
 def _dw_flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[int],
                         pad_lo: Sequence[int]) -> Any:
     gx = np.empty((gy.shape[0], w.shape[0], *size), dtype=gy.dtype)
-    wk = _planes(w)
-    _run_chunks(depthwise_numba.dw_flat_gx, gy.size * prod(w.shape[2:]), gy.shape[0] * gy.shape[1], _planes(gy),
-                wk.reshape(wk.shape[0], *wk.shape[2:]), _planes(gx),
-                *_dw_geometry(gy.shape[2:], w.shape[2:], dilation, pad_lo, size))
+    geometry = _dw_geometry(gy.shape[2:], w.shape[2:], dilation, pad_lo, size)
+    _run_chunks(depthwise_numba.dw_flat_gx, gy.size * prod(w.shape[2:]), gy.shape[0] * gy.shape[1],
+                _planes(gy), _dw_taps(w), _planes(gx), *geometry)
     return gx
 
 
 def _dw_flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[int],
                          pad_lo: Sequence[int]) -> Any:
     gw = np.empty((gy.shape[1], 1, *ksize), dtype=x.dtype)
-    gwk = _planes(gw)
-    _run(depthwise_numba.dw_flat_gw, gy.size * prod(ksize), _planes(x), _planes(gy),
-         gwk.reshape(gwk.shape[0], *gwk.shape[2:]), *_dw_geometry(gy.shape[2:], ksize, dilation, pad_lo, x.shape[2:]))
+    _run(depthwise_numba.dw_flat_gw, gy.size * prod(ksize), _planes(x), _planes(gy), _dw_taps(gw),
+         *_dw_geometry(gy.shape[2:], ksize, dilation, pad_lo, x.shape[2:]))
     return gw
 
 
