@@ -48,7 +48,7 @@ class Conv(Function):
         x, w = ctx.saved_tensors
         stride, dilation, pad_lo, groups = ctx.opts
         nx, nw, nb = ctx.needs_input_grad
-        if nx and nw and not gy.requires_grad and K.wants_channels_last(x.array, w.array, groups, stride):
+        if nx and nw and not gy.requires_grad and K.wants_channels_last(x.array, w.array, groups, stride, pad_lo):
             # both gradients read gy as channels-last rows: lay it out so once, not twice
             gy = Tensor._wrap(K.channels_last(gy.array))
         gx = ConvTranspose.apply(gy, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo,

@@ -399,3 +399,18 @@ def test_im2col_view_is_every_window_and_checks_its_bounds():
     with pytest.raises(ValueError, match=r"im2col: windows \(4 outputs, stride 2, kernel 3, dilation 1\) "
                                          r"overrun the padded input of extent 8"):
         kernels.im2col_view(np.zeros((1, 8, 2)), (3,), (2,), (1,), (4,))
+
+
+def test_backward_layout_of_the_output_gradient():
+    """The output gradient is laid out channels-last for the backward only where its kernels read
+    it so: im2col and Winograd convs, not 1×1 convs (NCHW products) nor the direct kernels."""
+    from lamina.ops.kernels import conv_direct, conv_gemm
+
+    x = np.zeros((2, 48, 6, 6), np.float32)
+    w1 = np.zeros((4, 48, 1, 1), np.float32)
+    assert not conv_gemm.wants_channels_last(x, w1, 1, (1, 1), (0, 0))  # a plain product
+    for w, stride, pad in ((w1, (2, 2), (0, 0)), (w1, (1, 1), (1, 1)), (np.zeros((4, 48, 3, 3), np.float32), (2, 2), (1, 1))):
+        assert not conv_direct.direct_ok(x, w.shape, 1, stride)  # im2col
+        assert conv_gemm.wants_channels_last(x, w, 1, stride, pad)
+    wd = np.zeros((48, 1, 3, 3), np.float32)  # depthwise: the direct kernels (numba) read NCHW
+    assert conv_gemm.wants_channels_last(x, wd, 48, (1, 1), (1, 1)) == (not conv_direct.direct_ok(x, wd.shape, 48, (1, 1)))
