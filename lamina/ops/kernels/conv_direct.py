@@ -229,7 +229,7 @@ def direct_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[i
     """Gradient in ``w``: ``(K, C/g, *ksize)``."""
     k_out, cg = gy.shape[1], x.shape[1] // groups
     if all(s == 1 for s in stride):
-        if cg == 1 and k_out == groups:
+        if _depthwise((k_out, cg), groups):
             return _dw_flat_weight_grad(x, gy, ksize, dilation, pad_lo)
         return _flat_weight_grad(x, gy, ksize, dilation, pad_lo, groups)
     gw = np.empty((k_out, cg, *ksize), dtype=x.dtype)
