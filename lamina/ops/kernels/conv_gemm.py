@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import threads
+from . import colgemm_numba, threads
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import (
@@ -213,6 +213,24 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     return (y, xpad) if return_xpad else y
 
 
+def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int], dilation: Sequence[int],
+                ksize: Sequence[int], out: Sequence[int], groups: int) -> tuple[Any, tuple[int, ...], int] | None:
+    """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, C)``, the 2-D geometry
+    ``(k0, k1, s0, s1, d0, d1, o0, o1)`` (1-D lifted) and the BLAS address; None where they do
+    not run (no small pieces, grouped, 3-D, another dtype, numba off)."""
+    nd = len(ksize)
+    if not piece or xpad is None or not xpad.flags.c_contiguous or not colgemm_numba.ok(x.dtype, nd, groups):
+        return None
+    if width * x.itemsize * piece > COLUMN_CHUNK_BYTES:  # pragma: no cover - pieces are small
+        return None
+
+    def lift(t: Sequence[int]) -> tuple[int, ...]:
+        return (1,) * (2 - nd) + tuple(int(v) for v in t)
+
+    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out))  # (k0, k1, s0, s1, d0, d1, o0, o1)
+    return xpad.reshape(xpad.shape[0], *(1,) * (2 - nd), *xpad.shape[1:]), geom, colgemm_numba.gemm_address(x.dtype)
+
+
 def _add_bias(y: Any, bias: Any) -> Any:
     if bias is not None:
         y += bias.reshape((1, -1) + (1,) * (y.ndim - 2))
@@ -245,10 +263,19 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     slots, chunks, step, piece = _plan(n, length * wm.shape[1] * g * x.itemsize, length, wm.shape[1], k_out, g)
     w0 = np.ascontiguousarray(wm[0]) if piece else wm[0]  # the small kernels take B untransposed
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
+    # where the pieces fit the small kernels, one compiled loop per chunk builds and multiplies
+    # them a piece at a time (no column matrix written: see colgemm_numba)
+    fused = _fused_args(x, xpad, wm.shape[1], piece, stride, dilation, ksize, out, g)
 
     def body(n0: int, n1: int, j: int) -> None:
         if fill:  # xpad holds these images only from here: nothing reads it before the chunks run
             copy_channels_last(x[n0:n1], xpad[n0:n1], pad_lo)
+        if fused is not None:
+            if bufs[j] is None:
+                bufs[j] = np.empty((piece, wm.shape[1]), dtype=x.dtype)
+            b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+            colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], *fused[1], b, fused[2])
+            return
         if bufs[j] is None:
             bufs[j] = np.empty((step, *win.shape[1:]), dtype=x.dtype)
         cols = bufs[j][:n1 - n0]
@@ -302,6 +329,16 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
 
     slots, chunks, _, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
     wt = np.ascontiguousarray(wm[0].T) if piece else None
+    fused = _fused_args(gy, gpad, kk * c, piece, stride, dilation, ksize, out, g)
+    if fused is not None:  # the column gradients made and scattered a piece at a time
+        rows = np.ascontiguousarray(rows)
+        bufs = [np.empty((piece, kk * c), dtype=gy.dtype) for _ in range(slots)]
+
+        def fused_body(n0: int, n1: int, j: int) -> None:
+            colgemm_numba.colgemm_gx(rows, wt, fused[0], n0 * length, n1 * length, bufs[j], *fused[1], fused[2])
+
+        _run_chunks(chunks, fused_body, slots)
+        return crop_channels_first(gpad, pad_lo, size)
 
     def body(n0: int, n1: int, _: int) -> None:  # each chunk scatters into its own images
         r = rows[n0 * length:n1 * length]
@@ -350,6 +387,9 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
     slots, chunks, _, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
+    fused = _fused_args(x, xpad, kk * c, piece, stride, dilation, ksize, out, g)
+    if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
+        return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, piece, ksize, k_out, cg)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
 
     def body(n0: int, n1: int, j: int) -> None:
@@ -372,3 +412,24 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     for other in gms[1:]:
         gm += other
     return np.ascontiguousarray(gm.reshape(k_out, *ksize, cg).transpose(0, nd + 1, *range(1, nd + 1)))
+
+
+def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots: int, chunks: list[tuple[int, int]],
+                       length: int, piece: int, ksize: Sequence[int], k_out: int, c: int) -> Any:
+    """:func:`conv_weight_grad` through :mod:`.colgemm_numba`: each part sums ``colsᵀ @ gy_rows``
+    over its pieces into a ``(∏k·C, K)`` partial sum of its own."""
+    nd = len(ksize)
+    width = int(np.prod(ksize)) * c
+    gms = [np.zeros((width, k_out), dtype=rows.dtype) for _ in range(slots)]
+    bufs = [np.empty((piece, width), dtype=rows.dtype) for _ in range(slots)]
+    xpad, geom, addr = fused
+
+    def body(n0: int, n1: int, j: int) -> None:
+        colgemm_numba.colgemm_wgrad(xpad, rows, gms[j], n0 * length, n1 * length, bufs[j], *geom, addr)
+
+    _run_chunks(chunks, body, slots)
+    gm = gms[0]
+    for other in gms[1:]:
+        gm += other
+    # (*k, C, K) -> (K, C, *k)
+    return np.ascontiguousarray(gm.reshape(*ksize, c, k_out).transpose(nd + 1, nd, *range(nd)))

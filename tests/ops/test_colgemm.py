@@ -1,0 +1,184 @@
+"""The compiled im2col + GEMM kernels (``lamina/ops/kernels/colgemm_numba.py``): each kernel
+against a NumPy reference built from the column view, and the convolutions that run on them
+against torch, with pieces forced small enough to straddle images and thread chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import lamina
+from lamina.nn import functional as F
+from lamina.ops.kernels import colgemm_numba as cg
+from lamina.ops.kernels import conv_direct, conv_gemm, threads
+from lamina.ops.kernels import im2col as kernels
+from tests.helpers import Input, check_grads
+
+pytestmark = pytest.mark.skipif(not (cg.AVAILABLE and cg.gemm_address(np.float32)),
+                                reason="colgemm kernels need numba and NumPy's OpenBLAS with 64-bit CBLAS symbols")
+
+
+def _geometry(rng):
+    """Random 2-D geometry (1-D as a height of 1): kernel, stride, dilation, padded extent, output."""
+    k0, k1 = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    if rng.random() < 0.3:
+        k0 = 1
+    s0, s1, d0, d1 = (int(v) for v in rng.integers(1, 3, 4))
+    o0, o1 = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+    e0, e1 = (o0 - 1) * s0 + d0 * (k0 - 1) + 1 + int(rng.integers(0, 2)), (o1 - 1) * s1 + d1 * (k1 - 1) + 1
+    return k0, k1, s0, s1, d0, d1, e0, e1, o0, o1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_match_the_column_matrix(dtype):
+    """Forward (with and without bias), weight gradient (added into what is there) and input
+    gradient (added into what is there) over row ranges that start and end inside images, in
+    pieces of every size from 1 row up, equal the products of the whole column matrix."""
+    rng = np.random.default_rng(11 if dtype == np.float32 else 12)
+    addr = cg.gemm_address(dtype)
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for trial in range(40):
+        k0, k1, s0, s1, d0, d1, e0, e1, o0, o1 = _geometry(rng)
+        n, c, k = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 7))
+        xpad = rng.standard_normal((n, e0, e1, c)).astype(dtype)
+        view = kernels.im2col_view(xpad, (k0, k1), (s0, s1), (d0, d1), (o0, o1))
+        cols = np.array(view).reshape(n * o0 * o1, -1)
+        rows, width = cols.shape
+        r0 = int(rng.integers(0, rows))
+        r1 = int(rng.integers(r0 + 1, rows + 1))
+        buf = np.empty((int(rng.integers(1, rows + 2)), width), dtype=dtype)
+        geom = (k0, k1, s0, s1, d0, d1, o0, o1)
+        wm = rng.standard_normal((width, k)).astype(dtype)
+        bias = rng.standard_normal(k).astype(dtype) if trial % 2 else np.zeros(0, dtype)
+
+        y = np.full((rows, k), 7.0, dtype=dtype)
+        cg.colgemm_fwd(xpad, wm, y, r0, r1, buf, *geom, bias, addr)
+        want = np.full((rows, k), 7.0, dtype=dtype)
+        want[r0:r1] = cols[r0:r1] @ wm + (bias if bias.size else 0)
+        np.testing.assert_allclose(y, want, **tol)
+
+        gy = rng.standard_normal((rows, k)).astype(dtype)
+        gm = rng.standard_normal((width, k)).astype(dtype)
+        want = gm + cols[r0:r1].T @ gy[r0:r1]
+        cg.colgemm_wgrad(xpad, gy, gm, r0, r1, buf, *geom, addr)
+        np.testing.assert_allclose(gm, want, **tol)
+
+        gpad = rng.standard_normal(xpad.shape).astype(dtype)
+        want = gpad.copy()
+        gcols = np.zeros((rows, width), dtype=dtype)
+        gcols[r0:r1] = gy[r0:r1] @ wm.T
+        kernels.col2im_cl(gcols.reshape(n, o0, o1, k0, k1, c), (e0, e1), (s0, s1), (d0, d1), out=want)
+        cg.colgemm_gx(gy, np.ascontiguousarray(wm.T), gpad, r0, r1, buf, *geom, addr)
+        np.testing.assert_allclose(gpad, want, **tol)
+
+
+def test_which_convs_they_take():
+    assert cg.ok(np.float32, 2, 1) and cg.ok(np.float64, 1, 1)
+    assert not cg.ok(np.float32, 3, 1)  # 3-D convs keep the column matrix
+    assert not cg.ok(np.float32, 2, 2)  # so do grouped ones
+    assert not cg.ok(np.int64, 2, 1) and cg.gemm_address(np.int32) == 0 and cg.gemm_address(np.float16) == 0
+    old = kernels.use_numba()
+    try:
+        kernels.use_numba(False)
+        assert not cg.ok(np.float32, 2, 1)
+    finally:
+        kernels.use_numba(old)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Small product pieces forced on (any BLAS core), three threads with every chunk shared out,
+    and a count of each kernel's calls."""
+    old = threads.get_num_threads()
+    threads.set_num_threads(3)
+    monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(threads, "SMALL_GEMM", True)
+    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [None])
+    monkeypatch.setattr(threads, "SMALL_GEMM_MIN_ROWS", 1)
+    calls = {}
+    for name in ("colgemm_fwd", "colgemm_wgrad", "colgemm_gx"):
+        kernel = getattr(cg, name)
+
+        def wrapped(*args, _kernel=kernel, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _kernel(*args)
+
+        monkeypatch.setattr(cg, name, wrapped)
+    yield calls, monkeypatch
+    threads.set_num_threads(old)
+
+
+def test_convs_on_the_kernels_match_torch(counted):
+    """1-D and 2-D convs with strides, dilations, paddings and biases, float32 and float64, in
+    pieces of a few rows: forward and every gradient as torch's, all three kernels used."""
+    calls, monkeypatch = counted
+    rng = np.random.default_rng(21)
+    done = 0
+    while done < 30:
+        nd = 1 + done % 2
+        dtype = (np.float64, np.float32)[done % 3 == 0]
+        n, c, k = int(rng.integers(1, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 9))
+        ks = [int(v) for v in rng.integers(2, 5, nd)]
+        st = [int(v) for v in rng.integers(1, 3, nd)]
+        dl = [int(v) for v in rng.integers(1, 3, nd)]
+        pd = [int(v) for v in rng.integers(0, 3, nd)]
+        size = [int(v) for v in rng.integers(3, 11, nd)]
+        if any(s + 2 * p < d * (q - 1) + 1 for s, p, d, q in zip(size, pd, dl, ks)):
+            continue
+        xs = rng.standard_normal((n, c, *size)).astype(dtype)
+        ws = rng.standard_normal((k, c, *ks)).astype(dtype)
+        if conv_direct.direct_ok(xs, ws.shape, 1, st):
+            continue
+        # pieces of 1–13 rows: SMALL_GEMM_WORK sets the rows per piece through the product's size
+        monkeypatch.setattr(threads, "SMALL_GEMM_WORK", int(rng.integers(1, 14)) * c * int(np.prod(ks)) * k)
+        bias = rng.standard_normal(k).astype(dtype) if done % 2 else None
+        fn, tfn = (F.conv1d, TF.conv1d) if nd == 1 else (F.conv2d, TF.conv2d)
+        args = [a for a in (xs, ws, bias) if a is not None]
+        lam = [lamina.tensor(a, requires_grad=True) for a in args]
+        tor = [torch.tensor(a, requires_grad=True) for a in args]
+        y = fn(lam[0], lam[1], lam[2] if bias is not None else None, st, pd, dl)
+        ty = tfn(tor[0], tor[1], tor[2] if bias is not None else None, st, pd, dl)
+        gy = rng.standard_normal(ty.shape).astype(dtype)
+        y.backward(lamina.tensor(gy))
+        ty.backward(torch.tensor(gy))
+        tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), **tol)
+        for a, b in zip(lam, tor):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
+        done += 1
+    assert min(calls.get(name, 0) for name in ("colgemm_fwd", "colgemm_wgrad", "colgemm_gx")) >= 30, calls
+
+
+def test_gradcheck_on_the_kernels(counted):
+    """Float64 gradcheck and gradgradcheck of 1-D and 2-D convs that run on the kernels."""
+    calls, monkeypatch = counted
+    monkeypatch.setattr(threads, "SMALL_GEMM_WORK", 5 * 3 * 6 * 4)  # 5-row pieces of the 2-D conv
+    check_grads(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)),
+                Input((2, 3, 6, 7)), Input((4, 3, 2, 3)), Input((4,)))
+    check_grads(lambda x, w: F.conv1d(x, w, padding=2), Input((3, 2, 7)), Input((3, 2, 4)))
+    assert calls.get("colgemm_fwd", 0) and calls.get("colgemm_wgrad", 0) and calls.get("colgemm_gx", 0), calls
+
+
+def test_a_channels_last_input_and_the_lenet_layer(counted):
+    """The column kernels read a conv output laid out channels-last without a copy; LeNet's c3
+    shape (the case they were written for) on the machine's own pieces."""
+    calls, monkeypatch = counted
+    monkeypatch.setattr(threads, "SMALL_GEMM_WORK", 100**3)
+    rng = np.random.default_rng(8)
+    xs = rng.standard_normal((8, 6, 14, 14)).astype(np.float32)
+    ws = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    x = lamina.tensor(np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2), requires_grad=True)
+    assert kernels.is_channels_last(x.detach().numpy())
+    w = lamina.tensor(ws, requires_grad=True)
+    y = F.conv2d(x, w)
+    (y * y).sum().backward()
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    ty = TF.conv2d(tx, tw)
+    (ty * ty).sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-2)
+    assert calls == {"colgemm_fwd": 3, "colgemm_wgrad": 3, "colgemm_gx": 3}, calls
