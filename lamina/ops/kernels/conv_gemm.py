@@ -17,7 +17,11 @@ Special cases, tried in this order by each of the three functions:
   convs with short windows on an NCHW input: the direct kernels of :mod:`.conv_direct` (numba);
 - stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
 - a depthwise conv on a channels-last input: compiled loops over the padded channels-last copy,
-  or ∏k multiply-adds of shifted views (NumPy).
+  or ∏k multiply-adds of shifted views (NumPy);
+- 1-D and 2-D convs with one group whose products fit BLAS's small-product kernels
+  (:func:`threads.small_gemm_rows`): :mod:`.colgemm_numba`'s compiled loops build and multiply
+  the columns a few hundred rows at a time, so no column matrix is written at all (LeNet's c3
+  layer: forward 0.56 → 0.41 ms, forward + backward 2.18 → 1.64 ms, medians of 30 A/B runs).
 
 Each function keeps at most one column-sized buffer alive.
 """

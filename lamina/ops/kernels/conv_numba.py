@@ -9,9 +9,10 @@ and the NCHW → padded NHWC copy
 :mod:`lamina.ops.kernels.im2col` and :mod:`lamina.ops.kernels.conv_depthwise` does the same
 work; the tests run both paths against torch. Set ``LAMINA_NO_NUMBA=1`` to force NumPy.
 
-(A numba im2col was measured too: the NumPy ``sliding_window_view`` copy from a channels-last
-input is already at memory speed, 11 ms against numba's 58 ms for the 3×3 benchmark layer, so
-it is not compiled.)
+(A numba im2col loop was measured too: the NumPy ``sliding_window_view`` copy from a
+channels-last input is already at memory speed, 11 ms against numba's 58 ms for the 3×3
+benchmark layer. :mod:`.colgemm_numba` builds columns faster with one ``memcpy`` per run of
+contiguous values, a few hundred rows at a time.)
 
 The kernels work on zero-padded, channels-last arrays ``(N, E0, E1, E2, C)`` (1-D and 2-D data
 come in with singleton dims added), so inner loops run over contiguous channels with no bounds
