@@ -96,7 +96,7 @@ def counted(monkeypatch):
     monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
     monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(threads, "SMALL_GEMM", True)
-    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [None])
+    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
     monkeypatch.setattr(threads, "SMALL_GEMM_MIN_ROWS", 1)
     calls = {}
     for name in ("colgemm_fwd", "colgemm_wgrad", "colgemm_gx"):
@@ -111,11 +111,16 @@ def counted(monkeypatch):
     threads.set_num_threads(old)
 
 
-def test_convs_on_the_kernels_match_torch(counted):
+@pytest.mark.parametrize("small", [True, False], ids=["small-products", "column-bytes"])
+def test_convs_on_the_kernels_match_torch(counted, small):
     """1-D and 2-D convs with strides, dilations, paddings and biases, float32 and float64, in
-    pieces of a few rows: forward and every gradient as torch's, all three kernels used."""
+    pieces of a few rows (sized for BLAS's small-product kernels, or by their columns' bytes
+    where there are none): forward and every gradient as torch's, all three kernels used."""
     calls, monkeypatch = counted
-    rng = np.random.default_rng(21)
+    if not small:
+        monkeypatch.setattr(threads, "SMALL_GEMM", False)
+        monkeypatch.setattr(conv_gemm, "FUSED_MIN_ROWS", 1)
+    rng = np.random.default_rng(21 if small else 22)
     done = 0
     while done < 30:
         nd = 1 + done % 2
@@ -132,8 +137,10 @@ def test_convs_on_the_kernels_match_torch(counted):
         ws = rng.standard_normal((k, c, *ks)).astype(dtype)
         if conv_direct.direct_ok(xs, ws.shape, 1, st):
             continue
-        # pieces of 1–13 rows: SMALL_GEMM_WORK sets the rows per piece through the product's size
-        monkeypatch.setattr(threads, "SMALL_GEMM_WORK", int(rng.integers(1, 14)) * c * int(np.prod(ks)) * k)
+        # pieces of 1–13 rows, set through the product's size or the columns' bytes
+        rows = int(rng.integers(1, 14))
+        monkeypatch.setattr(threads, "SMALL_GEMM_WORK", rows * c * int(np.prod(ks)) * k)
+        monkeypatch.setattr(conv_gemm, "FUSED_PIECE_BYTES", rows * c * int(np.prod(ks)) * xs.itemsize)
         bias = rng.standard_normal(k).astype(dtype) if done % 2 else None
         fn, tfn = (F.conv1d, TF.conv1d) if nd == 1 else (F.conv2d, TF.conv2d)
         args = [a for a in (xs, ws, bias) if a is not None]
@@ -182,3 +189,26 @@ def test_a_channels_last_input_and_the_lenet_layer(counted):
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-2)
     assert calls == {"colgemm_fwd": 3, "colgemm_wgrad": 3, "colgemm_gx": 3}, calls
+
+
+def test_piece_sizes(monkeypatch):
+    """Small-product pieces where BLAS has those kernels; else pieces of about
+    ``FUSED_PIECE_BYTES`` of columns (never fewer than ``FUSED_MIN_ROWS`` rows, never more than
+    the chunk), and none where BLAS keeps threads of its own or one chunk's large product is
+    better split over lamina's threads."""
+    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
+    assert conv_gemm._fused_piece(416, 2, 6400, 10**6, 150, 4) == 416
+    rows = conv_gemm.FUSED_PIECE_BYTES // (576 * 4)
+    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 576, 4) == rows
+    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 10**6, 4) == conv_gemm.FUSED_MIN_ROWS
+    assert conv_gemm._fused_piece(0, 2, 10, 10**5, 576, 4) == 10
+    assert conv_gemm._fused_piece(0, 2, 10, 10**5, 0, 4) == 0
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        assert conv_gemm._fused_piece(0, 1, 8192, threads.SPLIT_MIN_WORK, 576, 4) == 0
+        assert conv_gemm._fused_piece(0, 1, 100, threads.SPLIT_MIN_WORK - 1, 576, 4) == 100
+    finally:
+        threads.set_num_threads(old)
+    monkeypatch.setattr(threads, "_BLAS_SETTERS", [])
+    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 576, 4) == 0

@@ -276,11 +276,12 @@ def test_direct_kernels_match_torch(cfg, build, path, monkeypatch):
     ((2, 16, 11, 9), 24, 2, False),
     ((2, 32, 10, 10), 16, (1, 2), True),
 ])
-def test_winograd_matches_torch(shape, k_out, pad, cl):
+def test_winograd_matches_torch(shape, k_out, pad, cl, monkeypatch):
     """Stride-1 3×3 convs with 16+ channels run through Winograd F(2×2, 3×3) (forward and input
     gradient) with numba: forward and both gradients against torch, float64 and float32."""
     from lamina.ops.kernels import winograd
 
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 16)  # where the colgemm kernels run, 64
     rng = np.random.default_rng(shape[1] + k_out)
     for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
         xs = rng.standard_normal(shape).astype(dtype)
@@ -309,10 +310,25 @@ def test_winograd_gradcheck_small(pad, monkeypatch):
     if not kernels.use_numba():
         pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 1)
     monkeypatch.setattr(winograd, "MIN_OUT", 1)
     assert winograd.winograd_ok(np.zeros((2, 3, 5, 6)), (4, 3, 3, 3), (1, 1), (1, 1), 1, (3, 4))
     check_grads(lambda x, w, b: F.conv2d(x, w, b, padding=pad), Input((2, 3, 5, 6)), Input((4, 3, 3, 3)),
                 Input((4,)))
+
+
+def test_winograd_or_colgemm_by_channels():
+    """Where the im2col conv runs on the colgemm kernels (a batch of images, BLAS kept on one
+    thread), Winograd takes 3×3 convs from 64 channels in and out; elsewhere from 16."""
+    from lamina.ops.kernels import colgemm_numba, threads, winograd
+
+    if not kernels.use_numba():
+        pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
+    colgemm = threads.blas_controlled() and colgemm_numba.ok(np.float32, 2, 1)
+    for n, c, k, want in ((4, 32, 32, not colgemm), (4, 16, 64, not colgemm), (4, 64, 64, True),
+                          (1, 32, 32, True), (4, 8, 8, False)):
+        x = np.zeros((n, c, 10, 10), np.float32)
+        assert winograd.winograd_ok(x, (k, c, 3, 3), (1, 1), (1, 1), 1, (10, 10)) == want, (n, c, k)
 
 
 def test_conv_double_backward_matches_torch():

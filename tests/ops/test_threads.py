@@ -143,6 +143,7 @@ def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
     old = threads.get_num_threads()
     threads.set_num_threads(n_threads)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 16)  # 16 channels: Winograd, not the colgemm kernels
     try:
         rng = np.random.default_rng(n_threads)
         xs = rng.standard_normal((5, 16, 9, 10))

@@ -217,15 +217,33 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     return (y, xpad) if return_xpad else y
 
 
+# rows per piece of the colgemm kernels where the products are too large for BLAS's small
+# kernels: a piece's columns take about this many bytes
+FUSED_PIECE_BYTES = 1 << 19
+FUSED_MIN_ROWS = 64
+
+
+def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, itemsize: int) -> int:
+    """Rows per piece for :mod:`.colgemm_numba`'s kernels (``width`` values per column row, a
+    chunk of ``rows`` rows, ``work`` multiply-adds in its product): the small-product pieces
+    where there are some, else pieces of about :data:`FUSED_PIECE_BYTES` of columns where lamina
+    keeps BLAS on one thread; 0 where one chunk's product is better split over the threads."""
+    if piece:
+        return piece
+    if not threads.blas_controlled() or width <= 0:
+        return 0
+    if slots == 1 and work >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
+        return 0
+    return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // (width * itemsize)))
+
+
 def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int], dilation: Sequence[int],
                 ksize: Sequence[int], out: Sequence[int], groups: int) -> tuple[Any, tuple[int, ...], int] | None:
     """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, C)``, the 2-D geometry
     ``(k0, k1, s0, s1, d0, d1, o0, o1)`` (1-D lifted) and the BLAS address; None where they do
-    not run (no small pieces, grouped, 3-D, another dtype, numba off)."""
+    not run (``piece`` 0, grouped, 3-D, another dtype, numba off)."""
     nd = len(ksize)
     if not piece or xpad is None or not xpad.flags.c_contiguous or not colgemm_numba.ok(x.dtype, nd, groups):
-        return None
-    if width * x.itemsize * piece > COLUMN_CHUNK_BYTES:  # pragma: no cover - pieces are small
         return None
 
     def lift(t: Sequence[int]) -> tuple[int, ...]:
@@ -269,14 +287,18 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
     # where the pieces fit the small kernels, one compiled loop per chunk builds and multiplies
     # them a piece at a time (no column matrix written: see colgemm_numba)
-    fused = _fused_args(x, xpad, wm.shape[1], piece, stride, dilation, ksize, out, g)
+    fpiece = _fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out, wm.shape[1],
+                          x.itemsize) if g == 1 else 0
+    fused = _fused_args(x, xpad, wm.shape[1], fpiece, stride, dilation, ksize, out, g)
+    if fused is not None and not piece:
+        w0 = np.ascontiguousarray(wm[0])
 
     def body(n0: int, n1: int, j: int) -> None:
         if fill:  # xpad holds these images only from here: nothing reads it before the chunks run
             copy_channels_last(x[n0:n1], xpad[n0:n1], pad_lo)
         if fused is not None:
             if bufs[j] is None:
-                bufs[j] = np.empty((piece, wm.shape[1]), dtype=x.dtype)
+                bufs[j] = np.empty((fpiece, wm.shape[1]), dtype=x.dtype)
             b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
             colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], *fused[1], b, fused[2])
             return
@@ -331,12 +353,14 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     kk = int(np.prod(ksize))
     gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
 
-    slots, chunks, _, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
-    wt = np.ascontiguousarray(wm[0].T) if piece else None
-    fused = _fused_args(gy, gpad, kk * c, piece, stride, dilation, ksize, out, g)
+    slots, chunks, step, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
+    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
+                          gy.itemsize) if g == 1 else 0
+    wt = np.ascontiguousarray(wm[0].T) if piece or fpiece else None
+    fused = _fused_args(gy, gpad, kk * c, fpiece, stride, dilation, ksize, out, g)
     if fused is not None:  # the column gradients made and scattered a piece at a time
         rows = np.ascontiguousarray(rows)
-        bufs = [np.empty((piece, kk * c), dtype=gy.dtype) for _ in range(slots)]
+        bufs = [np.empty((fpiece, kk * c), dtype=gy.dtype) for _ in range(slots)]
 
         def fused_body(n0: int, n1: int, j: int) -> None:
             colgemm_numba.colgemm_gx(rows, wt, fused[0], n0 * length, n1 * length, bufs[j], *fused[1], fused[2])
@@ -390,10 +414,12 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     rows = _rows(gy)
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
-    slots, chunks, _, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
-    fused = _fused_args(x, xpad, kk * c, piece, stride, dilation, ksize, out, g)
+    slots, chunks, step, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
+    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
+                          x.itemsize) if g == 1 else 0
+    fused = _fused_args(x, xpad, kk * c, fpiece, stride, dilation, ksize, out, g)
     if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
-        return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, piece, ksize, k_out, cg)
+        return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, cg)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
 
     def body(n0: int, n1: int, j: int) -> None:

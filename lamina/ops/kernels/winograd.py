@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from . import conv_numba, threads
+from . import colgemm_numba, conv_numba, threads
 from .im2col import pad_channels_last, use_numba
 
 __all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_grad", "winograd_weight_grad",
-           "CHUNK_BYTES", "MIN_CHANNELS", "MIN_OUT"]
+           "CHUNK_BYTES", "MIN_CHANNELS", "MIN_CHANNELS_COLGEMM", "MIN_OUT"]
 
 # tiles are transformed a few images at a time, so that V and M stay in the cache between the
 # transforms and the GEMMs: at least one image per chunk, else at most this many bytes. (3×3
@@ -44,6 +44,13 @@ __all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_gr
 CHUNK_BYTES = 512 * 2**10
 # below this many input or output channels the 16 GEMMs are too thin to beat the im2col one
 MIN_CHANNELS = 16
+# ... and below this many where the im2col conv runs on colgemm_numba's kernels (a batch of
+# several images, NumPy's OpenBLAS kept on one thread by lamina). N=128, 2 threads, forward and
+# forward + backward: 16 channels at 32×32 13.3 / 36.9 ms with Winograd against 5.8 / 22.9 ms;
+# 32 at 16×16 8.2 / 21.5 against 6.8 / 21.9 (6.9 / 23.1 against 6.2 / 16.7 in another run);
+# 64 at 8×8 5.9 / 13.7 against 4.8 / 14.6, and the 64-channel benchmark layer stays faster
+# with Winograd (47 against 53 ms forward + backward)
+MIN_CHANNELS_COLGEMM = 64
 # below this output size the overlapping 4×4 tiles read too much (512 channels at 4×4: 21 ms
 # against 14 ms for im2col; at 8×8 and up Winograd wins: 256 channels 11 against 14 ms)
 MIN_OUT = 8
@@ -167,11 +174,15 @@ if conv_numba.AVAILABLE:
 def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
                 out: Sequence[int]) -> bool:
     """Whether a conv of ``x`` with ``w`` into ``out`` runs here: 2-D, 3×3, stride 1, no dilation,
-    one group, float32/float64, numba on, at least :data:`MIN_CHANNELS` channels in and out and
-    an output of at least :data:`MIN_OUT` per side."""
-    return (use_numba() and x.ndim == 4 and tuple(wshape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+    one group, float32/float64, numba on, at least :data:`MIN_CHANNELS` channels in and out
+    (:data:`MIN_CHANNELS_COLGEMM` where the im2col conv would run on the colgemm kernels) and an
+    output of at least :data:`MIN_OUT` per side."""
+    if not (use_numba() and x.ndim == 4 and tuple(wshape[2:]) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and groups == 1 and x.dtype in (np.float32, np.float64)
-            and min(wshape[0], wshape[1]) >= MIN_CHANNELS and min(out) >= MIN_OUT)
+            and min(out) >= MIN_OUT):
+        return False
+    colgemm = x.shape[0] > 1 and threads.blas_controlled() and colgemm_numba.ok(x.dtype, 2, 1)
+    return min(wshape[0], wshape[1]) >= (MIN_CHANNELS_COLGEMM if colgemm else MIN_CHANNELS)
 
 
 def winograd_extent(size: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> tuple[int, int]:
