@@ -20,63 +20,62 @@ pytestmark = pytest.mark.skipif(not (cg.AVAILABLE and cg.gemm_address(np.float32
                                 reason="colgemm kernels need numba and NumPy's OpenBLAS with 64-bit CBLAS symbols")
 
 
-def _geometry(rng):
-    """Random 2-D geometry (1-D as a height of 1): kernel, stride, dilation, padded extent, output."""
-    k0, k1 = int(rng.integers(1, 4)), int(rng.integers(1, 5))
-    if rng.random() < 0.3:
-        k0 = 1
-    s0, s1, d0, d1 = (int(v) for v in rng.integers(1, 3, 4))
-    o0, o1 = int(rng.integers(1, 5)), int(rng.integers(1, 6))
-    e0, e1 = (o0 - 1) * s0 + d0 * (k0 - 1) + 1 + int(rng.integers(0, 2)), (o1 - 1) * s1 + d1 * (k1 - 1) + 1
-    return k0, k1, s0, s1, d0, d1, e0, e1, o0, o1
+def _geometry(rng, nd):
+    """Random ``nd``-D geometry lifted to 3-D: kernel, stride, dilation, padded extent, output."""
+    k = [1] * (3 - nd) + [int(v) for v in rng.integers(1, 5, nd)]
+    s = [1] * (3 - nd) + [int(v) for v in rng.integers(1, 3, nd)]
+    d = [1] * (3 - nd) + [int(v) for v in rng.integers(1, 3, nd)]
+    o = [1] * (3 - nd) + [int(v) for v in rng.integers(1, 6, nd)]
+    e = [(oo - 1) * ss + dd * (kk - 1) + 1 + int(rng.integers(0, 2)) for oo, ss, dd, kk in zip(o, s, d, k)]
+    return k, s, d, e, o
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_match_the_column_matrix(dtype):
     """Forward (with and without bias), weight gradient (added into what is there) and input
     gradient (added into what is there) over row ranges that start and end inside images, in
-    pieces of every size from 1 row up, equal the products of the whole column matrix."""
+    pieces of every size from 1 row up, equal the products of the whole column matrix; 1-, 2-
+    and 3-D windows."""
     rng = np.random.default_rng(11 if dtype == np.float32 else 12)
     addr = cg.gemm_address(dtype)
     tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    for trial in range(40):
-        k0, k1, s0, s1, d0, d1, e0, e1, o0, o1 = _geometry(rng)
-        n, c, k = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 7))
-        xpad = rng.standard_normal((n, e0, e1, c)).astype(dtype)
-        view = kernels.im2col_view(xpad, (k0, k1), (s0, s1), (d0, d1), (o0, o1))
-        cols = np.array(view).reshape(n * o0 * o1, -1)
+    for trial in range(60):
+        k, s, d, e, o = _geometry(rng, 1 + trial % 3)
+        n, c, kout = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 7))
+        xpad = rng.standard_normal((n, *e, c)).astype(dtype)
+        cols = np.array(kernels.im2col_view(xpad, k, s, d, o)).reshape(n * int(np.prod(o)), -1)
         rows, width = cols.shape
         r0 = int(rng.integers(0, rows))
         r1 = int(rng.integers(r0 + 1, rows + 1))
         buf = np.empty((int(rng.integers(1, rows + 2)), width), dtype=dtype)
-        geom = (k0, k1, s0, s1, d0, d1, o0, o1)
-        wm = rng.standard_normal((width, k)).astype(dtype)
-        bias = rng.standard_normal(k).astype(dtype) if trial % 2 else np.zeros(0, dtype)
+        geom = (*k, *s, *d, *o)
+        wm = rng.standard_normal((width, kout)).astype(dtype)
+        bias = rng.standard_normal(kout).astype(dtype) if trial % 2 else np.zeros(0, dtype)
 
-        y = np.full((rows, k), 7.0, dtype=dtype)
-        cg.colgemm_fwd(xpad, wm, y, r0, r1, buf, *geom, bias, addr)
-        want = np.full((rows, k), 7.0, dtype=dtype)
+        y = np.full((rows, kout), 7.0, dtype=dtype)
+        cg.colgemm_fwd(xpad, wm, y, r0, r1, buf, geom, bias, addr)
+        want = np.full((rows, kout), 7.0, dtype=dtype)
         want[r0:r1] = cols[r0:r1] @ wm + (bias if bias.size else 0)
         np.testing.assert_allclose(y, want, **tol)
 
-        gy = rng.standard_normal((rows, k)).astype(dtype)
-        gm = rng.standard_normal((width, k)).astype(dtype)
+        gy = rng.standard_normal((rows, kout)).astype(dtype)
+        gm = rng.standard_normal((width, kout)).astype(dtype)
         want = gm + cols[r0:r1].T @ gy[r0:r1]
-        cg.colgemm_wgrad(xpad, gy, gm, r0, r1, buf, *geom, addr)
+        cg.colgemm_wgrad(xpad, gy, gm, r0, r1, buf, geom, addr)
         np.testing.assert_allclose(gm, want, **tol)
 
         gpad = rng.standard_normal(xpad.shape).astype(dtype)
         want = gpad.copy()
         gcols = np.zeros((rows, width), dtype=dtype)
         gcols[r0:r1] = gy[r0:r1] @ wm.T
-        kernels.col2im_cl(gcols.reshape(n, o0, o1, k0, k1, c), (e0, e1), (s0, s1), (d0, d1), out=want)
-        cg.colgemm_gx(gy, np.ascontiguousarray(wm.T), gpad, r0, r1, buf, *geom, addr)
+        kernels.col2im_cl(gcols.reshape(n, *o, *k, c), e, s, d, out=want)
+        cg.colgemm_gx(gy, np.ascontiguousarray(wm.T), gpad, r0, r1, buf, geom, addr)
         np.testing.assert_allclose(gpad, want, **tol)
 
 
 def test_which_convs_they_take():
-    assert cg.ok(np.float32, 2, 1) and cg.ok(np.float64, 1, 1)
-    assert not cg.ok(np.float32, 3, 1)  # 3-D convs keep the column matrix
+    assert cg.ok(np.float32, 2, 1) and cg.ok(np.float64, 1, 1) and cg.ok(np.float32, 3, 1)
+    assert not cg.ok(np.float32, 4, 1) and not cg.ok(np.float32, 0, 1)
     assert not cg.ok(np.float32, 2, 2)  # so do grouped ones
     assert not cg.ok(np.int64, 2, 1) and cg.gemm_address(np.int32) == 0 and cg.gemm_address(np.float16) == 0
     old = kernels.use_numba()
@@ -113,7 +112,7 @@ def counted(monkeypatch):
 
 @pytest.mark.parametrize("small", [True, False], ids=["small-products", "column-bytes"])
 def test_convs_on_the_kernels_match_torch(counted, small):
-    """1-D and 2-D convs with strides, dilations, paddings and biases, float32 and float64, in
+    """1-, 2- and 3-D convs with strides, dilations, paddings and biases, float32 and float64, in
     pieces of a few rows (sized for BLAS's small-product kernels, or by their columns' bytes
     where there are none): forward and every gradient as torch's, all three kernels used."""
     calls, monkeypatch = counted
@@ -122,15 +121,15 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         monkeypatch.setattr(conv_gemm, "FUSED_MIN_ROWS", 1)
     rng = np.random.default_rng(21 if small else 22)
     done = 0
-    while done < 30:
-        nd = 1 + done % 2
+    while done < 36:
+        nd = 1 + done % 3
         dtype = (np.float64, np.float32)[done % 3 == 0]
         n, c, k = int(rng.integers(1, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 9))
         ks = [int(v) for v in rng.integers(2, 5, nd)]
         st = [int(v) for v in rng.integers(1, 3, nd)]
         dl = [int(v) for v in rng.integers(1, 3, nd)]
         pd = [int(v) for v in rng.integers(0, 3, nd)]
-        size = [int(v) for v in rng.integers(3, 11, nd)]
+        size = [int(v) for v in rng.integers(3, 11 if nd < 3 else 7, nd)]
         if any(s + 2 * p < d * (q - 1) + 1 for s, p, d, q in zip(size, pd, dl, ks)):
             continue
         xs = rng.standard_normal((n, c, *size)).astype(dtype)
@@ -142,7 +141,7 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         monkeypatch.setattr(threads, "SMALL_GEMM_WORK", rows * c * int(np.prod(ks)) * k)
         monkeypatch.setattr(conv_gemm, "FUSED_PIECE_BYTES", rows * c * int(np.prod(ks)) * xs.itemsize)
         bias = rng.standard_normal(k).astype(dtype) if done % 2 else None
-        fn, tfn = (F.conv1d, TF.conv1d) if nd == 1 else (F.conv2d, TF.conv2d)
+        fn, tfn = getattr(F, f"conv{nd}d"), getattr(TF, f"conv{nd}d")
         args = [a for a in (xs, ws, bias) if a is not None]
         lam = [lamina.tensor(a, requires_grad=True) for a in args]
         tor = [torch.tensor(a, requires_grad=True) for a in args]
@@ -160,12 +159,14 @@ def test_convs_on_the_kernels_match_torch(counted, small):
 
 
 def test_gradcheck_on_the_kernels(counted):
-    """Float64 gradcheck and gradgradcheck of 1-D and 2-D convs that run on the kernels."""
+    """Float64 gradcheck and gradgradcheck of 1-, 2- and 3-D convs that run on the kernels."""
     calls, monkeypatch = counted
     monkeypatch.setattr(threads, "SMALL_GEMM_WORK", 5 * 3 * 6 * 4)  # 5-row pieces of the 2-D conv
     check_grads(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)),
                 Input((2, 3, 6, 7)), Input((4, 3, 2, 3)), Input((4,)))
     check_grads(lambda x, w: F.conv1d(x, w, padding=2), Input((3, 2, 7)), Input((3, 2, 4)))
+    check_grads(lambda x, w: F.conv3d(x, w, stride=(1, 2, 1), padding=(1, 0, 1)), Input((2, 2, 3, 4, 3)),
+                Input((2, 2, 2, 2, 2)))
     assert calls.get("colgemm_fwd", 0) and calls.get("colgemm_wgrad", 0) and calls.get("colgemm_gx", 0), calls
 
 

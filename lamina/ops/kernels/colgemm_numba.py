@@ -1,4 +1,4 @@
-"""Optional numba kernels: im2col + GEMM a few hundred column rows at a time (1-D and 2-D).
+"""Optional numba kernels: im2col + GEMM a few hundred column rows at a time (1-, 2- and 3-D).
 
 The plain im2col path (:mod:`.conv_gemm`) copies a chunk's whole column matrix, then multiplies
 it: for LeNet's c3 layer (N=64, 6→16 channels, 14×14, 5×5) that is 3.8 MB of columns written per
@@ -165,90 +165,38 @@ if conv_numba.AVAILABLE:
             dst[di + t] += src[si + t]
             t += 1
 
-    def _cols(xpad, r, rows, buf, k0, k1, s0, s1, d0, d1, o0, o1):  # pragma: no cover - compiled
-        """``buf[:rows]`` = the columns of output rows ``r … r + rows`` (``(n, a, b)`` row-major)
-        in ``(i, j, c)`` order: ``buf[t, (i·k1 + j)·C + c] = xpad[n, a·s0 + i·d0, b·s1 + j·d1, c]``."""
-        e0, e1, c_ = xpad.shape[1], xpad.shape[2], xpad.shape[3]
-        xf = xpad.reshape(-1)
-        bf = buf.reshape(-1)
-        per = o0 * o1
+    def _taps(shape, geom):  # pragma: no cover - compiled
+        """Offsets, from a window's first value in the flat padded ``(N, E0, E1, E2, C)`` input,
+        of the window's runs of contiguous values (a column row is these runs in order), and the
+        run length: ``k2·C`` values per ``(i, j)`` where ``d2 == 1``, else ``C`` per ``(i, j, k)``."""
+        e1, e2, c_ = shape[2], shape[3], shape[4]
+        k0, k1, k2, d0, d1, d2 = geom[0], geom[1], geom[2], geom[6], geom[7], geom[8]
+        whole = d2 == 1
+        taps = np.empty(k0 * k1 * (1 if whole else k2), dtype=np.int64)
+        t = 0
+        for i in range(k0):
+            for j in range(k1):
+                for k in range(1 if whole else k2):
+                    taps[t] = ((i * d0 * e1 + j * d1) * e2 + k * d2) * c_
+                    t += 1
+        return taps, (k2 * c_ if whole else c_)
+
+    def _bases(shape, geom, r, rows, bases):  # pragma: no cover - compiled
+        """``bases[t]``: the flat offset of the first value of output row ``r + t``'s window
+        (rows ``(n, a, b, e)`` in row-major order)."""
+        e0, e1, e2, c_ = shape[1], shape[2], shape[3], shape[4]
+        s0, s1, s2, o0, o1, o2 = geom[3], geom[4], geom[5], geom[9], geom[10], geom[11]
+        per = o0 * o1 * o2
         n = r // per
-        a = (r - n * per) // o1
-        b = r - n * per - a * o1
-        run = k1 * c_ if d1 == 1 else c_  # contiguous values per copy
-        width = k1 * c_
-        d = 0
-        for _ in range(rows):
-            base = ((n * e0 + a * s0) * e1 + b * s1) * c_
-            for i in range(k0):
-                src = base + i * d0 * e1 * c_
-                if d1 == 1:
-                    _memcpy(bf, d, xf, src, run)
-                else:
-                    for j in range(k1):
-                        _memcpy(bf, d + j * c_, xf, src + j * d1 * c_, run)
-                d += width
-            b += 1
-            if b == o1:
-                b = 0
-                a += 1
-                if a == o0:
-                    a = 0
-                    n += 1
-
-    def _colgemm_fwd(xpad, wm, y, r0, r1, buf, k0, k1, s0, s1, d0, d1, o0, o1, bias, addr):  # pragma: no cover
-        """``y[r0:r1] = cols[r0:r1] @ wm (+ bias)``, ``len(buf)`` rows at a time (``bias`` of
-        length 0: none)."""
-        kk = wm.shape[1]
-        width = wm.shape[0]
-        piece = buf.shape[0]
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
-            _cols(xpad, p, rows, buf, k0, k1, s0, s1, d0, d1, o0, o1)
-            _gemm(addr, 0, rows, kk, width, buf, 0, width, wm, 0, kk, 0.0, y, p * kk, kk)
-            if bias.shape[0]:
-                for t in range(p, p + rows):
-                    for q in range(kk):
-                        y[t, q] += bias[q]
-
-    def _colgemm_wgrad(xpad, gy, gm, r0, r1, buf, k0, k1, s0, s1, d0, d1, o0, o1, addr):  # pragma: no cover
-        """``gm += cols[r0:r1]ᵀ @ gy[r0:r1]`` (``gm (∏k·C, K)``), ``len(buf)`` rows at a time."""
-        kk = gy.shape[1]
-        width = gm.shape[0]
-        piece = buf.shape[0]
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
-            _cols(xpad, p, rows, buf, k0, k1, s0, s1, d0, d1, o0, o1)
-            _gemm(addr, 1, width, kk, rows, buf, 0, width, gy, p * kk, kk, 1.0, gm, 0, kk)
-
-    def _colgemm_gx(gy, wt, gpad, r0, r1, buf, k0, k1, s0, s1, d0, d1, o0, o1, addr):  # pragma: no cover
-        """``col2im(gy[r0:r1] @ wt)`` added into ``gpad (N, E0, E1, C)`` (``wt (K, ∏k·C)``),
-        ``len(buf)`` rows at a time: the input gradient of :func:`_colgemm_fwd`."""
-        kk = gy.shape[1]
-        width = wt.shape[1]
-        piece = buf.shape[0]
-        e0, e1, c_ = gpad.shape[1], gpad.shape[2], gpad.shape[3]
-        gf = gpad.reshape(-1)
-        bf = buf.reshape(-1)
-        per = o0 * o1
-        run = k1 * c_ if d1 == 1 else c_
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
-            _gemm(addr, 0, rows, width, kk, gy, p * kk, kk, wt, 0, width, 0.0, buf, 0, width)
-            n = p // per
-            a = (p - n * per) // o1
-            b = p - n * per - a * o1
-            d = 0
-            for _ in range(rows):
-                base = ((n * e0 + a * s0) * e1 + b * s1) * c_
-                for i in range(k0):
-                    dst = base + i * d0 * e1 * c_
-                    if d1 == 1:
-                        _add_run(gf, dst, bf, d, run)
-                    else:
-                        for j in range(k1):
-                            _add_run(gf, dst + j * d1 * c_, bf, d + j * c_, run)
-                    d += k1 * c_
+        q = r - n * per
+        a = q // (o1 * o2)
+        b = (q - a * o1 * o2) // o2
+        e = q - a * o1 * o2 - b * o2
+        for t in range(rows):
+            bases[t] = (((n * e0 + a * s0) * e1 + b * s1) * e2 + e * s2) * c_
+            e += 1
+            if e == o2:
+                e = 0
                 b += 1
                 if b == o1:
                     b = 0
@@ -257,11 +205,79 @@ if conv_numba.AVAILABLE:
                         a = 0
                         n += 1
 
-    _add_run = _nb.njit(cache=True, nogil=True, boundscheck=False)(_add_run)
-    _cols = _nb.njit(cache=True, nogil=True, boundscheck=False)(_cols)
-    colgemm_gx = _nb.njit(cache=True, nogil=True, boundscheck=False)(_colgemm_gx)
-    colgemm_fwd = _nb.njit(cache=True, nogil=True, boundscheck=False)(_colgemm_fwd)
-    colgemm_wgrad = _nb.njit(cache=True, nogil=True, boundscheck=False)(_colgemm_wgrad)
+    def _cols(xf, shape, geom, taps, run, bases, rows, bf):  # pragma: no cover - compiled
+        """``bf`` (flat) = the column rows whose windows start at ``bases[:rows]``."""
+        width = taps.shape[0] * run
+        for t in range(rows):
+            base = bases[t]
+            d = t * width
+            for u in range(taps.shape[0]):
+                _memcpy(bf, d + u * run, xf, base + taps[u], run)
+
+    def _colgemm_fwd(xpad, wm, y, r0, r1, buf, geom, bias, addr):  # pragma: no cover - compiled
+        """``y[r0:r1] = cols[r0:r1] @ wm (+ bias)`` for the padded channels-last input
+        ``xpad (N, E0, E1, E2, C)`` and ``geom = (k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1,
+        o2)``, ``len(buf)`` rows at a time (``bias`` of length 0: none)."""
+        kk = wm.shape[1]
+        width = wm.shape[0]
+        piece = buf.shape[0]
+        taps, run = _taps(xpad.shape, geom)
+        bases = np.empty(piece, dtype=np.int64)
+        xf = xpad.reshape(-1)
+        bf = buf.reshape(-1)
+        for p in range(r0, r1, piece):
+            rows = min(piece, r1 - p)
+            _bases(xpad.shape, geom, p, rows, bases)
+            _cols(xf, xpad.shape, geom, taps, run, bases, rows, bf)
+            _gemm(addr, 0, rows, kk, width, buf, 0, width, wm, 0, kk, 0.0, y, p * kk, kk)
+            if bias.shape[0]:
+                for t in range(p, p + rows):
+                    for q in range(kk):
+                        y[t, q] += bias[q]
+
+    def _colgemm_wgrad(xpad, gy, gm, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
+        """``gm += cols[r0:r1]ᵀ @ gy[r0:r1]`` (``gm (∏k·C, K)``), ``len(buf)`` rows at a time."""
+        kk = gy.shape[1]
+        width = gm.shape[0]
+        piece = buf.shape[0]
+        taps, run = _taps(xpad.shape, geom)
+        bases = np.empty(piece, dtype=np.int64)
+        xf = xpad.reshape(-1)
+        bf = buf.reshape(-1)
+        for p in range(r0, r1, piece):
+            rows = min(piece, r1 - p)
+            _bases(xpad.shape, geom, p, rows, bases)
+            _cols(xf, xpad.shape, geom, taps, run, bases, rows, bf)
+            _gemm(addr, 1, width, kk, rows, buf, 0, width, gy, p * kk, kk, 1.0, gm, 0, kk)
+
+    def _colgemm_gx(gy, wt, gpad, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
+        """``col2im(gy[r0:r1] @ wt)`` added into ``gpad (N, E0, E1, E2, C)`` (``wt (K, ∏k·C)``),
+        ``len(buf)`` rows at a time: the input gradient of :func:`_colgemm_fwd`."""
+        kk = gy.shape[1]
+        width = wt.shape[1]
+        piece = buf.shape[0]
+        taps, run = _taps(gpad.shape, geom)
+        bases = np.empty(piece, dtype=np.int64)
+        gf = gpad.reshape(-1)
+        bf = buf.reshape(-1)
+        for p in range(r0, r1, piece):
+            rows = min(piece, r1 - p)
+            _gemm(addr, 0, rows, width, kk, gy, p * kk, kk, wt, 0, width, 0.0, buf, 0, width)
+            _bases(gpad.shape, geom, p, rows, bases)
+            for t in range(rows):
+                base = bases[t]
+                d = t * width
+                for u in range(taps.shape[0]):
+                    _add_run(gf, base + taps[u], bf, d + u * run, run)
+
+    _flags = dict(cache=True, nogil=True, boundscheck=False)
+    _add_run = _nb.njit(**_flags)(_add_run)
+    _taps = _nb.njit(**_flags)(_taps)
+    _bases = _nb.njit(**_flags)(_bases)
+    _cols = _nb.njit(**_flags)(_cols)
+    colgemm_gx = _nb.njit(**_flags)(_colgemm_gx)
+    colgemm_fwd = _nb.njit(**_flags)(_colgemm_fwd)
+    colgemm_wgrad = _nb.njit(**_flags)(_colgemm_wgrad)
     AVAILABLE = True
 
 
@@ -269,4 +285,4 @@ def ok(dtype: Any, nd: int, groups: int) -> bool:
     """Whether these kernels take a conv of ``nd`` spatial dims, ``groups`` groups and this dtype."""
     from .im2col import use_numba
 
-    return AVAILABLE and use_numba() and nd in (1, 2) and groups == 1 and gemm_address(dtype) != 0
+    return AVAILABLE and use_numba() and 1 <= nd <= 3 and groups == 1 and gemm_address(dtype) != 0

@@ -18,9 +18,10 @@ Special cases, tried in this order by each of the three functions:
 - stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
 - a depthwise conv on a channels-last input: compiled loops over the padded channels-last copy,
   or ∏k multiply-adds of shifted views (NumPy);
-- 1-D and 2-D convs with one group whose products fit BLAS's small-product kernels
-  (:func:`threads.small_gemm_rows`): :mod:`.colgemm_numba`'s compiled loops build and multiply
-  the columns a few hundred rows at a time, so no column matrix is written at all (LeNet's c3
+- convs with one group where numba runs and lamina keeps NumPy's OpenBLAS on one thread:
+  :mod:`.colgemm_numba`'s compiled loops build and multiply the columns a few hundred rows at
+  a time (sized for BLAS's small-product kernels where it has them), so no column matrix is
+  written at all (LeNet's c3
   layer: forward 0.56 → 0.41 ms, forward + backward 2.18 → 1.64 ms, medians of 30 A/B runs).
 
 Each function keeps at most one column-sized buffer alive.
@@ -239,18 +240,18 @@ def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, items
 
 def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int], dilation: Sequence[int],
                 ksize: Sequence[int], out: Sequence[int], groups: int) -> tuple[Any, tuple[int, ...], int] | None:
-    """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, C)``, the 2-D geometry
-    ``(k0, k1, s0, s1, d0, d1, o0, o1)`` (1-D lifted) and the BLAS address; None where they do
-    not run (``piece`` 0, grouped, 3-D, another dtype, numba off)."""
+    """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, E2, C)``, the 3-D geometry
+    ``(k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1, o2)`` (1-D and 2-D lifted) and the BLAS
+    address; None where they do not run (``piece`` 0, grouped, another dtype, numba off)."""
     nd = len(ksize)
     if not piece or xpad is None or not xpad.flags.c_contiguous or not colgemm_numba.ok(x.dtype, nd, groups):
         return None
 
     def lift(t: Sequence[int]) -> tuple[int, ...]:
-        return (1,) * (2 - nd) + tuple(int(v) for v in t)
+        return (1,) * (3 - nd) + tuple(int(v) for v in t)
 
-    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out))  # (k0, k1, s0, s1, d0, d1, o0, o1)
-    return xpad.reshape(xpad.shape[0], *(1,) * (2 - nd), *xpad.shape[1:]), geom, colgemm_numba.gemm_address(x.dtype)
+    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out))
+    return xpad.reshape(xpad.shape[0], *(1,) * (3 - nd), *xpad.shape[1:]), geom, colgemm_numba.gemm_address(x.dtype)
 
 
 def _add_bias(y: Any, bias: Any) -> Any:
@@ -300,7 +301,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
             if bufs[j] is None:
                 bufs[j] = np.empty((fpiece, wm.shape[1]), dtype=x.dtype)
             b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-            colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], *fused[1], b, fused[2])
+            colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], fused[1], b, fused[2])
             return
         if bufs[j] is None:
             bufs[j] = np.empty((step, *win.shape[1:]), dtype=x.dtype)
@@ -363,7 +364,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         bufs = [np.empty((fpiece, kk * c), dtype=gy.dtype) for _ in range(slots)]
 
         def fused_body(n0: int, n1: int, j: int) -> None:
-            colgemm_numba.colgemm_gx(rows, wt, fused[0], n0 * length, n1 * length, bufs[j], *fused[1], fused[2])
+            colgemm_numba.colgemm_gx(rows, wt, fused[0], n0 * length, n1 * length, bufs[j], fused[1], fused[2])
 
         _run_chunks(chunks, fused_body, slots)
         return crop_channels_first(gpad, pad_lo, size)
@@ -455,7 +456,7 @@ def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots
     xpad, geom, addr = fused
 
     def body(n0: int, n1: int, j: int) -> None:
-        colgemm_numba.colgemm_wgrad(xpad, rows, gms[j], n0 * length, n1 * length, bufs[j], *geom, addr)
+        colgemm_numba.colgemm_wgrad(xpad, rows, gms[j], n0 * length, n1 * length, bufs[j], geom, addr)
 
     _run_chunks(chunks, body, slots)
     gm = gms[0]
