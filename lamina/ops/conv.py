@@ -174,6 +174,9 @@ def conv_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     _positive(dilation, "dilation", op)
     ksize = tuple(weight.shape[2:])
     k_out, cg = weight.shape[:2]
+    if k_out == 0:  # as torch: a conv needs an output channel (a transposed conv does not)
+        raise ValueError(f"{op}: expected a weight with at least 1 output channel, got weight of shape "
+                         f"{tuple(weight.shape)}")
     if k_out % groups:
         raise ValueError(f"{op}: weight has {_plural(k_out, 'output channel')}, which is not divisible by "
                          f"groups={groups} (weight shape {tuple(weight.shape)})")

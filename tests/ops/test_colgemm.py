@@ -213,3 +213,46 @@ def test_piece_sizes(monkeypatch):
         threads.set_num_threads(old)
     monkeypatch.setattr(threads, "_BLAS_SETTERS", [])
     assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 576, 4) == 0
+
+
+def test_mixed_dtypes_are_promoted_not_reinterpreted(counted):
+    """A float64 output gradient reaching a float32 conv (a hook may return one) is not handed
+    to the kernels, which call one BLAS routine and copy raw bytes: the gradients come out as
+    NumPy's promotion gives them, equal to torch's; the array functions likewise."""
+    calls, monkeypatch = counted
+    rng = np.random.default_rng(4)
+    xs, ws = rng.standard_normal((4, 3, 9, 9)).astype(np.float32), rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
+    y = F.conv2d(x, w, stride=2)
+    y.register_hook(lambda g: lamina.tensor(g.numpy().astype(np.float64)))
+    gx, gw = lamina.autograd.grad(y.sum(), (x, w))
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    tgx, tgw = torch.autograd.grad(TF.conv2d(tx, tw, stride=2).sum(), (tx, tw))
+    np.testing.assert_allclose(gx.numpy(), tgx.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw.numpy(), tgw.numpy(), rtol=1e-4, atol=1e-4)
+    assert calls.get("colgemm_fwd") and not calls.get("colgemm_gx") and not calls.get("colgemm_wgrad"), calls
+    w64 = ws.astype(np.float64)
+    y = conv_gemm.conv_forward(xs, w64, (2, 2), (1, 1), (0, 0), (4, 4), 1)
+    np.testing.assert_allclose(y, TF.conv2d(torch.tensor(xs, dtype=torch.float64), torch.tensor(w64), stride=2).numpy(),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_a_too_small_padded_input_is_refused(counted):
+    """The weight gradient checks that a padded input handed to it holds every window, as the
+    column view does."""
+    rng = np.random.default_rng(5)
+    xs, gy = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((2, 4, 4, 4))
+    xpad = np.zeros((2, 6, 6, 3))
+    with pytest.raises(ValueError, match="overrun the padded input of extent 6"):
+        conv_gemm.conv_weight_grad(xs, gy, (3, 3), (2, 2), (1, 1), (0, 0), 1, xpad=xpad)
+
+
+def test_the_kernels_refuse_mixed_dtypes():
+    """The intrinsics type only C-contiguous arrays of one float dtype."""
+    from numba.core.errors import TypingError
+
+    geom = (1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 3)
+    xpad = np.zeros((1, 1, 1, 4, 2), np.float32)
+    with pytest.raises(TypingError):
+        cg.colgemm_fwd(xpad, np.zeros((4, 3)), np.zeros((3, 3)), 0, 3, np.zeros((2, 4)), geom, np.zeros(0),
+                       cg.gemm_address(np.float64))

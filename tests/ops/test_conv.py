@@ -370,6 +370,9 @@ def test_conv_errors_are_clear():
         F.conv2d(x, lamina.randn(2, 1, 3, 3), lamina.randn(3))
     with pytest.raises(TypeError, match="same floating dtype"):
         F.conv2d(x.double(), lamina.randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d: expected a weight with at least 1 output channel, got weight "
+                                         r"of shape \(0, 1, 3, 3\)"):
+        F.conv2d(x, lamina.randn(0, 1, 3, 3))
     with pytest.raises(ValueError, match=r"conv1d with padding_mode='reflect': pad: padding size should be less "
                                          r"than the corresponding input dimension, but got: padding \(3, 3\)"):
         lamina.nn.Conv1d(1, 1, 3, padding=3, padding_mode="reflect")(lamina.randn(1, 1, 3))

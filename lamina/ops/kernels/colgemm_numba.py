@@ -75,10 +75,17 @@ if conv_numba.AVAILABLE:
     from numba.core import cgutils
     from numba.extending import intrinsic
 
+    def _same(*arrays):
+        """Typing guard of the intrinsics: C-contiguous arrays of one float dtype."""
+        return all(isinstance(a, _t.Array) and a.layout == "C" and a.dtype == arrays[0].dtype
+                   and a.dtype in (_t.float32, _t.float64) for a in arrays)
+
     @intrinsic
     def _memcpy(typingctx, dst, di, src, si, count):  # pragma: no cover - compiled
         """``dst.flat[di:di + count] = src.flat[si:si + count]`` (C-contiguous, same dtype)."""
-        sig = _t.void(dst, di, src, si, count)
+        if not _same(dst, src):
+            return None
+        sig = _t.void(dst, _t.intp, src, _t.intp, _t.intp)
 
         def codegen(context, builder, signature, args):
             dary = context.make_array(signature.args[0])(context, builder, args[0])
@@ -96,6 +103,8 @@ if conv_numba.AVAILABLE:
         """Row-major ``C = op(A) @ B + beta·C`` through the CBLAS gemm at ``addr`` (64-bit
         integers); ``A``, ``B``, ``C`` start at the flat offsets ``ai``, ``bi``, ``ci`` of the
         arrays ``a``, ``b``, ``c`` (one dtype, float32 or float64), ``op`` transposes A if ``trans_a``."""
+        if not _same(a, b, c):
+            return None
         sig = _t.void(addr, trans_a, m, n, k, a, ai, lda, b, bi, ldb, beta, c, ci, ldc)
 
         def codegen(context, builder, signature, args):
@@ -130,7 +139,9 @@ if conv_numba.AVAILABLE:
         @intrinsic
         def add(typingctx, dst, di, src, si):  # pragma: no cover - compiled
             """``dst.flat[di:di + lanes] += src.flat[si:si + lanes]`` as one vector operation."""
-            sig = _t.void(dst, di, src, si)
+            if not _same(dst, src):
+                return None
+            sig = _t.void(dst, _t.intp, src, _t.intp)
 
             def codegen(context, builder, signature, args):
                 vty = ir.VectorType(context.get_value_type(signature.args[0].dtype), lanes)

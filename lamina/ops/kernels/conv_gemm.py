@@ -230,7 +230,7 @@ def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, items
     where there are some, else pieces of about :data:`FUSED_PIECE_BYTES` of columns where lamina
     keeps BLAS on one thread; 0 where one chunk's product is better split over the threads."""
     if piece:
-        return piece
+        return min(piece, max(rows, 1))
     if not threads.blas_controlled() or width <= 0:
         return 0
     if slots == 1 and work >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
@@ -239,13 +239,20 @@ def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, items
 
 
 def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int], dilation: Sequence[int],
-                ksize: Sequence[int], out: Sequence[int], groups: int) -> tuple[Any, tuple[int, ...], int] | None:
+                ksize: Sequence[int], out: Sequence[int], groups: int,
+                others: Sequence[Any] = ()) -> tuple[Any, tuple[int, ...], int] | None:
     """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, E2, C)``, the 3-D geometry
     ``(k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1, o2)`` (1-D and 2-D lifted) and the BLAS
-    address; None where they do not run (``piece`` 0, grouped, another dtype, numba off)."""
+    address; None where they do not run (``piece`` 0, grouped, another dtype, numba off, or
+    ``xpad`` and the ``others`` operands not all of ``x``'s dtype: the kernels call one BLAS
+    routine and copy raw bytes, where NumPy would promote). Raises where the windows overrun
+    ``xpad``, as the column view does."""
     nd = len(ksize)
     if not piece or xpad is None or not xpad.flags.c_contiguous or not colgemm_numba.ok(x.dtype, nd, groups):
         return None
+    if any(a is not None and a.dtype != x.dtype for a in (xpad, *others)):
+        return None
+    im2col_view(xpad, ksize, stride, dilation, out)  # the bounds check
 
     def lift(t: Sequence[int]) -> tuple[int, ...]:
         return (1,) * (3 - nd) + tuple(int(v) for v in t)
@@ -290,7 +297,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     # them a piece at a time (no column matrix written: see colgemm_numba)
     fpiece = _fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out, wm.shape[1],
                           x.itemsize) if g == 1 else 0
-    fused = _fused_args(x, xpad, wm.shape[1], fpiece, stride, dilation, ksize, out, g)
+    fused = _fused_args(x, xpad, wm.shape[1], fpiece, stride, dilation, ksize, out, g, (w, bias))
     if fused is not None and not piece:
         w0 = np.ascontiguousarray(wm[0])
 
@@ -300,7 +307,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
         if fused is not None:
             if bufs[j] is None:
                 bufs[j] = np.empty((fpiece, wm.shape[1]), dtype=x.dtype)
-            b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+            b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
             colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], fused[1], b, fused[2])
             return
         if bufs[j] is None:
@@ -358,7 +365,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
                           gy.itemsize) if g == 1 else 0
     wt = np.ascontiguousarray(wm[0].T) if piece or fpiece else None
-    fused = _fused_args(gy, gpad, kk * c, fpiece, stride, dilation, ksize, out, g)
+    fused = _fused_args(gy, gpad, kk * c, fpiece, stride, dilation, ksize, out, g, (w,))
     if fused is not None:  # the column gradients made and scattered a piece at a time
         rows = np.ascontiguousarray(rows)
         bufs = [np.empty((fpiece, kk * c), dtype=gy.dtype) for _ in range(slots)]
@@ -418,7 +425,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     slots, chunks, step, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
     fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
                           x.itemsize) if g == 1 else 0
-    fused = _fused_args(x, xpad, kk * c, fpiece, stride, dilation, ksize, out, g)
+    fused = _fused_args(x, xpad, kk * c, fpiece, stride, dilation, ksize, out, g, (gy,))
     if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
         return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, cg)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
