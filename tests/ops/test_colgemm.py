@@ -256,3 +256,26 @@ def test_the_kernels_refuse_mixed_dtypes():
     with pytest.raises(TypingError):
         cg.colgemm_fwd(xpad, np.zeros((4, 3)), np.zeros((3, 3)), 0, 3, np.zeros((2, 4)), geom, np.zeros(0),
                        cg.gemm_address(np.float64))
+
+
+def test_the_kernels_check_their_bounds():
+    """The copies and vector adds run unchecked, so each kernel checks a piece's windows against
+    its array, and its rows and operand shapes, before touching memory."""
+    addr = cg.gemm_address(np.float64)
+    geom = (1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4)  # 4 outputs of a 3-tap window: 6 positions needed
+    xpad = np.zeros((1, 1, 1, 5, 2))
+    buf = np.zeros((2, 6))
+    with pytest.raises(ValueError, match="runs past its array"):
+        cg.colgemm_fwd(xpad, np.zeros((6, 3)), np.zeros((4, 3)), 0, 4, buf, geom, np.zeros(0), addr)
+    with pytest.raises(ValueError, match="runs past its array"):
+        cg.colgemm_wgrad(xpad, np.zeros((4, 3)), np.zeros((6, 3)), 0, 4, buf, geom, addr)
+    with pytest.raises(ValueError, match="runs past its array"):
+        cg.colgemm_gx(np.zeros((4, 3)), np.zeros((3, 6)), xpad, 0, 4, buf, geom, addr)
+    xpad = np.zeros((1, 1, 1, 6, 2))
+    with pytest.raises(ValueError, match="do not match"):  # rows past the output
+        cg.colgemm_fwd(xpad, np.zeros((6, 3)), np.zeros((3, 3)), 0, 4, buf, geom, np.zeros(0), addr)
+    with pytest.raises(ValueError, match="do not match"):  # a weight matrix of the wrong width
+        cg.colgemm_fwd(xpad, np.zeros((5, 3)), np.zeros((4, 3)), 0, 4, buf, geom, np.zeros(0), addr)
+    y = np.zeros((4, 3))
+    cg.colgemm_fwd(xpad, np.ones((6, 3)), y, 0, 4, buf, geom, np.zeros(0), addr)  # the right extent: fine
+    assert not y.any()

@@ -216,9 +216,21 @@ if conv_numba.AVAILABLE:
                         a = 0
                         n += 1
 
+    def _check(flat, taps, run, bases, rows, bf, width):  # pragma: no cover - compiled
+        """Bounds of a piece (the copies and vector adds run unchecked): its last window ends
+        inside ``flat`` (bases and taps increase) and its columns fit the buffer."""
+        if rows > 0 and (bases[rows - 1] + taps[taps.shape[0] - 1] + run > flat.shape[0] or rows * width > bf.shape[0]
+                         or bases[0] < 0):
+            raise ValueError("colgemm: a window or a piece runs past its array")
+
+    def _rows_ok(r0, r1, total, buf, width, kk, k_rows, k_cols):  # pragma: no cover - compiled
+        if r0 < 0 or r1 > total or buf.shape[1] != width or k_rows != width or k_cols != kk:
+            raise ValueError("colgemm: rows or operand shapes do not match")
+
     def _cols(xf, shape, geom, taps, run, bases, rows, bf):  # pragma: no cover - compiled
         """``bf`` (flat) = the column rows whose windows start at ``bases[:rows]``."""
         width = taps.shape[0] * run
+        _check(xf, taps, run, bases, rows, bf, width)
         for t in range(rows):
             base = bases[t]
             d = t * width
@@ -233,6 +245,7 @@ if conv_numba.AVAILABLE:
         width = wm.shape[0]
         piece = buf.shape[0]
         taps, run = _taps(xpad.shape, geom)
+        _rows_ok(r0, r1, y.shape[0], buf, width, kk, taps.shape[0] * run, y.shape[1])
         bases = np.empty(piece, dtype=np.int64)
         xf = xpad.reshape(-1)
         bf = buf.reshape(-1)
@@ -252,6 +265,7 @@ if conv_numba.AVAILABLE:
         width = gm.shape[0]
         piece = buf.shape[0]
         taps, run = _taps(xpad.shape, geom)
+        _rows_ok(r0, r1, gy.shape[0], buf, width, kk, taps.shape[0] * run, gm.shape[1])
         bases = np.empty(piece, dtype=np.int64)
         xf = xpad.reshape(-1)
         bf = buf.reshape(-1)
@@ -268,6 +282,7 @@ if conv_numba.AVAILABLE:
         width = wt.shape[1]
         piece = buf.shape[0]
         taps, run = _taps(gpad.shape, geom)
+        _rows_ok(r0, r1, gy.shape[0], buf, width, kk, taps.shape[0] * run, wt.shape[0])
         bases = np.empty(piece, dtype=np.int64)
         gf = gpad.reshape(-1)
         bf = buf.reshape(-1)
@@ -275,6 +290,7 @@ if conv_numba.AVAILABLE:
             rows = min(piece, r1 - p)
             _gemm(addr, 0, rows, width, kk, gy, p * kk, kk, wt, 0, width, 0.0, buf, 0, width)
             _bases(gpad.shape, geom, p, rows, bases)
+            _check(gf, taps, run, bases, rows, bf, width)
             for t in range(rows):
                 base = bases[t]
                 d = t * width
@@ -285,6 +301,8 @@ if conv_numba.AVAILABLE:
     _add_run = _nb.njit(**_flags)(_add_run)
     _taps = _nb.njit(**_flags)(_taps)
     _bases = _nb.njit(**_flags)(_bases)
+    _check = _nb.njit(**_flags)(_check)
+    _rows_ok = _nb.njit(**_flags)(_rows_ok)
     _cols = _nb.njit(**_flags)(_cols)
     colgemm_gx = _nb.njit(**_flags)(_colgemm_gx)
     colgemm_fwd = _nb.njit(**_flags)(_colgemm_fwd)
