@@ -223,12 +223,19 @@ if conv_numba.AVAILABLE:
                          or bases[0] < 0):
             raise ValueError("colgemm: a window or a piece runs past its array")
 
-    def _rows_ok(r0, r1, total, buf, width, kk, k_rows, k_cols):  # pragma: no cover - compiled
-        if r0 < 0 or r1 > total or buf.shape[1] != width or k_rows != width or k_cols != kk:
+    def _prepare(shape, geom, r0, r1, total, buf, width):  # pragma: no cover - compiled
+        """A kernel's run offsets and run length (:func:`_taps`) and its row-bases buffer, after
+        checking its rows (``r0 … r1`` of ``total``) and its column width."""
+        taps, run = _taps(shape, geom)
+        if r0 < 0 or r1 > total or buf.shape[1] != width or taps.shape[0] * run != width:
             raise ValueError("colgemm: rows or operand shapes do not match")
+        return taps, run, np.empty(buf.shape[0], dtype=np.int64)
 
-    def _cols(xf, shape, geom, taps, run, bases, rows, bf):  # pragma: no cover - compiled
-        """``bf`` (flat) = the column rows whose windows start at ``bases[:rows]``."""
+    def _cols(xpad, geom, taps, run, bases, r, rows, buf):  # pragma: no cover - compiled
+        """``buf[:rows]`` = the column rows of output rows ``r … r + rows``."""
+        _bases(xpad.shape, geom, r, rows, bases)
+        xf = xpad.reshape(-1)
+        bf = buf.reshape(-1)
         width = taps.shape[0] * run
         _check(xf, taps, run, bases, rows, bf, width)
         for t in range(rows):
@@ -237,57 +244,48 @@ if conv_numba.AVAILABLE:
             for u in range(taps.shape[0]):
                 _memcpy(bf, d + u * run, xf, base + taps[u], run)
 
+    def _colgemm(xpad, b, c, r0, r1, buf, geom, bias, addr, wgrad):  # pragma: no cover - compiled
+        """The forward (``c[r0:r1] = cols @ b + bias``, ``b (∏k·C, K)``) or, with ``wgrad``, the
+        weight gradient (``c += colsᵀ @ b[r0:r1]``, ``c (∏k·C, K)``), ``len(buf)`` rows at a time."""
+        kk = c.shape[1]
+        width = buf.shape[1]
+        if b.shape[1] != kk or (c if wgrad else b).shape[0] != width:
+            raise ValueError("colgemm: rows or operand shapes do not match")
+        taps, run, bases = _prepare(xpad.shape, geom, r0, r1, (b if wgrad else c).shape[0], buf, width)
+        for p in range(r0, r1, buf.shape[0]):
+            rows = min(buf.shape[0], r1 - p)
+            _cols(xpad, geom, taps, run, bases, p, rows, buf)
+            if wgrad:
+                _gemm(addr, 1, width, kk, rows, buf, 0, width, b, p * kk, kk, 1.0, c, 0, kk)
+                continue
+            _gemm(addr, 0, rows, kk, width, buf, 0, width, b, 0, kk, 0.0, c, p * kk, kk)
+            if bias.shape[0]:
+                for t in range(p, p + rows):
+                    for q in range(kk):
+                        c[t, q] += bias[q]
+
     def _colgemm_fwd(xpad, wm, y, r0, r1, buf, geom, bias, addr):  # pragma: no cover - compiled
         """``y[r0:r1] = cols[r0:r1] @ wm (+ bias)`` for the padded channels-last input
         ``xpad (N, E0, E1, E2, C)`` and ``geom = (k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1,
         o2)``, ``len(buf)`` rows at a time (``bias`` of length 0: none)."""
-        kk = wm.shape[1]
-        width = wm.shape[0]
-        piece = buf.shape[0]
-        taps, run = _taps(xpad.shape, geom)
-        _rows_ok(r0, r1, y.shape[0], buf, width, kk, taps.shape[0] * run, y.shape[1])
-        bases = np.empty(piece, dtype=np.int64)
-        xf = xpad.reshape(-1)
-        bf = buf.reshape(-1)
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
-            _bases(xpad.shape, geom, p, rows, bases)
-            _cols(xf, xpad.shape, geom, taps, run, bases, rows, bf)
-            _gemm(addr, 0, rows, kk, width, buf, 0, width, wm, 0, kk, 0.0, y, p * kk, kk)
-            if bias.shape[0]:
-                for t in range(p, p + rows):
-                    for q in range(kk):
-                        y[t, q] += bias[q]
+        _colgemm(xpad, wm, y, r0, r1, buf, geom, bias, addr, False)
 
     def _colgemm_wgrad(xpad, gy, gm, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
         """``gm += cols[r0:r1]ᵀ @ gy[r0:r1]`` (``gm (∏k·C, K)``), ``len(buf)`` rows at a time."""
-        kk = gy.shape[1]
-        width = gm.shape[0]
-        piece = buf.shape[0]
-        taps, run = _taps(xpad.shape, geom)
-        _rows_ok(r0, r1, gy.shape[0], buf, width, kk, taps.shape[0] * run, gm.shape[1])
-        bases = np.empty(piece, dtype=np.int64)
-        xf = xpad.reshape(-1)
-        bf = buf.reshape(-1)
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
-            _bases(xpad.shape, geom, p, rows, bases)
-            _cols(xf, xpad.shape, geom, taps, run, bases, rows, bf)
-            _gemm(addr, 1, width, kk, rows, buf, 0, width, gy, p * kk, kk, 1.0, gm, 0, kk)
+        _colgemm(xpad, gy, gm, r0, r1, buf, geom, gy[:0, 0], addr, True)
 
     def _colgemm_gx(gy, wt, gpad, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
         """``col2im(gy[r0:r1] @ wt)`` added into ``gpad (N, E0, E1, E2, C)`` (``wt (K, ∏k·C)``),
         ``len(buf)`` rows at a time: the input gradient of :func:`_colgemm_fwd`."""
         kk = gy.shape[1]
         width = wt.shape[1]
-        piece = buf.shape[0]
-        taps, run = _taps(gpad.shape, geom)
-        _rows_ok(r0, r1, gy.shape[0], buf, width, kk, taps.shape[0] * run, wt.shape[0])
-        bases = np.empty(piece, dtype=np.int64)
+        if wt.shape[0] != kk:
+            raise ValueError("colgemm: rows or operand shapes do not match")
+        taps, run, bases = _prepare(gpad.shape, geom, r0, r1, gy.shape[0], buf, width)
         gf = gpad.reshape(-1)
         bf = buf.reshape(-1)
-        for p in range(r0, r1, piece):
-            rows = min(piece, r1 - p)
+        for p in range(r0, r1, buf.shape[0]):
+            rows = min(buf.shape[0], r1 - p)
             _gemm(addr, 0, rows, width, kk, gy, p * kk, kk, wt, 0, width, 0.0, buf, 0, width)
             _bases(gpad.shape, geom, p, rows, bases)
             _check(gf, taps, run, bases, rows, bf, width)
@@ -302,8 +300,9 @@ if conv_numba.AVAILABLE:
     _taps = _nb.njit(**_flags)(_taps)
     _bases = _nb.njit(**_flags)(_bases)
     _check = _nb.njit(**_flags)(_check)
-    _rows_ok = _nb.njit(**_flags)(_rows_ok)
+    _prepare = _nb.njit(**_flags)(_prepare)
     _cols = _nb.njit(**_flags)(_cols)
+    _colgemm = _nb.njit(**_flags)(_colgemm)
     colgemm_gx = _nb.njit(**_flags)(_colgemm_gx)
     colgemm_fwd = _nb.njit(**_flags)(_colgemm_fwd)
     colgemm_wgrad = _nb.njit(**_flags)(_colgemm_wgrad)
