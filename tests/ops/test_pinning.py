@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -78,15 +79,25 @@ def test_pin_others_skips_repeats(monkeypatch):
         t.join()
 
 
+def _ended_thread() -> int:
+    """The native id of a thread that has ended. ``join`` returns once the thread's Python code
+    is done; the kernel removes the thread a little later (0.2–0.3 ms here), so wait for that."""
+    tid, stop, t = _helper_thread()
+    stop.set()
+    t.join()
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/self/task/{tid}") and time.monotonic() < deadline:
+        time.sleep(1e-4)
+    return tid
+
+
 @needs_pinning
 def test_pin_others_pins_nothing_once_a_thread_has_ended(monkeypatch):
     """An id that no longer names one of this process's threads (it may name another's by now)
     stops the pinning: nothing is pinned and the caller is told."""
     calls = []
     monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append(tid))
-    tid, stop, t = _helper_thread()
-    stop.set()
-    t.join()
+    tid = _ended_thread()
     assert not threads.pin_others([threading.get_native_id(), tid], [None]) and calls == []
 
 
@@ -127,9 +138,7 @@ def test_numba_team_found_again_when_one_has_ended(monkeypatch):
     live = numba_team.team_ids()
     if not live:
         pytest.skip("numba's threads cannot be pinned here")
-    tid, stop, t = _helper_thread()
-    stop.set()
-    t.join()
+    tid = _ended_thread()
     numba_team._local.tids = [*live, tid]  # as if the runtime had replaced one of its threads
     numba_team._local.memo[0] = None
     numba_team.pin_team()
