@@ -34,49 +34,55 @@ def _geometry(rng, nd):
 def test_kernels_match_the_column_matrix(dtype):
     """Forward (with and without bias), weight gradient (added into what is there) and input
     gradient (added into what is there) over row ranges that start and end inside images, in
-    pieces of every size from 1 row up, equal the products of the whole column matrix; 1-, 2-
-    and 3-D windows."""
+    pieces of every size from 1 row up, equal the products of the whole column matrix, group by
+    group; 1-, 2- and 3-D windows, one to three groups."""
     rng = np.random.default_rng(11 if dtype == np.float32 else 12)
     addr = cg.gemm_address(dtype)
     tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    for trial in range(60):
+    for trial in range(80):
         k, s, d, e, o = _geometry(rng, 1 + trial % 3)
-        n, c, kout = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 7))
+        groups = (1, 1, 2, 3)[trial % 4]
+        n, cg_, kg = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        c, kout = cg_ * groups, kg * groups
         xpad = rng.standard_normal((n, *e, c)).astype(dtype)
-        cols = np.array(kernels.im2col_view(xpad, k, s, d, o)).reshape(n * int(np.prod(o)), -1)
-        rows, width = cols.shape
+        view = np.array(kernels.im2col_view(xpad, k, s, d, o)).reshape(n * int(np.prod(o)), -1, groups, cg_)
+        rows = view.shape[0]
+        per_group = [view[:, :, g].reshape(rows, -1) for g in range(groups)]  # (rows, ∏k·C/g) each
+        width = per_group[0].shape[1] * groups
         r0 = int(rng.integers(0, rows))
         r1 = int(rng.integers(r0 + 1, rows + 1))
         buf = np.empty((int(rng.integers(1, rows + 2)), width), dtype=dtype)
-        geom = (*k, *s, *d, *o)
-        wm = rng.standard_normal((width, kout)).astype(dtype)
+        geom = (*k, *s, *d, *o, groups)
+        wms = [rng.standard_normal((width // groups, kg)).astype(dtype) for _ in range(groups)]
         bias = rng.standard_normal(kout).astype(dtype) if trial % 2 else np.zeros(0, dtype)
 
         y = np.full((rows, kout), 7.0, dtype=dtype)
-        cg.colgemm_fwd(xpad, wm, y, r0, r1, buf, geom, bias, addr)
+        cg.colgemm_fwd(xpad, np.concatenate(wms), y, r0, r1, buf, geom, bias, addr)
         want = np.full((rows, kout), 7.0, dtype=dtype)
-        want[r0:r1] = cols[r0:r1] @ wm + (bias if bias.size else 0)
+        want[r0:r1] = np.concatenate([a[r0:r1] @ wm for a, wm in zip(per_group, wms)], axis=1) + (
+            bias if bias.size else 0)
         np.testing.assert_allclose(y, want, **tol)
 
         gy = rng.standard_normal((rows, kout)).astype(dtype)
-        gm = rng.standard_normal((width, kout)).astype(dtype)
-        want = gm + cols[r0:r1].T @ gy[r0:r1]
+        gm = rng.standard_normal((width, kg)).astype(dtype)
+        want = gm + np.concatenate([a[r0:r1].T @ gy[r0:r1, g * kg:(g + 1) * kg] for g, a in enumerate(per_group)])
         cg.colgemm_wgrad(xpad, gy, gm, r0, r1, buf, geom, addr)
         np.testing.assert_allclose(gm, want, **tol)
 
         gpad = rng.standard_normal(xpad.shape).astype(dtype)
         want = gpad.copy()
-        gcols = np.zeros((rows, width), dtype=dtype)
-        gcols[r0:r1] = gy[r0:r1] @ wm.T
-        kernels.col2im_cl(gcols.reshape(n, *o, *k, c), e, s, d, out=want)
-        cg.colgemm_gx(gy, np.ascontiguousarray(wm.T), gpad, r0, r1, buf, geom, addr)
+        gview = np.zeros((rows, view.shape[1], groups, cg_), dtype=dtype)
+        for g, wm in enumerate(wms):
+            gview[r0:r1, :, g] = (gy[r0:r1, g * kg:(g + 1) * kg] @ wm.T).reshape(r1 - r0, -1, cg_)
+        kernels.col2im_cl(gview.reshape(n, *o, *k, c), e, s, d, out=want)
+        wt = np.concatenate([np.ascontiguousarray(wm.T) for wm in wms])
+        cg.colgemm_gx(gy, wt, gpad, r0, r1, buf, geom, addr)
         np.testing.assert_allclose(gpad, want, **tol)
 
 
 def test_which_convs_they_take():
-    assert cg.ok(np.float32, 2, 1) and cg.ok(np.float64, 1, 1) and cg.ok(np.float32, 3, 1)
-    assert not cg.ok(np.float32, 4, 1) and not cg.ok(np.float32, 0, 1)
-    assert not cg.ok(np.float32, 2, 2)  # so do grouped ones
+    assert cg.ok(np.float32, 2, 1) and cg.ok(np.float64, 1, 1) and cg.ok(np.float32, 3, 1) and cg.ok(np.float32, 2, 4)
+    assert not cg.ok(np.float32, 4, 1) and not cg.ok(np.float32, 0, 1) and not cg.ok(np.float32, 2, 0)
     assert not cg.ok(np.int64, 2, 1) and cg.gemm_address(np.int32) == 0 and cg.gemm_address(np.float16) == 0
     old = kernels.use_numba()
     try:
@@ -112,7 +118,7 @@ def counted(monkeypatch):
 
 @pytest.mark.parametrize("small", [True, False], ids=["small-products", "column-bytes"])
 def test_convs_on_the_kernels_match_torch(counted, small):
-    """1-, 2- and 3-D convs with strides, dilations, paddings and biases, float32 and float64, in
+    """1-, 2- and 3-D convs with strides, dilations, paddings, groups and biases, float32 and float64, in
     pieces of a few rows (sized for BLAS's small-product kernels, or by their columns' bytes
     where there are none): forward and every gradient as torch's, all three kernels used."""
     calls, monkeypatch = counted
@@ -120,11 +126,16 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         monkeypatch.setattr(threads, "SMALL_GEMM", False)
         monkeypatch.setattr(conv_gemm, "FUSED_MIN_ROWS", 1)
     rng = np.random.default_rng(21 if small else 22)
-    done = 0
+    done = tries = 0
     while done < 36:
+        tries += 1
+        assert tries < 500, "too few configurations the kernels take"
         nd = 1 + done % 3
         dtype = (np.float64, np.float32)[done % 3 == 0]
-        n, c, k = int(rng.integers(1, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 9))
+        groups = (1, 1, 2, 3)[done % 4]
+        # grouped: 33+ channels per group, so that no window is short enough for the direct kernels
+        per_group = int(rng.integers(2, 6)) if groups == 1 else int(rng.integers(33, 36))
+        n, c, k = int(rng.integers(1, 6)), groups * per_group, groups * int(rng.integers(1, 5))
         ks = [int(v) for v in rng.integers(2, 5, nd)]
         st = [int(v) for v in rng.integers(1, 3, nd)]
         dl = [int(v) for v in rng.integers(1, 3, nd)]
@@ -133,20 +144,22 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         if any(s + 2 * p < d * (q - 1) + 1 for s, p, d, q in zip(size, pd, dl, ks)):
             continue
         xs = rng.standard_normal((n, c, *size)).astype(dtype)
-        ws = rng.standard_normal((k, c, *ks)).astype(dtype)
-        if conv_direct.direct_ok(xs, ws.shape, 1, st):
+        ws = rng.standard_normal((k, c // groups, *ks)).astype(dtype)
+        if conv_direct.direct_ok(xs, ws.shape, groups, st):
             continue
         # pieces of 1–13 rows, set through the product's size or the columns' bytes
         rows = int(rng.integers(1, 14))
         monkeypatch.setattr(threads, "SMALL_GEMM_WORK", rows * c * int(np.prod(ks)) * k)
         monkeypatch.setattr(conv_gemm, "FUSED_PIECE_BYTES", rows * c * int(np.prod(ks)) * xs.itemsize)
+        if groups > 1:
+            monkeypatch.setattr(threads, "SMALL_GEMM", False)  # grouped products go by column bytes
         bias = rng.standard_normal(k).astype(dtype) if done % 2 else None
         fn, tfn = getattr(F, f"conv{nd}d"), getattr(TF, f"conv{nd}d")
         args = [a for a in (xs, ws, bias) if a is not None]
         lam = [lamina.tensor(a, requires_grad=True) for a in args]
         tor = [torch.tensor(a, requires_grad=True) for a in args]
-        y = fn(lam[0], lam[1], lam[2] if bias is not None else None, st, pd, dl)
-        ty = tfn(tor[0], tor[1], tor[2] if bias is not None else None, st, pd, dl)
+        y = fn(lam[0], lam[1], lam[2] if bias is not None else None, st, pd, dl, groups)
+        ty = tfn(tor[0], tor[1], tor[2] if bias is not None else None, st, pd, dl, groups)
         gy = rng.standard_normal(ty.shape).astype(dtype)
         y.backward(lamina.tensor(gy))
         ty.backward(torch.tensor(gy))
@@ -155,6 +168,10 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         for a, b in zip(lam, tor):
             np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tol)
         done += 1
+        if not small:
+            monkeypatch.setattr(threads, "SMALL_GEMM", False)
+        elif groups > 1:
+            monkeypatch.setattr(threads, "SMALL_GEMM", True)
     assert min(calls.get(name, 0) for name in ("colgemm_fwd", "colgemm_wgrad", "colgemm_gx")) >= 30, calls
 
 
@@ -251,7 +268,7 @@ def test_the_kernels_refuse_mixed_dtypes():
     """The intrinsics type only C-contiguous arrays of one float dtype."""
     from numba.core.errors import TypingError
 
-    geom = (1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 3)
+    geom = (1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1)
     xpad = np.zeros((1, 1, 1, 4, 2), np.float32)
     with pytest.raises(TypingError):
         cg.colgemm_fwd(xpad, np.zeros((4, 3)), np.zeros((3, 3)), 0, 3, np.zeros((2, 4)), geom, np.zeros(0),
@@ -262,7 +279,7 @@ def test_the_kernels_check_their_bounds():
     """The copies and vector adds run unchecked, so each kernel checks a piece's windows against
     its array, and its rows and operand shapes, before touching memory."""
     addr = cg.gemm_address(np.float64)
-    geom = (1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4)  # 4 outputs of a 3-tap window: 6 positions needed
+    geom = (1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1)  # 4 outputs of a 3-tap window: 6 positions needed
     xpad = np.zeros((1, 1, 1, 5, 2))
     buf = np.zeros((2, 6))
     with pytest.raises(ValueError, match="runs past its array"):

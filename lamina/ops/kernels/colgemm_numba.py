@@ -179,18 +179,22 @@ if conv_numba.AVAILABLE:
     def _taps(shape, geom):  # pragma: no cover - compiled
         """Offsets, from a window's first value in the flat padded ``(N, E0, E1, E2, C)`` input,
         of the window's runs of contiguous values (a column row is these runs in order), and the
-        run length: ``k2·C`` values per ``(i, j)`` where ``d2 == 1``, else ``C`` per ``(i, j, k)``."""
+        run length: ``k2·C`` values per ``(i, j)`` where ``d2 == 1`` and there is one group,
+        else the ``C/g`` channels of one group per ``(g, i, j, k)``, so that each group's columns
+        are one contiguous block of the row."""
         e1, e2, c_ = shape[2], shape[3], shape[4]
-        k0, k1, k2, d0, d1, d2 = geom[0], geom[1], geom[2], geom[6], geom[7], geom[8]
-        whole = d2 == 1
-        taps = np.empty(k0 * k1 * (1 if whole else k2), dtype=np.int64)
+        k0, k1, k2, d0, d1, d2, groups = geom[0], geom[1], geom[2], geom[6], geom[7], geom[8], geom[12]
+        cg = c_ // groups
+        whole = d2 == 1 and groups == 1
+        taps = np.empty(groups * k0 * k1 * (1 if whole else k2), dtype=np.int64)
         t = 0
-        for i in range(k0):
-            for j in range(k1):
-                for k in range(1 if whole else k2):
-                    taps[t] = ((i * d0 * e1 + j * d1) * e2 + k * d2) * c_
-                    t += 1
-        return taps, (k2 * c_ if whole else c_)
+        for g in range(groups):
+            for i in range(k0):
+                for j in range(k1):
+                    for k in range(1 if whole else k2):
+                        taps[t] = ((i * d0 * e1 + j * d1) * e2 + k * d2) * c_ + g * cg
+                        t += 1
+        return taps, (k2 * c_ if whole else cg)
 
     def _bases(shape, geom, r, rows, bases):  # pragma: no cover - compiled
         """``bases[t]``: the flat offset of the first value of output row ``r + t``'s window
@@ -245,48 +249,60 @@ if conv_numba.AVAILABLE:
                 _memcpy(bf, d + u * run, xf, base + taps[u], run)
 
     def _colgemm(xpad, b, c, r0, r1, buf, geom, bias, addr, wgrad):  # pragma: no cover - compiled
-        """The forward (``c[r0:r1] = cols @ b + bias``, ``b (∏k·C, K)``) or, with ``wgrad``, the
-        weight gradient (``c += colsᵀ @ b[r0:r1]``, ``c (∏k·C, K)``), ``len(buf)`` rows at a time."""
-        kk = c.shape[1]
+        """The forward (``c[r0:r1] = cols @ b + bias``, ``b (g·∏k·C/g, K/g)``: each group's weight
+        matrix in turn) or, with ``wgrad``, the weight gradient (``c += colsᵀ @ b[r0:r1]``,
+        ``c (g·∏k·C/g, K/g)``), ``len(buf)`` rows at a time; group ``g``'s products read its
+        block of the columns and its ``K/g`` output columns."""
+        groups = geom[12]
+        kk = (b if wgrad else c).shape[1]  # K
+        kg = kk // groups
         width = buf.shape[1]
-        if b.shape[1] != kk or (c if wgrad else b).shape[0] != width:
+        wg = width // groups
+        if (c if wgrad else b).shape[0] != width or (c if wgrad else b).shape[1] != kg or kg * groups != kk:
             raise ValueError("colgemm: rows or operand shapes do not match")
         taps, run, bases = _prepare(xpad.shape, geom, r0, r1, (b if wgrad else c).shape[0], buf, width)
         for p in range(r0, r1, buf.shape[0]):
             rows = min(buf.shape[0], r1 - p)
             _cols(xpad, geom, taps, run, bases, p, rows, buf)
-            if wgrad:
-                _gemm(addr, 1, width, kk, rows, buf, 0, width, b, p * kk, kk, 1.0, c, 0, kk)
-                continue
-            _gemm(addr, 0, rows, kk, width, buf, 0, width, b, 0, kk, 0.0, c, p * kk, kk)
-            if bias.shape[0]:
+            for g in range(groups):
+                if wgrad:
+                    _gemm(addr, 1, wg, kg, rows, buf, g * wg, width, b, p * kk + g * kg, kk, 1.0, c, g * wg * kg, kg)
+                else:
+                    _gemm(addr, 0, rows, kg, wg, buf, g * wg, width, b, g * wg * kg, kg, 0.0, c, p * kk + g * kg, kk)
+            if bias.shape[0] and not wgrad:
                 for t in range(p, p + rows):
                     for q in range(kk):
                         c[t, q] += bias[q]
 
     def _colgemm_fwd(xpad, wm, y, r0, r1, buf, geom, bias, addr):  # pragma: no cover - compiled
-        """``y[r0:r1] = cols[r0:r1] @ wm (+ bias)`` for the padded channels-last input
+        """``y[r0:r1] = cols[r0:r1] @ wm (+ bias)`` (by groups) for the padded channels-last input
         ``xpad (N, E0, E1, E2, C)`` and ``geom = (k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1,
-        o2)``, ``len(buf)`` rows at a time (``bias`` of length 0: none)."""
+        o2, groups)``, ``len(buf)`` rows at a time (``bias`` of length 0: none)."""
         _colgemm(xpad, wm, y, r0, r1, buf, geom, bias, addr, False)
 
     def _colgemm_wgrad(xpad, gy, gm, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
-        """``gm += cols[r0:r1]ᵀ @ gy[r0:r1]`` (``gm (∏k·C, K)``), ``len(buf)`` rows at a time."""
+        """``gm += cols[r0:r1]ᵀ @ gy[r0:r1]`` (by groups; ``gm (g·∏k·C/g, K/g)``), ``len(buf)``
+        rows at a time."""
         _colgemm(xpad, gy, gm, r0, r1, buf, geom, gy[:0, 0], addr, True)
 
     def _colgemm_gx(gy, wt, gpad, r0, r1, buf, geom, addr):  # pragma: no cover - compiled
-        """``col2im(gy[r0:r1] @ wt)`` added into ``gpad (N, E0, E1, E2, C)`` (``wt (K, ∏k·C)``),
-        ``len(buf)`` rows at a time: the input gradient of :func:`_colgemm_fwd`."""
+        """``col2im(gy[r0:r1] @ wt)`` (by groups; ``wt (K, ∏k·C/g)``: each group's ``K/g`` rows)
+        added into ``gpad (N, E0, E1, E2, C)``, ``len(buf)`` rows at a time: the input gradient of
+        :func:`_colgemm_fwd`."""
+        groups = geom[12]
         kk = gy.shape[1]
-        width = wt.shape[1]
-        if wt.shape[0] != kk:
+        kg = kk // groups
+        width = buf.shape[1]
+        wg = width // groups
+        if wt.shape[0] != kk or wt.shape[1] != wg or kg * groups != kk:
             raise ValueError("colgemm: rows or operand shapes do not match")
         taps, run, bases = _prepare(gpad.shape, geom, r0, r1, gy.shape[0], buf, width)
         gf = gpad.reshape(-1)
         bf = buf.reshape(-1)
         for p in range(r0, r1, buf.shape[0]):
             rows = min(buf.shape[0], r1 - p)
-            _gemm(addr, 0, rows, width, kk, gy, p * kk, kk, wt, 0, width, 0.0, buf, 0, width)
+            for g in range(groups):
+                _gemm(addr, 0, rows, wg, kg, gy, p * kk + g * kg, kk, wt, g * kg * wg, wg, 0.0, buf, g * wg, width)
             _bases(gpad.shape, geom, p, rows, bases)
             _check(gf, taps, run, bases, rows, bf, width)
             for t in range(rows):
@@ -313,4 +329,4 @@ def ok(dtype: Any, nd: int, groups: int) -> bool:
     """Whether these kernels take a conv of ``nd`` spatial dims, ``groups`` groups and this dtype."""
     from .im2col import use_numba
 
-    return AVAILABLE and use_numba() and 1 <= nd <= 3 and groups == 1 and gemm_address(dtype) != 0
+    return AVAILABLE and use_numba() and 1 <= nd <= 3 and groups >= 1 and gemm_address(dtype) != 0

@@ -238,12 +238,12 @@ def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, items
     return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // (width * itemsize)))
 
 
-def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int], dilation: Sequence[int],
+def _fused_args(x: Any, xpad: Any, piece: int, stride: Sequence[int], dilation: Sequence[int],
                 ksize: Sequence[int], out: Sequence[int], groups: int,
                 others: Sequence[Any] = ()) -> tuple[Any, tuple[int, ...], int] | None:
     """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, E2, C)``, the 3-D geometry
-    ``(k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1, o2)`` (1-D and 2-D lifted) and the BLAS
-    address; None where they do not run (``piece`` 0, grouped, another dtype, numba off, or
+    ``(k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1, o2, groups)`` (1-D and 2-D lifted) and the
+    BLAS address; None where they do not run (``piece`` 0, another dtype, numba off, or
     ``xpad`` and the ``others`` operands not all of ``x``'s dtype: the kernels call one BLAS
     routine and copy raw bytes, where NumPy would promote). Raises where the windows overrun
     ``xpad``, as the column view does."""
@@ -257,7 +257,7 @@ def _fused_args(x: Any, xpad: Any, width: int, piece: int, stride: Sequence[int]
     def lift(t: Sequence[int]) -> tuple[int, ...]:
         return (1,) * (3 - nd) + tuple(int(v) for v in t)
 
-    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out))
+    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out), int(groups))
     return xpad.reshape(xpad.shape[0], *(1,) * (3 - nd), *xpad.shape[1:]), geom, colgemm_numba.gemm_address(x.dtype)
 
 
@@ -295,18 +295,18 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
     # where the colgemm kernels run, one compiled loop per chunk builds and multiplies its columns
     # a piece at a time, no column matrix written (c3 forward 0.56 -> 0.41 ms; see colgemm_numba)
-    fpiece = _fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out, wm.shape[1],
-                          x.itemsize) if g == 1 else 0
-    fused = _fused_args(x, xpad, wm.shape[1], fpiece, stride, dilation, ksize, out, g, (w, bias))
-    if fused is not None and not piece:
-        w0 = np.ascontiguousarray(wm[0])
+    fpiece = _fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out // g, wm.shape[1] * g,
+                          x.itemsize)
+    fused = _fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias))
+    if fused is not None:  # the groups' weight matrices one under the other
+        w0 = np.ascontiguousarray(wm).reshape(-1, k_out // g)
 
     def body(n0: int, n1: int, j: int) -> None:
         if fill:  # xpad holds these images only from here: nothing reads it before the chunks run
             copy_channels_last(x[n0:n1], xpad[n0:n1], pad_lo)
         if fused is not None:
             if bufs[j] is None:
-                bufs[j] = np.empty((fpiece, wm.shape[1]), dtype=x.dtype)
+                bufs[j] = np.empty((fpiece, wm.shape[1] * g), dtype=x.dtype)
             b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
             colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], fused[1], b, fused[2])
             return
@@ -362,10 +362,11 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
 
     slots, chunks, step, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
-    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
-                          gy.itemsize) if g == 1 else 0
-    wt = np.ascontiguousarray(wm[0].T) if piece or fpiece else None
-    fused = _fused_args(gy, gpad, kk * c, fpiece, stride, dilation, ksize, out, g, (w,))
+    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, gy.itemsize)
+    wt = np.ascontiguousarray(wm[0].T) if piece else None
+    fused = _fused_args(gy, gpad, fpiece, stride, dilation, ksize, out, g, (w,))
+    if fused is not None:  # each group's (K/g, ∏k·C/g) matrix in turn
+        wt = np.ascontiguousarray(wm.transpose(0, 2, 1)).reshape(k_out, -1)
     if fused is not None:  # the column gradients made and scattered a piece at a time
         rows = np.ascontiguousarray(rows)
         bufs = [np.empty((fpiece, kk * c), dtype=gy.dtype) for _ in range(slots)]
@@ -423,11 +424,10 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
     slots, chunks, step, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
-    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out, kk * c,
-                          x.itemsize) if g == 1 else 0
-    fused = _fused_args(x, xpad, kk * c, fpiece, stride, dilation, ksize, out, g, (gy,))
+    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, x.itemsize)
+    fused = _fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (gy,))
     if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
-        return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, cg)
+        return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, g)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
 
     def body(n0: int, n1: int, j: int) -> None:
@@ -453,14 +453,16 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
 
 
 def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots: int, chunks: list[tuple[int, int]],
-                       length: int, piece: int, ksize: Sequence[int], k_out: int, c: int) -> Any:
+                       length: int, piece: int, ksize: Sequence[int], k_out: int, groups: int) -> Any:
     """:func:`conv_weight_grad` through :mod:`.colgemm_numba`: each part sums ``colsᵀ @ gy_rows``
-    over its pieces into a ``(∏k·C, K)`` partial sum of its own."""
+    (by groups) over its pieces into a ``(g·∏k·C/g, K/g)`` partial sum of its own."""
     nd = len(ksize)
-    width = int(np.prod(ksize)) * c
-    gms = [np.zeros((width, k_out), dtype=rows.dtype) for _ in range(slots)]
-    bufs = [np.empty((piece, width), dtype=rows.dtype) for _ in range(slots)]
     xpad, geom, addr = fused
+    cg = xpad.shape[-1] // groups
+    kg = k_out // groups
+    width = int(np.prod(ksize)) * cg * groups
+    gms = [np.zeros((width, kg), dtype=rows.dtype) for _ in range(slots)]
+    bufs = [np.empty((piece, width), dtype=rows.dtype) for _ in range(slots)]
 
     def body(n0: int, n1: int, j: int) -> None:
         colgemm_numba.colgemm_wgrad(xpad, rows, gms[j], n0 * length, n1 * length, bufs[j], geom, addr)
@@ -469,5 +471,6 @@ def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots
     gm = gms[0]
     for other in gms[1:]:
         gm += other
-    # (*k, C, K) -> (K, C, *k)
-    return np.ascontiguousarray(gm.reshape(*ksize, c, k_out).transpose(nd + 1, nd, *range(nd)))
+    # (g, *k, C/g, K/g) -> (g, K/g, C/g, *k) -> (K, C/g, *k)
+    gm = gm.reshape(groups, *ksize, cg, kg).transpose(0, nd + 2, nd + 1, *range(1, nd + 1))
+    return np.ascontiguousarray(gm).reshape(k_out, cg, *ksize)
