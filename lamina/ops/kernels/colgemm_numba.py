@@ -10,15 +10,22 @@ written to memory:
 - the forward: ``y[r0:r1] = cols @ w_mat`` (plus the bias, added to each piece while it is in
   L1);
 - the weight gradient: ``gw_mat += colsᵀ @ gy_rows``, summed over the pieces by BLAS
-  (``beta = 1``).
+  (``beta = 1``);
+- the input gradient: ``gcols = gy_rows @ w_matᵀ`` a piece at a time, added back onto the
+  padded input gradient in vectors.
 
-Each column row is ``∏k`` runs of ``k_w·C`` contiguous values of the padded channels-last input
-(one ``memcpy`` each, through an LLVM intrinsic: 2.5× faster than NumPy's strided copy and 10×
-faster than a numba loop, whose 30-float runs fall into its scalar remainder).
+Grouped convs lay each group's columns out as one block of the row and make a product per
+group on its block, its weight matrix and its ``K/g`` output columns.
 
-They run where NumPy's OpenBLAS has its small-product kernels and is kept on one thread by
-lamina (:func:`.threads.small_gemm_rows`): ``piece`` rows keep each product within them, and
-the products never start BLAS threads of their own. BLAS is NumPy's own, called through its
+Each column row is runs of contiguous values of the padded channels-last input: ``k_w·C``
+values per kernel row with one group (one ``memcpy`` each, through an LLVM intrinsic: c3's
+columns 2.5× faster than NumPy's strided copy and 10× faster than a numba loop, whose 30-float
+runs fall into its scalar remainder), ``C/g`` per kernel tap and group otherwise.
+
+They run where lamina keeps NumPy's OpenBLAS on one thread (so that the products never start
+BLAS threads of their own; ``conv_gemm._fused_piece``): pieces of ``threads.small_gemm_rows``
+rows where OpenBLAS has its small-product kernels (each product stays within them), else of
+about ``conv_gemm.FUSED_PIECE_BYTES`` of columns. BLAS is NumPy's own, called through its
 64-bit-integer CBLAS symbol found by :func:`gemm_address` (none found: these kernels are off).
 """
 
