@@ -7,6 +7,7 @@ import torch
 
 import lamina
 import lamina.nn.functional as F
+from lamina.ops.kernels import conv_gemm
 from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
 
@@ -318,17 +319,24 @@ def test_winograd_gradcheck_small(pad, monkeypatch):
 
 
 def test_winograd_or_colgemm_by_channels():
-    """Where the im2col conv runs on the colgemm kernels (a batch of images, BLAS kept on one
-    thread), Winograd takes 3×3 convs from 64 channels in and out; elsewhere from 16."""
-    from lamina.ops.kernels import colgemm_numba, threads, winograd
+    """Where the im2col conv runs on the colgemm kernels (BLAS kept on one thread), Winograd
+    takes 3×3 convs from 64 channels in and out; elsewhere from 16 (also where the colgemm
+    kernels would leave a one-chunk product to be split over the threads)."""
+    from lamina.ops.kernels import colgemm_numba, threads
 
     if not kernels.use_numba():
         pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
     colgemm = threads.blas_controlled() and colgemm_numba.ok(np.float32, 2, 1)
-    for n, c, k, want in ((4, 32, 32, not colgemm), (4, 16, 64, not colgemm), (4, 64, 64, True),
-                          (1, 32, 32, True), (4, 8, 8, False)):
-        x = np.zeros((n, c, 10, 10), np.float32)
-        assert winograd.winograd_ok(x, (k, c, 3, 3), (1, 1), (1, 1), 1, (10, 10)) == want, (n, c, k)
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        for n, c, k, size, want in ((4, 32, 32, 10, not colgemm), (4, 16, 64, 10, not colgemm),
+                                    (4, 64, 64, 10, True), (1, 32, 32, 10, not colgemm), (4, 8, 8, 10, False),
+                                    (4, 32, 64, 16, True)):  # 1.2 MB of columns in one chunk, 19 M multiply-adds
+            x = np.zeros((n, c, size, size), np.float32)
+            assert conv_gemm.winograd_ok(x, (k, c, 3, 3), (1, 1), (1, 1), 1, (size, size)) == want, (n, c, k)
+    finally:
+        threads.set_num_threads(old)
 
 
 def test_conv_double_backward_matches_torch():

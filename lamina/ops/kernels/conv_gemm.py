@@ -48,7 +48,8 @@ from .im2col import (
     padded_extent,
 )
 from .threads import matmul
-from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_ok, winograd_weight_grad
+from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_weight_grad
+from .winograd import winograd_ok as _winograd_ok
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
            "wants_channels_last"]
@@ -236,6 +237,25 @@ def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, items
     if slots == 1 and work >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
         return 0
     return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // (width * itemsize)))
+
+
+def _colgemm_runs(x: Any, wshape: Sequence[int], out: Sequence[int], groups: int) -> bool:
+    """Whether the im2col forward of a conv of ``x`` with a ``wshape`` weight into ``out`` runs
+    on the colgemm kernels (given a padded input)."""
+    if not (threads.blas_controlled() and colgemm_numba.ok(x.dtype, len(out), groups)):
+        return False
+    n, k_out = x.shape[0], wshape[0]
+    width = int(np.prod(wshape[1:])) * groups
+    length = int(np.prod(out))
+    slots, _, step, piece = _plan(n, length * width * x.itemsize, length, width // groups, k_out, groups)
+    return _fused_piece(piece, slots, step * length, step * length * width * k_out // groups, width, x.itemsize) > 0
+
+
+def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
+                out: Sequence[int]) -> bool:
+    """:func:`.winograd.winograd_ok`, knowing whether the colgemm kernels would take the conv."""
+    return _winograd_ok(x, wshape, stride, dilation, groups, out,
+                        colgemm=lambda: _colgemm_runs(x, wshape, out, groups))
 
 
 def _fused_args(x: Any, xpad: Any, piece: int, stride: Sequence[int], dilation: Sequence[int],

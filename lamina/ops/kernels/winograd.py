@@ -25,7 +25,7 @@ output gradient with the flipped, transposed filter and padding ``2 − p``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -172,17 +172,21 @@ if conv_numba.AVAILABLE:
 
 
 def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
-                out: Sequence[int]) -> bool:
+                out: Sequence[int], colgemm: Callable[[], bool] | None = None) -> bool:
     """Whether a conv of ``x`` with ``w`` into ``out`` runs here: 2-D, 3×3, stride 1, no dilation,
     one group, float32/float64, numba on, at least :data:`MIN_CHANNELS` channels in and out
-    (:data:`MIN_CHANNELS_COLGEMM` where the im2col conv would run on the colgemm kernels) and an
-    output of at least :data:`MIN_OUT` per side."""
+    (:data:`MIN_CHANNELS_COLGEMM` where the im2col conv would run on the colgemm kernels: as
+    ``colgemm()`` says, else guessed from the batch and the BLAS settings) and an output of at
+    least :data:`MIN_OUT` per side."""
     if not (use_numba() and x.ndim == 4 and tuple(wshape[2:]) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and groups == 1 and x.dtype in (np.float32, np.float64)
-            and min(out) >= MIN_OUT):
+            and min(out) >= MIN_OUT and min(wshape[0], wshape[1]) >= MIN_CHANNELS):
         return False
-    colgemm = x.shape[0] > 1 and threads.blas_controlled() and colgemm_numba.ok(x.dtype, 2, 1)
-    return min(wshape[0], wshape[1]) >= (MIN_CHANNELS_COLGEMM if colgemm else MIN_CHANNELS)
+    if min(wshape[0], wshape[1]) >= MIN_CHANNELS_COLGEMM:
+        return True
+    if colgemm is not None:
+        return not colgemm()
+    return not (x.shape[0] > 1 and threads.blas_controlled() and colgemm_numba.ok(x.dtype, 2, 1))
 
 
 def winograd_extent(size: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> tuple[int, int]:
