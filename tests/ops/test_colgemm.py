@@ -12,7 +12,7 @@ import torch.nn.functional as TF
 import lamina
 from lamina.nn import functional as F
 from lamina.ops.kernels import colgemm_numba as cg
-from lamina.ops.kernels import conv_direct, conv_gemm, threads
+from lamina.ops.kernels import conv_direct, conv_gemm, conv_plan, threads
 from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads
 
@@ -99,7 +99,7 @@ def counted(monkeypatch):
     old = threads.get_num_threads()
     threads.set_num_threads(3)
     monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
-    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_plan, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(threads, "SMALL_GEMM", True)
     monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
     monkeypatch.setattr(threads, "SMALL_GEMM_MIN_ROWS", 1)
@@ -124,7 +124,7 @@ def test_convs_on_the_kernels_match_torch(counted, small):
     calls, monkeypatch = counted
     if not small:
         monkeypatch.setattr(threads, "SMALL_GEMM", False)
-        monkeypatch.setattr(conv_gemm, "FUSED_MIN_ROWS", 1)
+        monkeypatch.setattr(conv_plan, "FUSED_MIN_ROWS", 1)
     rng = np.random.default_rng(21 if small else 22)
     done = tries = 0
     while done < 36:
@@ -150,7 +150,7 @@ def test_convs_on_the_kernels_match_torch(counted, small):
         # pieces of 1–13 rows, set through the product's size or the columns' bytes
         rows = int(rng.integers(1, 14))
         monkeypatch.setattr(threads, "SMALL_GEMM_WORK", rows * c * int(np.prod(ks)) * k)
-        monkeypatch.setattr(conv_gemm, "FUSED_PIECE_BYTES", rows * c * int(np.prod(ks)) * xs.itemsize)
+        monkeypatch.setattr(conv_plan, "FUSED_PIECE_BYTES", rows * c * int(np.prod(ks)) * xs.itemsize)
         if groups > 1:
             monkeypatch.setattr(threads, "SMALL_GEMM", False)  # grouped products go by column bytes
         bias = rng.standard_normal(k).astype(dtype) if done % 2 else None
@@ -215,21 +215,21 @@ def test_piece_sizes(monkeypatch):
     the chunk), and none where BLAS keeps threads of its own or one chunk's large product is
     better split over lamina's threads."""
     monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
-    assert conv_gemm._fused_piece(416, 2, 6400, 10**6, 150, 4) == 416
-    rows = conv_gemm.FUSED_PIECE_BYTES // (576 * 4)
-    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 576, 4) == rows
-    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 10**6, 4) == conv_gemm.FUSED_MIN_ROWS
-    assert conv_gemm._fused_piece(0, 2, 10, 10**5, 576, 4) == 10
-    assert conv_gemm._fused_piece(0, 2, 10, 10**5, 0, 4) == 0
+    assert conv_plan.fused_piece(416, 2, 6400, 10**6, 150, 4) == 416
+    rows = conv_plan.FUSED_PIECE_BYTES // (576 * 4)
+    assert conv_plan.fused_piece(0, 2, 8192, 10**9, 576, 4) == rows
+    assert conv_plan.fused_piece(0, 2, 8192, 10**9, 10**6, 4) == conv_plan.FUSED_MIN_ROWS
+    assert conv_plan.fused_piece(0, 2, 10, 10**5, 576, 4) == 10
+    assert conv_plan.fused_piece(0, 2, 10, 10**5, 0, 4) == 0
     old = threads.get_num_threads()
     threads.set_num_threads(2)
     try:
-        assert conv_gemm._fused_piece(0, 1, 8192, threads.SPLIT_MIN_WORK, 576, 4) == 0
-        assert conv_gemm._fused_piece(0, 1, 100, threads.SPLIT_MIN_WORK - 1, 576, 4) == 100
+        assert conv_plan.fused_piece(0, 1, 8192, threads.SPLIT_MIN_WORK, 576, 4) == 0
+        assert conv_plan.fused_piece(0, 1, 100, threads.SPLIT_MIN_WORK - 1, 576, 4) == 100
     finally:
         threads.set_num_threads(old)
     monkeypatch.setattr(threads, "_BLAS_SETTERS", [])
-    assert conv_gemm._fused_piece(0, 2, 8192, 10**9, 576, 4) == 0
+    assert conv_plan.fused_piece(0, 2, 8192, 10**9, 576, 4) == 0
 
 
 def test_mixed_dtypes_are_promoted_not_reinterpreted(counted):

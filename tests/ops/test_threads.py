@@ -13,7 +13,7 @@ import torch.nn.functional as TF
 
 import lamina
 from lamina.nn import functional as F
-from lamina.ops.kernels import conv_direct, conv_gemm, threads
+from lamina.ops.kernels import conv_direct, conv_gemm, conv_plan, threads
 from lamina.ops.kernels import im2col as kernels
 
 
@@ -25,7 +25,7 @@ def many_threads(monkeypatch):
     threads.set_num_threads(3)
     monkeypatch.setattr(threads, "SPLIT_MIN_WORK", 0)
     monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
-    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 0)  # im2col chunks shared out too
+    monkeypatch.setattr(conv_plan, "PARALLEL_MIN_BYTES", 0)  # im2col chunks shared out too
     yield 3
     threads.set_num_threads(old)
 
@@ -168,7 +168,7 @@ def test_split_products_in_a_network_match_torch(many_threads, chunk_bytes, monk
     """Linear layers, im2col convs (their column chunks shared among three threads, one image
     per chunk or one chunk per thread) and 1×1 convs with every product split: forward and
     gradients as torch's."""
-    monkeypatch.setattr(conv_gemm, "COLUMN_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_plan, "COLUMN_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
     xs = rng.standard_normal((7, 8, 7, 7))
     w1 = rng.standard_normal((16, 8, 3, 3)) / 5  # stride 2: the im2col path
@@ -199,8 +199,8 @@ def test_im2col_chunks_copy_their_images_in(many_threads, monkeypatch, padding, 
     """Each column chunk copies its own images into the padded channels-last input (an unzeroed
     buffer where there is no padding): the forward and all gradients (the weight gradient reads
     that buffer) as torch's, with the chunks on three threads, one image each."""
-    monkeypatch.setattr(conv_gemm, "COLUMN_CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv_gemm, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(conv_plan, "COLUMN_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_plan, "PARALLEL_MIN_BYTES", 1)
     rng = np.random.default_rng(padding)
     xs = rng.standard_normal((5, 6, 9, 8))
     if layout == "channels_last":

@@ -23,9 +23,9 @@ columns 2.5× faster than NumPy's strided copy and 10× faster than a numba loop
 runs fall into its scalar remainder), ``C/g`` per kernel tap and group otherwise.
 
 They run where lamina keeps NumPy's OpenBLAS on one thread (so that the products never start
-BLAS threads of their own; ``conv_gemm._fused_piece``): pieces of ``threads.small_gemm_rows``
+BLAS threads of their own; ``conv_plan.fused_piece``): pieces of ``threads.small_gemm_rows``
 rows where OpenBLAS has its small-product kernels (each product stays within them), else of
-about ``conv_gemm.FUSED_PIECE_BYTES`` of columns. BLAS is NumPy's own, called through its
+about ``conv_plan.FUSED_PIECE_BYTES`` of columns. BLAS is NumPy's own, called through its
 64-bit-integer CBLAS symbol found by :func:`gemm_address` (none found: these kernels are off).
 """
 

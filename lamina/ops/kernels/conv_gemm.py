@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import colgemm_numba, threads
+from . import conv_plan as plan
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
 from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
 from .im2col import (
@@ -60,69 +61,6 @@ def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
     """``floor((S + lo + hi − d·(k − 1) − 1) / s) + 1`` per dim."""
     return tuple((sz + lo + hi - d * (k - 1) - 1) // s + 1
                  for sz, k, s, d, lo, hi in zip(size, ksize, stride, dilation, pad_lo, pad_hi))
-
-
-# column buffers are built a few images at a time: at most this many bytes each
-COLUMN_CHUNK_BYTES = 16 * 2**20
-
-
-# below this many column bytes in all, one chunk: a hand-off to another thread costs 0.05–0.1 ms
-# (see threads.py). LeNet's c3 layer (3.8 MB of columns) gains from two chunks since the pool's
-# threads are pinned: forward 0.75 -> 0.53 ms, forward + backward 4.4 -> 3.4 ms (a slow minute)
-# against 4 MB here
-PARALLEL_MIN_BYTES = 1 << 21
-
-
-def _chunks(n: int, per_image: int, slots: int) -> list[tuple[int, int]]:
-    """Image ranges whose column buffers hold at most :data:`COLUMN_CHUNK_BYTES` each, of near
-    equal sizes and, where the columns are large enough to share out over ``slots`` threads,
-    a multiple of ``slots`` of them (so that each thread gets the same number of images)."""
-    count = -(-n // max(1, COLUMN_CHUNK_BYTES // max(per_image, 1))) if n else 0
-    if slots > 1 and n * per_image >= PARALLEL_MIN_BYTES:
-        count = min(n, -(-count // slots) * slots)
-    if count == 0:
-        return []
-    step = -(-n // count)
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
-def _slots(n: int, per_image: int) -> int:
-    """Threads to share the column chunks of ``n`` images among (1 below :data:`PARALLEL_MIN_BYTES`)."""
-    return threads.parallel_slots(n) if n * per_image >= PARALLEL_MIN_BYTES else 1
-
-
-def _run_chunks(chunks: list[tuple[int, int]], body: Any, slots: int) -> None:
-    """``body(n0, n1, j)`` for every chunk, the chunks dealt to ``slots`` parts run on lamina's
-    threads (``j`` is the part, below ``slots``); each chunk's columns, product and scatter run
-    in one thread, which keeps them in its cache."""
-    def part(j: int) -> None:
-        for n0, n1 in chunks[j::slots]:
-            body(n0, n1, j)
-
-    threads.run_parts(part, slots)
-
-
-def _plan(n: int, per_image: int, rows_per_image: int, k: int, m: int,
-          groups: int) -> tuple[int, list[tuple[int, int]], int, int]:
-    """How a chunked kernel runs over ``n`` images of ``per_image`` column bytes whose products
-    are ``(rows, k) @ (k, m)``: its threads, its image chunks, the largest chunk's image count
-    and the rows per product piece (:func:`_piece_rows`; 0 for grouped convs)."""
-    slots = _slots(n, per_image)
-    chunks = _chunks(n, per_image, slots)
-    step = max((n1 - n0 for n0, n1 in chunks), default=0)
-    piece = _piece_rows(slots, step * rows_per_image, k, m) if groups == 1 else 0
-    return slots, chunks, step, piece
-
-
-def _piece_rows(slots: int, rows: int, k: int, n: int) -> int:
-    """Rows per piece for the ``(rows, k) @ (k, n)`` products of one chunk made in small pieces
-    (:func:`threads.small_gemm_rows`), or 0 for whole products: also where the chunks run on one
-    thread but :func:`threads.matmul` would split a whole product over the threads (a batch of
-    pieces runs on one)."""
-    piece = threads.small_gemm_rows(k, n)
-    if piece and slots == 1 and rows * k * n >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
-        return 0
-    return piece
 
 
 def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int], size: Sequence[int],
@@ -219,66 +157,11 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     return (y, xpad) if return_xpad else y
 
 
-# rows per piece of the colgemm kernels where the products are too large for BLAS's small
-# kernels: a piece's columns take about this many bytes
-FUSED_PIECE_BYTES = 1 << 19
-FUSED_MIN_ROWS = 64
-
-
-def _fused_piece(piece: int, slots: int, rows: int, work: int, width: int, itemsize: int) -> int:
-    """Rows per piece for :mod:`.colgemm_numba`'s kernels (``width`` values per column row, a
-    chunk of ``rows`` rows, ``work`` multiply-adds in its product): the small-product pieces
-    where there are some, else pieces of about :data:`FUSED_PIECE_BYTES` of columns where lamina
-    keeps BLAS on one thread; 0 where one chunk's product is better split over the threads."""
-    if piece:
-        return min(piece, max(rows, 1))
-    if not threads.blas_controlled() or width <= 0:
-        return 0
-    if slots == 1 and work >= threads.SPLIT_MIN_WORK and threads.parallel_slots(2) > 1:
-        return 0
-    return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // (width * itemsize)))
-
-
-def _colgemm_runs(x: Any, wshape: Sequence[int], out: Sequence[int], groups: int) -> bool:
-    """Whether the im2col forward of a conv of ``x`` with a ``wshape`` weight into ``out`` runs
-    on the colgemm kernels (given a padded input)."""
-    if not (threads.blas_controlled() and colgemm_numba.ok(x.dtype, len(out), groups)):
-        return False
-    n, k_out = x.shape[0], wshape[0]
-    width = int(np.prod(wshape[1:])) * groups
-    length = int(np.prod(out))
-    slots, _, step, piece = _plan(n, length * width * x.itemsize, length, width // groups, k_out, groups)
-    return _fused_piece(piece, slots, step * length, step * length * width * k_out // groups, width, x.itemsize) > 0
-
-
 def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
                 out: Sequence[int]) -> bool:
     """:func:`.winograd.winograd_ok`, knowing whether the colgemm kernels would take the conv."""
     return _winograd_ok(x, wshape, stride, dilation, groups, out,
-                        colgemm=lambda: _colgemm_runs(x, wshape, out, groups))
-
-
-def _fused_args(x: Any, xpad: Any, piece: int, stride: Sequence[int], dilation: Sequence[int],
-                ksize: Sequence[int], out: Sequence[int], groups: int,
-                others: Sequence[Any] = ()) -> tuple[Any, tuple[int, ...], int] | None:
-    """For :mod:`.colgemm_numba`'s kernels: ``xpad`` as ``(N, E0, E1, E2, C)``, the 3-D geometry
-    ``(k0, k1, k2, s0, s1, s2, d0, d1, d2, o0, o1, o2, groups)`` (1-D and 2-D lifted) and the
-    BLAS address; None where they do not run (``piece`` 0, another dtype, numba off, or
-    ``xpad`` and the ``others`` operands not all of ``x``'s dtype: the kernels call one BLAS
-    routine and copy raw bytes, where NumPy would promote). Raises where the windows overrun
-    ``xpad``, as the column view does."""
-    nd = len(ksize)
-    if not piece or xpad is None or not xpad.flags.c_contiguous or not colgemm_numba.ok(x.dtype, nd, groups):
-        return None
-    if any(a is not None and a.dtype != x.dtype for a in (xpad, *others)):
-        return None
-    im2col_view(xpad, ksize, stride, dilation, out)  # the bounds check
-
-    def lift(t: Sequence[int]) -> tuple[int, ...]:
-        return (1,) * (3 - nd) + tuple(int(v) for v in t)
-
-    geom = (*lift(ksize), *lift(stride), *lift(dilation), *lift(out), int(groups))
-    return xpad.reshape(xpad.shape[0], *(1,) * (3 - nd), *xpad.shape[1:]), geom, colgemm_numba.gemm_address(x.dtype)
+                        colgemm=lambda: plan.colgemm_runs(x, wshape, out, groups))
 
 
 def _add_bias(y: Any, bias: Any) -> Any:
@@ -310,16 +193,18 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     # where BLAS has small-product kernels, each chunk's product is made as a batch of products
     # small enough for them (LeNet's c3 forward 0.60 -> 0.47 ms on one thread; one call, since
     # a call per piece made the two threads contend for the GIL)
-    slots, chunks, step, piece = _plan(n, length * wm.shape[1] * g * x.itemsize, length, wm.shape[1], k_out, g)
-    w0 = np.ascontiguousarray(wm[0]) if piece else wm[0]  # the small kernels take B untransposed
+    slots, chunks, step, piece = plan.plan(n, length * wm.shape[1] * g * x.itemsize, length, wm.shape[1], k_out, g)
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
     # where the colgemm kernels run, one compiled loop per chunk builds and multiplies its columns
     # a piece at a time, no column matrix written (c3 forward 0.56 -> 0.41 ms; see colgemm_numba)
-    fpiece = _fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out // g, wm.shape[1] * g,
-                          x.itemsize)
-    fused = _fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias))
+    fpiece = plan.fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out // g,
+                              wm.shape[1] * g, x.itemsize)
+    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias))
     if fused is not None:  # the groups' weight matrices one under the other
         w0 = np.ascontiguousarray(wm).reshape(-1, k_out // g)
+        b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
+    else:
+        w0 = np.ascontiguousarray(wm[0]) if piece else wm[0]  # the small kernels take B untransposed
 
     def body(n0: int, n1: int, j: int) -> None:
         if fill:  # xpad holds these images only from here: nothing reads it before the chunks run
@@ -327,7 +212,6 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
         if fused is not None:
             if bufs[j] is None:
                 bufs[j] = np.empty((fpiece, wm.shape[1] * g), dtype=x.dtype)
-            b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
             colgemm_numba.colgemm_fwd(fused[0], w0, y, n0 * length, n1 * length, bufs[j], fused[1], b, fused[2])
             return
         if bufs[j] is None:
@@ -348,7 +232,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
         if bias is not None:
             rows += bias  # while the rows are in this thread's cache
 
-    _run_chunks(chunks, body, slots)
+    plan.run_chunks(chunks, body, slots)
     return _from_rows(y, n, out)
 
 
@@ -388,21 +272,22 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
         gpad = np.empty((n, *ext, c), dtype=gy.dtype)
         gpad[...] = bias
 
-    slots, chunks, step, piece = _plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)  # see _conv_forward
-    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, gy.itemsize)
-    wt = np.ascontiguousarray(wm[0].T) if piece else None
-    fused = _fused_args(gy, gpad, fpiece, stride, dilation, ksize, out, g, (w,))
-    if fused is not None:  # each group's (K/g, ∏k·C/g) matrix in turn
-        wt = np.ascontiguousarray(wm.transpose(0, 2, 1)).reshape(k_out, -1)
+    # see _conv_forward
+    slots, chunks, step, piece = plan.plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)
+    fpiece = plan.fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, gy.itemsize)
+    fused = plan.fused_args(gy, gpad, fpiece, stride, dilation, ksize, out, g, (w,))
     if fused is not None:  # the column gradients made and scattered a piece at a time
+        wt = np.ascontiguousarray(wm.transpose(0, 2, 1)).reshape(k_out, -1)  # each group's (K/g, ∏k·C/g) in turn
         rows = np.ascontiguousarray(rows)
         bufs = [np.empty((fpiece, kk * c), dtype=gy.dtype) for _ in range(slots)]
 
         def fused_body(n0: int, n1: int, j: int) -> None:
             colgemm_numba.colgemm_gx(rows, wt, fused[0], n0 * length, n1 * length, bufs[j], fused[1], fused[2])
 
-        _run_chunks(chunks, fused_body, slots)
+        plan.run_chunks(chunks, fused_body, slots)
         return crop_channels_first(gpad, pad_lo, size)
+
+    wt = np.ascontiguousarray(wm[0].T) if piece else None
 
     def body(n0: int, n1: int, _: int) -> None:  # each chunk scatters into its own images
         r = rows[n0 * length:n1 * length]
@@ -416,7 +301,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
                 gcols[:, :, i * cg:(i + 1) * cg] = (r[:, i * kg:(i + 1) * kg] @ wm[i].T).reshape(-1, kk, cg)
         col2im_cl(gcols.reshape(n1 - n0, *out, *ksize, c), ext, stride, dilation, out=gpad[n0:n1])
 
-    _run_chunks(chunks, body, slots)
+    plan.run_chunks(chunks, body, slots)
     return crop_channels_first(gpad, pad_lo, size)
 
 
@@ -450,9 +335,10 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     rows = _rows(gy)
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
-    slots, chunks, step, piece = _plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)  # see _conv_forward
-    fpiece = _fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, x.itemsize)
-    fused = _fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (gy,))
+    # see _conv_forward
+    slots, chunks, step, piece = plan.plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)
+    fpiece = plan.fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, x.itemsize)
+    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (gy,))
     if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
         return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, g)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
@@ -472,7 +358,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
                 gm[i * kg:(i + 1) * kg] += (c3[:, :, i * cg:(i + 1) * cg].reshape(cols.shape[0], -1).T
                                             @ r[:, i * kg:(i + 1) * kg]).T
 
-    _run_chunks(chunks, body, slots)
+    plan.run_chunks(chunks, body, slots)
     gm = gms[0]
     for other in gms[1:]:
         gm += other
@@ -494,7 +380,7 @@ def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots
     def body(n0: int, n1: int, j: int) -> None:
         colgemm_numba.colgemm_wgrad(xpad, rows, gms[j], n0 * length, n1 * length, bufs[j], geom, addr)
 
-    _run_chunks(chunks, body, slots)
+    plan.run_chunks(chunks, body, slots)
     gm = gms[0]
     for other in gms[1:]:
         gm += other
