@@ -115,13 +115,16 @@ def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int], pad_
 
 
 def _padded_extent(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                   out: Sequence[int], groups: int) -> tuple[int, ...] | None:
-    """The extent of :func:`padded_input`, or None where the conv reads no padded copy."""
+                   out: Sequence[int], groups: int, wino: bool | None = None) -> tuple[int, ...] | None:
+    """The extent of :func:`padded_input`, or None where the conv reads no padded copy (``wino``:
+    :func:`winograd_ok` if the caller knows it)."""
     ksize = w.shape[2:]
     if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups, stride):
         return None
     ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
-    if winograd_ok(x, w.shape, stride, dilation, groups, out):  # whole 4×4 tiles (im2col reads a prefix)
+    if wino is None:
+        wino = winograd_ok(x, w.shape, stride, dilation, groups, out)
+    if wino:  # whole 4×4 tiles (im2col reads a prefix)
         ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(x.shape[2:], pad_lo, out)))
     return ext
 
@@ -143,14 +146,15 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if given; ``xpad`` optionally gives :func:`padded_input` already made. With ``return_xpad``,
     ``(y, xpad)``: the padded input the forward made (or was given), for the weight gradient."""
     fill = False
+    wino = winograd_ok(x, w.shape, stride, dilation, groups, out)
     if xpad is None:
-        ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups)
+        ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups, wino)
         if ext is not None:
             xpad, fill = padded_buffer(x, pad_lo, ext)
-            if fill and (winograd_ok(x, w.shape, stride, dilation, groups, out) or _depthwise(w, groups)):
+            if fill and (wino or _depthwise(w, groups)):
                 copy_channels_last(x, xpad, pad_lo)  # else the im2col chunks copy their images in
                 fill = False
-    if xpad is not None and winograd_ok(x, w.shape, stride, dilation, groups, out):
+    if xpad is not None and wino:
         y = winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
     else:
         y = _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad, bias, fill)
