@@ -29,17 +29,15 @@ __all__ = ["no_weight_init", "deferred_init", "init_model", "fill_uniform", "fil
 def deferred_init() -> Iterator[None]:
     """Build layers without their default random draw; call :func:`init_model` afterwards.
 
-    Trap: parameters built inside hold uninitialized memory until ``init_model`` runs.
+    Only layers built in the calling thread inside the block are affected (a context variable of
+    ``lamina.nn.init``; no class is patched), so layers built at the same time in other threads
+    initialize as usual.
+
+    Trap: conv and linear parameters built inside hold uninitialized memory until ``init_model``
+    runs.
     """
-    saved = nn.Linear.reset_parameters, _ConvNd.reset_parameters
-    nn.Linear.reset_parameters = _ConvNd.reset_parameters = _skipped_reset  # type: ignore[method-assign]
-    try:
+    with nn.init._on_build("skip"):
         yield
-    finally:
-        nn.Linear.reset_parameters, _ConvNd.reset_parameters = saved  # type: ignore[method-assign]
-
-
-_SKIP = False
 
 
 @contextlib.contextmanager
@@ -47,7 +45,8 @@ def no_weight_init() -> Iterator[None]:
     """Build models without drawing any random weight: every conv and linear parameter is zero.
 
     For counting parameters, reading ``state_dict`` keys and shapes, or checking output shapes
-    of big models instantly (the zeros are allocated lazily by the OS). Not for training.
+    of big models instantly (the zeros are allocated lazily by the OS). Not for training. It
+    affects models built in the calling thread only.
 
     Example:
         >>> from lamina import models
@@ -56,23 +55,8 @@ def no_weight_init() -> Iterator[None]:
         >>> sum(p.numel() for p in m.parameters())
         138357544
     """
-    global _SKIP
-    old, _SKIP = _SKIP, True
-    try:
-        with deferred_init():
-            yield
-    finally:
-        _SKIP = old
-
-
-def _skipped_reset(layer: Any) -> None:
-    """What a conv or linear layer's ``reset_parameters`` does inside :func:`deferred_init`:
-    nothing, or zeros under :func:`no_weight_init` (also for models that do not call
-    :func:`init_model`, such as LeNet)."""
-    if _SKIP:
-        for p in (layer.weight, getattr(layer, "bias", None)):
-            if p is not None:
-                p.array = backend.xp.zeros(p.shape, dtype=p.array.dtype)  # calloc: no page touched
+    with nn.init._on_build("zeros"):
+        yield
 
 
 def _fill(t: Tensor, values: Any) -> None:
@@ -138,7 +122,7 @@ def init_model(model: nn.Module, conv: Callable[[Any], None] | None = None,
                linear: Callable[[Any], None] | None = None) -> None:
     """Initialize every conv and linear layer of ``model`` once (``conv``/``linear`` schemes, or
     torch's default where ``None``); batch-norm weights to 1 and biases to 0."""
-    if _SKIP:  # the layers were zeroed when built
+    if nn.init._build_mode() == "zeros":  # inside no_weight_init: the layers were zeroed when built
         return
     for m in model.modules():
         if isinstance(m, _ConvNd):

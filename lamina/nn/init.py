@@ -11,7 +11,10 @@ layers for linear/tanh units (``Var = 2/(fan_in + fan_out)``); Kaiming/He does i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from .. import backend
@@ -24,6 +27,43 @@ __all__ = [
 ]
 
 xp = backend.xp
+
+
+# What a ``Linear`` or conv layer does with its parameters when it is built: "draw" (torch's
+# default init), "skip" (leave the memory as allocated: the builder initializes it next) or "zeros".
+# Trap: a context variable, not a module or class attribute, so that a model built with "skip" in
+# one thread (or asyncio task) never leaves another thread's layers uninitialized.
+_ON_BUILD: contextvars.ContextVar[str] = contextvars.ContextVar("lamina_init_on_build", default="draw")
+
+
+@contextlib.contextmanager
+def _on_build(mode: str) -> Iterator[None]:
+    """Within the block, in this thread only, Linear and conv layers built do ``mode`` with their
+    parameters instead of drawing them ("skip" inside a "zeros" block stays "zeros")."""
+    if mode not in ("draw", "skip", "zeros"):
+        raise ValueError(f"init: unknown build mode {mode!r}")
+    if mode == "skip" and _ON_BUILD.get() == "zeros":
+        mode = "zeros"
+    token = _ON_BUILD.set(mode)
+    try:
+        yield
+    finally:
+        _ON_BUILD.reset(token)
+
+
+def _build_mode() -> str:
+    return _ON_BUILD.get()
+
+
+def _init_built(layer: Any) -> None:
+    """Called by a layer's ``__init__`` instead of ``reset_parameters()``."""
+    mode = _ON_BUILD.get()
+    if mode == "draw":
+        layer.reset_parameters()
+    elif mode == "zeros":
+        for p in (layer.weight, getattr(layer, "bias", None)):
+            if p is not None:
+                p.array = xp.zeros(p.shape, dtype=p.array.dtype)  # calloc: no page touched
 
 
 def _gen(generator: Any) -> Any:

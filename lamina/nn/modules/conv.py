@@ -90,7 +90,7 @@ class _ConvNd(Module):
             self.bias = Parameter(Tensor._wrap(backend.xp.empty((out_channels,), dtype=dt)))
         else:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+        init._init_built(self)  # reset_parameters(), unless a model builder defers it
 
     def reset_parameters(self) -> None:
         # torch: kaiming_uniform_(a=√5) gives U(±1/√fan_in); the bias U(±1/√fan_in) with the same

@@ -65,7 +65,7 @@ class Linear(Module):
             self.bias = Parameter(Tensor._wrap(_empty(out_features, dtype=dtype)))
         else:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+        init._init_built(self)  # reset_parameters(), unless a model builder defers it
 
     def reset_parameters(self) -> None:
         # torch: kaiming_uniform_(a=√5) ⇒ U(−1/√fan_in, 1/√fan_in); the bias the same bound
