@@ -32,7 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from .. import backend
@@ -41,6 +44,22 @@ from .graph import Node
 from .tensor import Tensor
 
 __all__ = ["Function", "Context"]
+
+# Where ``Function.apply`` reports each op it runs, inside :func:`_record_ops` (per thread and
+# asyncio task, so a recording in one thread never sees, nor leaves behind, another's ops).
+_RECORDER: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("lamina_op_recorder", default=None)
+
+
+@contextlib.contextmanager
+def _record_ops() -> Iterator[list[tuple[type, tuple[Any, ...], Tensor]]]:
+    """Collect ``(Function class, inputs, output)`` of every op applied in this thread inside
+    the block (for ``lamina.vis.graph``'s drawings of computational graphs)."""
+    made: list[tuple[type, tuple[Any, ...], Tensor]] = []
+    token = _RECORDER.set(made)
+    try:
+        yield made
+    finally:
+        _RECORDER.reset(token)
 
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -180,6 +199,9 @@ class Function:
             ctx._node = weakref.ref(node)
             ctx._pack(inputs, result)
             result.grad_fn = node
+        rec = _RECORDER.get()
+        if rec is not None:
+            rec.append((cls, inputs, result))
         return result
 
 

@@ -7,37 +7,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 from .. import backend
-from ..autograd import Function, Tensor, grad, tensor
+from ..autograd import Tensor, grad, tensor
+from ..autograd.function import _record_ops
 from ._common import pyplot, save_figure
 
 __all__ = ["trace", "plot_computational_graph"]
 
 xp = backend.xp
-
-
-@contextmanager
-def _recording() -> Any:
-    """Record ``(Function class, inputs, output)`` of every op applied inside the block.
-
-    The base ``Function.apply`` is wrapped for the duration of the block and restored after it
-    (ops that override ``apply`` are not recorded and show up as leaves)."""
-    original = Function.__dict__["apply"]
-    made: list[tuple[type, tuple[Any, ...], Tensor]] = []
-
-    def apply(cls: type, *inputs: Any, **options: Any) -> Tensor:
-        out = original.__func__(cls, *inputs, **options)
-        made.append((cls, inputs, out))
-        return out
-
-    Function.apply = classmethod(apply)  # type: ignore[method-assign, assignment]
-    try:
-        yield made
-    finally:
-        Function.apply = original  # type: ignore[method-assign]
 
 
 def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,7 +31,7 @@ def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any
         [('Add', 3.0, -4.0), ('Mul', -12.0, 1.0), ('x', -2.0, -4.0)]
     """
     leaves = {k: tensor(v, dtype=backend.float64, requires_grad=True) for k, v in inputs.items()}
-    with _recording() as made:
+    with _record_ops() as made:
         out = fn(**leaves)
     if not isinstance(out, Tensor) or out.numel() != 1:
         raise ValueError("plot_computational_graph: fn must return a scalar Tensor")

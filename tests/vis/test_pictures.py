@@ -153,3 +153,42 @@ def test_conv_arithmetic_hand_computed_and_gif(tmp_path):
         vis.conv_arithmetic_geometry(3, 3, padding=3, transposed=True)
     with pytest.raises(ValueError, match="does not fit"):
         vis.conv_arithmetic_geometry(2, 5)
+
+
+def test_trace_records_only_its_own_thread_and_patches_nothing() -> None:
+    """Graphs traced in two threads while a third computes hold only their own ops, and
+    ``Function.apply`` is never replaced (a patch shared by threads could be left in place)."""
+    import sys
+    import threading
+
+    from lamina.autograd import Function
+    from lamina.vis.graph import trace
+
+    apply_before = Function.__dict__["apply"]
+    stop = threading.Event()
+    labels: list[list[str]] = []
+
+    def busy() -> None:
+        a = lamina.ones(3)
+        while not stop.is_set():
+            a = (a * 1.0).exp().log()
+
+    def tracing() -> None:
+        for _ in range(100):
+            g = trace(lambda x, y, z: (x + y) * z, {"x": -2.0, "y": 5.0, "z": -4.0})
+            labels.append(sorted(n["label"] for n in g["nodes"].values()))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    ts = [threading.Thread(target=busy)] + [threading.Thread(target=tracing) for _ in range(2)]
+    try:
+        for t in ts:
+            t.start()
+        for t in ts[1:]:
+            t.join()
+    finally:
+        stop.set()
+        ts[0].join()
+        sys.setswitchinterval(interval)
+    assert len(labels) == 200 and all(lab == ["Add", "Mul", "x", "y", "z"] for lab in labels)
+    assert Function.__dict__["apply"] is apply_before
