@@ -69,11 +69,11 @@ def _run_hooks(hooks: dict[int, Any] | None, g: Tensor) -> Tensor:
 
 
 def _check_grad(node: Node, i: int, g: Tensor) -> None:
-    meta = node.input_meta[i]
-    if meta is not None and g.shape != meta[0]:
+    shape = node.input_shapes[i]
+    if shape is not None and g.shape != shape:
         raise RuntimeError(
             f"Function {node.name()} returned an invalid gradient at index {i} - got "
-            f"{list(g.shape)} but expected shape compatible with {list(meta[0])}"
+            f"{list(g.shape)} but expected shape compatible with {list(shape)}"
         )
 
 

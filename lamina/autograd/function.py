@@ -136,11 +136,57 @@ class Context:
                 out.append(Tensor._wrap(payload))
         return tuple(out)
 
-    def release(self) -> None:
-        if self._saved:
+    def release(self) -> bool:
+        """Free what the forward kept for backward, once backward has run (``retain_graph=False``):
+        the saved tensors and every array a ``forward`` stored on ``ctx`` itself (``ctx.xpad``,
+        ``ctx.arg`` …). Returns whether there was any; the node then swaps this context for
+        :data:`FREED`. A context that kept only small settings (strides, shapes, dims) stays, so
+        its node can run again, as in torch."""
+        held = bool(self._saved)
+        d = self.__dict__
+        if not held and len(d) > len(_BOOKKEEPING):  # the forward stored settings or arrays on ctx
+            held = any(_holds_array(v) for k, v in d.items() if k not in _BOOKKEEPING)
+        if held:
+            self.__dict__.clear()
             self._freed = True
+            self._node = None
         self._saved = None
         self._to_save = ()
+        return held
+
+
+class _FreedContext:
+    """What a node keeps in place of its context once backward has freed it: every use raises
+    torch's "backward through the graph a second time" error."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (doctest, copy, inspect) asks for dunders
+            raise AttributeError(name)
+        raise RuntimeError(_FREED)
+
+    def release(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<freed Context>"
+
+
+FREED = _FreedContext()
+
+_BOOKKEEPING = frozenset(("needs_input_grad", "_to_save", "_saved", "_node", "_freed"))
+
+
+def _holds_array(v: Any, depth: int = 0) -> bool:
+    """Whether ``v`` is an array or a Tensor, or a tuple/list/dict holding one (nested twice at most)."""
+    if isinstance(v, (Tensor, backend.xp.ndarray)):
+        return True
+    if depth < 2 and isinstance(v, (tuple, list)):
+        return any(_holds_array(i, depth + 1) for i in v)
+    if depth < 2 and isinstance(v, dict):
+        return any(_holds_array(i, depth + 1) for i in v.values())
+    return False
 
 
 class Function:
@@ -187,15 +233,15 @@ class Function:
             result._is_view = record
         if record and out.dtype.kind == "f":  # integer and bool results are never differentiable
             nexts = []
-            meta = []
+            shapes = []
             for t, need in zip(inputs, needs):
                 if need:
                     nexts.append(t.grad_fn if t.grad_fn is not None else t._get_accumulator())
-                    meta.append((t.array.shape, t.array.dtype))
+                    shapes.append(t.array.shape)
                 else:
                     nexts.append(None)
-                    meta.append(None)
-            node = Node(cls, ctx, tuple(nexts), tuple(meta), (out.shape, out.dtype))
+                    shapes.append(None)
+            node = Node(cls, ctx, tuple(nexts), tuple(shapes))
             ctx._node = weakref.ref(node)
             ctx._pack(inputs, result)
             result.grad_fn = node

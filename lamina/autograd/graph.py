@@ -43,8 +43,7 @@ class Node:
     """A recorded operation: applies its Function's backward to the output gradient."""
 
     __slots__ = (
-        "fn", "ctx", "next_functions", "input_meta", "output_meta",
-        "pre_hooks", "retained", "__weakref__",
+        "fn", "ctx", "next_functions", "input_shapes", "pre_hooks", "retained", "__weakref__",
     )
 
     def __init__(
@@ -52,14 +51,12 @@ class Node:
         fn: type[Function] | None,
         ctx: Context | None,
         next_functions: tuple[Node | None, ...],
-        input_meta: tuple[tuple[tuple[int, ...], Any] | None, ...] = (),
-        output_meta: tuple[tuple[int, ...], Any] | None = None,
+        input_shapes: tuple[tuple[int, ...] | None, ...] = (),
     ) -> None:
         self.fn = fn
         self.ctx = ctx
         self.next_functions = next_functions
-        self.input_meta = input_meta
-        self.output_meta = output_meta
+        self.input_shapes = input_shapes  # to check the gradients backward returns
         self.pre_hooks: dict[int, Callable[[Tensor], Tensor | None]] | None = None
         self.retained: weakref.ref[Tensor] | None = None  # non-leaf tensor with retain_grad()
 
@@ -82,8 +79,11 @@ class Node:
         return out
 
     def release(self) -> None:
-        if self.ctx is not None:
-            self.ctx.release()
+        """Free the arrays saved for backward (after a backward without ``retain_graph``)."""
+        if self.ctx is not None and self.ctx.release():
+            from .function import FREED  # function.py imports this module
+
+            self.ctx = FREED
 
     def add_pre_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         if self.pre_hooks is None:
@@ -99,7 +99,7 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable: Tensor) -> None:
-        super().__init__(None, None, (), output_meta=(variable.shape, variable.dtype))
+        super().__init__(None, None, ())
         self.variable = variable
 
     def name(self) -> str:
