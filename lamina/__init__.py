@@ -46,7 +46,7 @@ from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
 from . import autograd, datasets, linear_model, nn, optim, transforms, utils  # noqa: E402
-from . import models  # noqa: E402
+from . import models, vision  # noqa: E402
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
     conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
@@ -107,7 +107,7 @@ __all__ = [
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",
-    "summary", "models", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "summary", "models", "vision", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "dropout", "alpha_dropout", "embedding", "bilinear", "prelu", "selu", "celu",
