@@ -370,3 +370,31 @@ def test_a_non_seekable_stream_loads(tmp_path):
             return self.data.readinto(b)
 
     assert _same(lamina.load(io.BufferedReader(Pipe(path.read_bytes()))), obj)
+
+
+def test_a_write_killed_midway_leaves_a_temporary_that_the_next_write_of_that_file_removes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "checkpoint.lamina"
+    code = ("import os, signal, sys\n"
+            "from lamina.serialization import atomic_write\n"
+            "def write(f):\n"
+            "    f.write(b'half a checkpoint')\n"
+            "    f.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "atomic_write(sys.argv[1], write)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(target)], timeout=120, capture_output=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    (stale,) = [p.name for p in tmp_path.iterdir()]
+    assert stale.startswith(".checkpoint.lamina.") and stale.endswith(".lamina-tmp")
+    dead = int(stale.split(".")[3].split("-")[0])
+    others = [f".other.lamina.{dead}-abcd1234.lamina-tmp",  # another target's temporary
+              f".checkpoint.lamina.{os.getpid()}-abcd1234.lamina-tmp",  # a write still under way
+              ".lamina-abcd1234.tmp", "notes.txt", f".checkpoint.lamina.{dead}-x.tmp"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"keep")
+    lamina.save({"w": lamina.ones(2)}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["checkpoint.lamina", *others])
+    assert lamina.load(target)["w"].tolist() == [1.0, 1.0]

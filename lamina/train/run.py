@@ -18,7 +18,7 @@ from typing import Any
 from .. import backend, nn, optim
 from ..autograd.grad_mode import no_grad
 from .callbacks import Callback, EarlyStopping
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_part
 from .metrics import ConfusionMatrix
 from .report import (
     have_matplotlib,
@@ -236,12 +236,13 @@ def resolve_checkpoint(path: str) -> str:
 
 def load_run(path: str) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
     """(config, model with the checkpoint's weights, raw checkpoint) for a run folder or checkpoint."""
-    ck = load_checkpoint(resolve_checkpoint(path))
+    file = resolve_checkpoint(path)
+    ck = load_checkpoint(file)
     config = json.loads(ck["config"]) if isinstance(ck.get("config"), str) else ck.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: this checkpoint has no run configuration (was it written by lamina train?)")
     model = build_model(config)
-    model.load_state_dict(ck["model"])
+    load_part(model, ck.get("model"), file, "model")
     model.eval()
     return config, model, ck
 
