@@ -66,7 +66,8 @@ def _check_parts(ck: dict[str, Any], name: str) -> None:
             continue
         value = ck[key]
         if not isinstance(value, kinds) or (int in kinds and (isinstance(value, bool) or value < 0)):
-            raise CheckpointError(f"load_checkpoint: {name}: its {key!r} part is a {type(value).__name__} "
+            article = "an" if type(value).__name__[0] in "aeiou" else "a"
+            raise CheckpointError(f"load_checkpoint: {name}: its {key!r} part is {article} {type(value).__name__} "
                                   f"{_short(value)}, expected {' or '.join(k.__name__ for k in kinds)}"
                                   + (" (at least 0)" if int in kinds else ""))
     for key, value in ck.get("model", {}).items():
