@@ -21,6 +21,7 @@ from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, load_part
 from .metrics import ConfusionMatrix
 from .report import (
+    atomic_write_text,
     have_matplotlib,
     plot_confusion_matrix,
     plot_curves,
@@ -354,8 +355,7 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
     size = _model_input_size(config, info["size"])
     in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
     text = str(summary(model, in_size))
-    with open(os.path.join(run_dir, "summary.txt"), "w") as f:
-        f.write(text + "\n")
+    atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")
     names = classes or [str(i) for i in range(len(final["precision"]))]
     table = [["class", "precision", "recall"]] + [
         [n, f"{p:.3f}", f"{r:.3f}"] for n, p, r in zip(names, final["precision"], final["recall"])]
