@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["read_bytes", "find_file", "DatasetFileError", "DataStream", "MAX_DATA_BYTES"]
+__all__ = ["find_file", "DatasetFileError", "DataStream", "MAX_DATA_BYTES"]
 
 MAX_DATA_BYTES = 1 << 30
 """The most bytes (after decompression) that one data file may hold: 1 GiB, about 20 times the
@@ -127,20 +127,6 @@ class DataStream:
         if self._piece(1):
             raise DatasetFileError(f"{self.dataset}: {self.path} is longer than its header says: it holds more "
                                    f"than {what}")
-
-
-def read_bytes(path: str, dataset: str, limit: int | None = None) -> bytes:
-    """The content of ``path``, decompressed when it is gzip, at most ``limit`` bytes (default
-    :data:`MAX_DATA_BYTES`; a raw file is measured before it is read, a gzip stream while it is)."""
-    limit = MAX_DATA_BYTES if limit is None else limit
-    with DataStream(path, dataset) as s:
-        if not s.compressed and s.disk_size > limit:
-            s.expect(s.disk_size, "its content", limit)
-        data = s.read(limit + 1)
-        if len(data) > limit:
-            raise DatasetFileError(f"{dataset}: {path} expands to more than lamina.datasets.files.MAX_DATA_BYTES "
-                                   f"= {limit:,} bytes")
-        return data
 
 
 def find_file(folders: Sequence[str], names: Sequence[str], dataset: str, what: str) -> str:

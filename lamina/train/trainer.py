@@ -1,5 +1,5 @@
 """``Trainer``: the training loop — epochs of mini-batches, metrics, validation, callbacks, a
-progress bar, checkpoints that resume exactly, a clean stop on Ctrl-C, and a loud one on NaN.
+progress bar, checkpoints that resume exactly, a clean stop on Ctrl-C or SIGTERM, and a loud one on NaN.
 
 Example:
     >>> import lamina
@@ -75,7 +75,7 @@ class Trainer:
             computed on the training and validation data each epoch.
         callbacks: ``Callback`` objects (early stopping, checkpoints, SWA, gradient clipping …).
         checkpoint_path: write a full checkpoint here after every ``checkpoint_every`` epochs (and
-            on Ctrl-C); ``fit(resume=path)`` continues from one.
+            on Ctrl-C or SIGTERM); ``fit(resume=path)`` continues from one.
         scheduler_keep: scheduler attributes that keep their new values when resuming (e.g.
             ``('T_max',)`` so that a run resumed with more epochs follows the longer schedule).
         progress: show a tqdm bar (default: only when stderr is a terminal and tqdm is installed).
