@@ -173,8 +173,8 @@ _TEMP_TAIL = re.compile(r"(\d+)-[A-Za-z0-9_]+\.lamina-tmp")
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of this process may be writing the same target
+    if pid == os.getpid() or os.name == "nt":  # on Windows, os.kill(pid, 0) would send CTRL_C_EVENT
+        return True  # (a thread of this process may be writing the same target)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
