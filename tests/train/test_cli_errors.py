@@ -114,12 +114,13 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
-@pytest.mark.parametrize("command", ["evaluate", "predict"])
+@pytest.mark.parametrize("command", ["evaluate", "predict", "train"])
 def test_a_damaged_checkpoint_gives_one_line_and_exit_code_2(run, image, tmp_path, capsys, case, command):
     bad = tmp_path / "bad"
     shutil.copytree(run, bad)
     DAMAGE[case](bad / "checkpoint.lamina")
-    argv = [command, str(bad)] + ([image] if command == "predict" else [])
+    argv = {"evaluate": [command, str(bad)], "predict": [command, str(bad), image],
+            "train": [command, "--resume", str(bad), "--epochs", "2", "--quiet", "--no-report"]}[command]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"lamina {command}: "), err
