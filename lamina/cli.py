@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import sys
+import traceback
 from typing import Any
 
 __all__ = ["main", "build_data", "build_model"]
@@ -180,6 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     from .train.run import DATASETS, OPTIMIZERS, SCHEDULERS
 
     p = argparse.ArgumentParser(prog="lamina", description="lamina: deep learning from first principles on NumPy")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show Python's full traceback, not one line (also: LAMINA_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model and write a run folder with a report",
@@ -238,19 +241,45 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that a user's input causes (a bad option, a missing, damaged or mismatched file):
+    one line and exit code 2. Any other exception is a bug in lamina and keeps its traceback."""
+    from .datasets.files import DatasetFileError
+    from .serialization import SerializationError
+    from .train.checkpoint import CheckpointError
+
+    return SerializationError, DatasetFileError, CheckpointError, FileNotFoundError, ValueError
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``lamina`` command line; returns the exit code.
+
+    A user error (see :func:`_user_errors`) prints one line naming the file and the problem and
+    returns 2; with ``--debug`` or the environment variable ``LAMINA_DEBUG=1`` the traceback is
+    printed first. Ctrl-C outside training returns 130 (training itself saves a checkpoint first,
+    on Ctrl-C and on SIGTERM alike, and also returns 130).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    debug = args.debug or os.environ.get("LAMINA_DEBUG", "").strip() not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        msg = str(e)
+    except _user_errors() as e:
+        if debug:
+            traceback.print_exc()
+        # one line, even for a multi-line message or one that carries a DataLoader worker's traceback
+        msg = " ".join(str(getattr(e, "original_message", None) or e).split()) or type(e).__name__
         prefix = f"lamina {args.command}: "
         print(msg if msg.startswith((prefix, f"{args.command}: ")) else prefix + msg, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"lamina {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

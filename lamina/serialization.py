@@ -17,25 +17,25 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
-import zipfile
 from collections import OrderedDict
 from typing import Any
 
 from . import backend
+from ._archive import STREAM_ERRORS, Archive, SerializationError, read_npy
 from .autograd.tensor import Tensor
 
-__all__ = ["save", "load", "atomic_write", "SerializationError", "from_torch_state_dict", "to_torch_state_dict"]
+__all__ = ["save", "load", "atomic_write", "SerializationError", "read_npy", "from_torch_state_dict",
+           "to_torch_state_dict"]
 
 xp = backend.xp
 
 _MAGIC = "lamina"
 _VERSION = 1
 _META = "__lamina__"
-
-
-class SerializationError(ValueError):
-    """A file is not a readable lamina file (missing, truncated, corrupt or foreign)."""
+_SCALARS = (type(None), bool, int, float, str)
+_MISSING = object()
 
 
 def _encode(obj: Any, arrays: dict[str, Any], path: str) -> Any:
@@ -74,42 +74,67 @@ def _encode(obj: Any, arrays: dict[str, Any], path: str) -> Any:
     )
 
 
-def _decode(node: Any, arrays: Any, name: str) -> Any:
-    try:
-        kind = node["type"]
-    except (TypeError, KeyError):
-        raise SerializationError(f"lamina.load: {name}: malformed structure entry {node!r}") from None
+def _bad(name: str, where: str, problem: str) -> SerializationError:
+    return SerializationError(f"lamina.load: {name}: malformed structure at {where}: {problem}")
+
+
+def _short(node: Any) -> str:
+    text = repr(node)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _decode(node: Any, arrays: Archive, name: str, where: str = "the top") -> Any:
+    """The object that ``node`` (a JSON entry written by :func:`_encode`) describes; every field is
+    checked, so a crafted or damaged header raises :class:`SerializationError`, never a raw error."""
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        raise _bad(name, where, f"expected an object with a 'type', got {_short(node)}")
+    kind = node["type"]
     if kind == "value":
-        return node["value"]
+        value = node.get("value", _MISSING)
+        if not isinstance(value, _SCALARS):
+            got = "nothing" if value is _MISSING else _short(value)
+            raise _bad(name, where, f"a 'value' entry must hold null, a bool, a number or a string, got {got}")
+        return value
     if kind == "float":
+        if node.get("repr") not in ("nan", "inf", "-inf"):
+            raise _bad(name, where, f"a 'float' entry must be nan, inf or -inf, got {_short(node.get('repr'))}")
         return float(node["repr"])
     if kind in ("tensor", "parameter", "ndarray"):
         ref = node.get("ref")
-        if ref not in arrays:
-            raise SerializationError(f"lamina.load: {name}: the array {ref!r} is missing (truncated file?)")
-        try:
-            arr = arrays[ref]
-        except Exception as e:  # any failure to parse a stored array means a damaged file
-            raise SerializationError(f"lamina.load: {name}: the array {ref!r} is unreadable ({e})") from None
+        if not isinstance(ref, str):
+            raise _bad(name, where, f"an array reference must be a string, got {_short(ref)}")
+        requires_grad = node.get("requires_grad", kind == "parameter")
+        if not isinstance(requires_grad, bool):
+            raise _bad(name, where, f"'requires_grad' must be true or false, got {_short(requires_grad)}")
+        arr = arrays.take(ref, where)
         if kind == "ndarray":
             return arr
-        t = Tensor._wrap(xp.array(arr))
+        t = Tensor._wrap(xp.asarray(arr))  # no copy: the array was read into its final place
+        grad = requires_grad and t.dtype.kind == "f"
         if kind == "parameter":
             from .nn.parameter import Parameter
 
-            return Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
-        if node.get("requires_grad") and t.dtype.kind == "f":
+            return Parameter(t, requires_grad=grad)
+        if grad:
             t.requires_grad_()
         return t
-    if kind in ("dict", "ordereddict"):
+    if kind in ("dict", "ordereddict", "list", "tuple"):
+        items = node.get("items")
+        if not isinstance(items, list):
+            raise _bad(name, where, f"'items' of a {kind} must be a list, got {_short(items)}")
+        if kind in ("list", "tuple"):
+            values = [_decode(v, arrays, name, f"{where}[{i}]") for i, v in enumerate(items)]
+            return values if kind == "list" else tuple(values)
         d: dict[Any, Any] = OrderedDict() if kind == "ordereddict" else {}
-        for k, v in node["items"]:
-            d[k] = _decode(v, arrays, name)
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], _SCALARS)):
+                raise _bad(name, where, f"a {kind} item must be a [key, entry] pair, got {_short(item)}")
+            k = item[0]
+            if k in d:
+                raise _bad(name, where, f"the key {k!r} appears twice")
+            d[k] = _decode(item[1], arrays, name, f"{where}[{k!r}]")
         return d
-    if kind in ("list", "tuple"):
-        items = [_decode(v, arrays, name) for v in node["items"]]
-        return items if kind == "list" else tuple(items)
-    raise SerializationError(f"lamina.load: {name}: unknown entry type {kind!r}")
+    raise _bad(name, where, f"unknown entry type {kind!r}")
 
 
 def save(obj: Any, f: Any) -> None:
@@ -133,12 +158,68 @@ def save(obj: Any, f: Any) -> None:
     atomic_write(f, lambda out: xp.savez(out, **payload))
 
 
-def atomic_write(path: Any, write: Any) -> str:
-    """Call ``write(binary_file)`` on a temporary file beside ``path``, sync it, then rename it
-    onto ``path`` in one atomic step: readers see the old file or the new one, never half of one."""
+def _temp_prefix(path: str) -> str:
+    """The start of the temporary names of writes to ``path``: ``.<file name>.``, so that a temporary
+    names its target (shortened with a digest when the name is long)."""
+    base = os.path.basename(path)
+    if len(base) > 120:
+        import hashlib
+
+        base = base[:80] + "~" + hashlib.sha1(base.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f".{base}."
+
+
+_TEMP_TAIL = re.compile(r"(\d+)-[A-Za-z0-9_]+\.lamina-tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # on Windows, os.kill(pid, 0) would send CTRL_C_EVENT
+        return True  # (a thread of this process may be writing the same target)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists (another user's), or we cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path: Any) -> list[str]:
+    """Delete the temporary files that earlier writes of ``path`` left when their process was killed.
+
+    Only files named like :func:`atomic_write`'s temporaries *of this target* (``.<name>.<pid>-<random>
+    .lamina-tmp`` beside it) whose writing process no longer runs are removed; nothing else is
+    touched. Returns the removed paths."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".lamina-", suffix=".tmp", dir=folder)
+    prefix = _temp_prefix(path)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for fname in names:
+        m = _TEMP_TAIL.fullmatch(fname[len(prefix):]) if fname.startswith(prefix) else None
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(folder, fname))
+            removed.append(os.path.join(folder, fname))
+        except FileNotFoundError:  # another process cleaned it up first
+            pass
+    return removed
+
+
+def atomic_write(path: Any, write: Any) -> str:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, sync it, then rename it
+    onto ``path`` in one atomic step: readers see the old file or the new one, never half of one.
+
+    The temporary is named ``.<file name>.<pid>-<random>.lamina-tmp``; one that a killed process
+    left behind (its pid no longer runs) is deleted by the next write to the same ``path``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}-", suffix=".lamina-tmp", dir=folder)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
@@ -155,38 +236,68 @@ def atomic_write(path: Any, write: Any) -> str:
     return path
 
 
+def _open(f: Any, name: str) -> Any:
+    """A seekable binary file for ``f`` (a path or a file object) and whether this call opened it."""
+    if hasattr(f, "read"):
+        if hasattr(f, "seekable") and f.seekable():
+            return f, False
+        return io.BytesIO(f.read()), True  # a pipe: the archive's directory sits at its end
+    try:
+        return open(os.fspath(f), "rb"), True  # noqa: SIM115  (closed by load)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"lamina.load: no such file: {name}") from None
+    except OSError as e:  # a folder, no permission …
+        raise SerializationError(f"lamina.load: cannot read {name}: {e.strerror or e}") from None
+
+
 def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
     """Load what :func:`save` wrote. Never unpickles: a file that is not a lamina file, or is
-    truncated or corrupt, raises :class:`SerializationError` naming it."""
+    truncated, corrupt or crafted, raises :class:`SerializationError` naming it.
+
+    Each array is read from the archive straight into its final place (peak memory about the size
+    of the arrays), after its declared shape, dtype and size are checked against what the file holds."""
     if map_location is not None:
         backend.to_device(map_location if not callable(map_location) else "cpu")
     name = repr(getattr(f, "name", f)) if hasattr(f, "read") else repr(os.fspath(f))
+    fileobj, opened = _open(f, name)
     try:
-        data = f.read() if hasattr(f, "read") else open(os.fspath(f), "rb").read()  # noqa: SIM115
-    except FileNotFoundError:
-        raise FileNotFoundError(f"lamina.load: no such file: {name}") from None
-    try:
-        archive = xp.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise SerializationError(
-            f"lamina.load: {name} is not a lamina file, or it is truncated or corrupt ({e})"
-        ) from None
-    if not hasattr(archive, "files"):
-        raise SerializationError(f"lamina.load: {name} holds a bare NumPy array, not a lamina file")
-    with archive:
-        if _META not in archive.files:
-            raise SerializationError(f"lamina.load: {name} is not a lamina file (it has no {_META} entry)")
         try:
-            meta = json.loads(bytes(archive[_META]).decode("utf-8"))
-        except Exception as e:  # noqa: BLE001  (damaged header: report, never propagate parser internals)
-            raise SerializationError(f"lamina.load: {name}: unreadable header ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _MAGIC:
-            raise SerializationError(f"lamina.load: {name} is not a lamina file (bad header)")
-        if meta.get("version", 0) > _VERSION:
-            raise SerializationError(
-                f"lamina.load: {name} was written by a newer lamina (format version {meta['version']})"
-            )
-        return _decode(meta.get("tree"), archive, name)
+            archive = Archive(fileobj, name)
+        except STREAM_ERRORS as e:
+            raise SerializationError(f"lamina.load: cannot read {name} ({e})") from None
+        try:
+            return _load_archive(archive, name)
+        finally:
+            archive.close()
+    finally:
+        if opened:
+            fileobj.close()
+
+
+def _load_archive(archive: Archive, name: str) -> Any:
+    if _META not in archive.members:
+        raise SerializationError(f"lamina.load: {name} is not a lamina file (it has no {_META} entry)")
+    header = archive.read(_META, f"lamina.load: {name}: the header {_META}")
+    if header.dtype != xp.uint8 or header.ndim != 1:
+        raise SerializationError(f"lamina.load: {name}: unreadable header (a {header.dtype} array of shape "
+                                 f"{header.shape}, expected a 1-d uint8 array)")
+    try:
+        meta = json.loads(header.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise SerializationError(f"lamina.load: {name}: unreadable header ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _MAGIC:
+        raise SerializationError(f"lamina.load: {name} is not a lamina file (bad header)")
+    version = meta.get("version")
+    if type(version) is not int or version < 1:
+        raise SerializationError(f"lamina.load: {name}: bad format version {_short(version)} in the header")
+    if version > _VERSION:
+        raise SerializationError(f"lamina.load: {name} was written by a newer lamina (format version {version})")
+    if "tree" not in meta:
+        raise SerializationError(f"lamina.load: {name}: the header describes no content (no 'tree')")
+    try:
+        return _decode(meta["tree"], archive, name)
+    except RecursionError:
+        raise SerializationError(f"lamina.load: {name}: the structure is nested too deeply") from None
 
 
 def from_torch_state_dict(state_dict: Any) -> OrderedDict[str, Tensor]:

@@ -5,8 +5,9 @@ CIFAR-10 (``cifar-10-batches-bin/``): ``data_batch_1.bin`` … ``data_batch_5.bi
 1,024 blue, row-major 32×32). CIFAR-100 (``cifar-100-binary/``): ``train.bin`` and ``test.bin``,
 records of a coarse label byte, a fine label byte and 3,072 pixel bytes; lamina's labels are the
 fine ones (100 classes), as torchvision's. A file whose size is not a whole number of records,
-or holding a label out of range, raises a :class:`~lamina.datasets.files.DatasetFileError`
-naming the file.
+larger than a file of that data set can be (``max_records``: checked before a raw file is read,
+and while a gzip one is expanded), or holding a label out of range, raises a
+:class:`~lamina.datasets.files.DatasetFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backend
-from .files import DatasetFileError, check_labels, find_file, read_bytes
+from .files import DatasetFileError, DataStream, check_labels, find_file
 from .vision import VisionDataset, uint8_chw_to_tensor
 
 __all__ = ["CIFAR10", "CIFAR100"]
@@ -45,6 +46,7 @@ class CIFAR10(VisionDataset):
     train_files = [f"data_batch_{i}.bin" for i in range(1, 6)]
     test_files = ["test_batch.bin"]
     label_bytes = 1
+    max_records = 10_000  # each batch file of CIFAR-10 holds 10,000 images
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     def __init__(self, root: str, train: bool = True, transform: Callable[[Any], Any] | None = None,
@@ -65,12 +67,24 @@ class CIFAR10(VisionDataset):
         self.targets = xp.concatenate(labels)
 
     def _read(self, path: str, name: str) -> tuple[Any, Any]:
-        raw = read_bytes(path, name)
         record = self.label_bytes + _PIXELS
-        if len(raw) == 0 or len(raw) % record:
-            raise DatasetFileError(f"{name}: {path} is truncated or not a CIFAR binary file: its size {len(raw)} "
+        most = self.max_records * record
+        limit = f"what a {name} file can hold ({self.max_records:,} records)"
+        with DataStream(path, name) as s:
+            if s.compressed:  # the size shows only while the stream is read: stop past the largest file
+                raw = s.read(most + 1)
+                if len(raw) > most:
+                    raise DatasetFileError(f"{name}: {path} expands to more than {most:,} bytes, {limit}")
+                table = xp.frombuffer(raw, dtype=xp.uint8)
+            else:
+                if s.disk_size > most:
+                    raise DatasetFileError(f"{name}: {path} holds {s.disk_size:,} bytes, more than {limit}")
+                table = s.read_array((s.disk_size,), xp.uint8, "its records") if s.disk_size % record == 0 else None
+        if table is None or len(table) == 0 or len(table) % record:
+            size = s.disk_size if table is None else len(table)
+            raise DatasetFileError(f"{name}: {path} is truncated or not a CIFAR binary file: its size {size} "
                                    f"bytes is not a whole number of {record}-byte records")
-        table = xp.frombuffer(raw, dtype=xp.uint8).reshape(-1, record)
+        table = table.reshape(-1, record)
         if self.label_bytes == 2:
             check_labels(table[:, 0].astype(backend.int64), 20, path, name + " (coarse label)")
         labels = table[:, self.label_bytes - 1].astype(backend.int64)
@@ -88,6 +102,7 @@ class CIFAR100(CIFAR10):
     train_files = ["train.bin"]
     test_files = ["test.bin"]
     label_bytes = 2
+    max_records = 50_000  # train.bin; test.bin holds 10,000
     classes = [
         "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl",
         "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair",

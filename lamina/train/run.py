@@ -18,9 +18,10 @@ from typing import Any
 from .. import backend, nn, optim
 from ..autograd.grad_mode import no_grad
 from .callbacks import Callback, EarlyStopping
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_part
 from .metrics import ConfusionMatrix
 from .report import (
+    atomic_write_text,
     have_matplotlib,
     plot_confusion_matrix,
     plot_curves,
@@ -236,12 +237,13 @@ def resolve_checkpoint(path: str) -> str:
 
 def load_run(path: str) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
     """(config, model with the checkpoint's weights, raw checkpoint) for a run folder or checkpoint."""
-    ck = load_checkpoint(resolve_checkpoint(path))
+    file = resolve_checkpoint(path)
+    ck = load_checkpoint(file)
     config = json.loads(ck["config"]) if isinstance(ck.get("config"), str) else ck.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: this checkpoint has no run configuration (was it written by lamina train?)")
     model = build_model(config)
-    model.load_state_dict(ck["model"])
+    load_part(model, ck.get("model"), file, "model")
     model.eval()
     return config, model, ck
 
@@ -353,8 +355,7 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
     size = _model_input_size(config, info["size"])
     in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
     text = str(summary(model, in_size))
-    with open(os.path.join(run_dir, "summary.txt"), "w") as f:
-        f.write(text + "\n")
+    atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")
     names = classes or [str(i) for i in range(len(final["precision"]))]
     table = [["class", "precision", "recall"]] + [
         [n, f"{p:.3f}", f"{r:.3f}"] for n, p, r in zip(names, final["precision"], final["recall"])]

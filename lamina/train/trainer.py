@@ -1,5 +1,5 @@
 """``Trainer``: the training loop — epochs of mini-batches, metrics, validation, callbacks, a
-progress bar, checkpoints that resume exactly, a clean stop on Ctrl-C, and a loud one on NaN.
+progress bar, checkpoints that resume exactly, a clean stop on Ctrl-C or SIGTERM, and a loud one on NaN.
 
 Example:
     >>> import lamina
@@ -29,7 +29,7 @@ from .. import backend
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from .callbacks import Callback, LRSchedulerCallback
-from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import CheckpointError, load_checkpoint, load_part, save_checkpoint, set_rng_state
 from .metrics import Metric, get_metric
 
 __all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
@@ -43,11 +43,13 @@ class TrainingError(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) stopped training after a checkpoint was written to ``path``."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped training after a checkpoint was written to ``path``;
+    ``signal`` is the signal's number."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, signal: int = 2) -> None:
         super().__init__(f"training interrupted; checkpoint saved to {path}" if path else "training interrupted")
         self.path = path
+        self.signal = signal
 
 
 def _batch_size(x: Any) -> int:
@@ -73,7 +75,7 @@ class Trainer:
             computed on the training and validation data each epoch.
         callbacks: ``Callback`` objects (early stopping, checkpoints, SWA, gradient clipping …).
         checkpoint_path: write a full checkpoint here after every ``checkpoint_every`` epochs (and
-            on Ctrl-C); ``fit(resume=path)`` continues from one.
+            on Ctrl-C or SIGTERM); ``fit(resume=path)`` continues from one.
         scheduler_keep: scheduler attributes that keep their new values when resuming (e.g.
             ``('T_max',)`` so that a run resumed with more epochs follows the longer schedule).
         progress: show a tqdm bar (default: only when stderr is a terminal and tqdm is installed).
@@ -103,7 +105,7 @@ class Trainer:
         self.stop_training = False
         self.last_checkpoint: str | None = None
         self.train_data: Any = None
-        self._interrupted = False
+        self._interrupted = 0
         self._resume_skip = 0
         self._resume_rng: Any = None
         self._partial: dict[str, Any] | None = None
@@ -134,20 +136,20 @@ class Trainer:
     def load_checkpoint(self, path: str | os.PathLike[str], train_data: Any = None) -> dict[str, Any]:
         """Restore model, optimizer, callbacks, counters, history, RNG and loader state."""
         ck = load_checkpoint(path)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
+        for key in ("epoch", "step"):
+            if key not in ck:
+                raise CheckpointError(f"Trainer.load_checkpoint: {os.fspath(path)!r} has no {key!r}: it is not a "
+                                      "checkpoint of a training run")
+        if not all(isinstance(h, dict) for h in ck.get("history", [])):
+            raise CheckpointError(f"Trainer.load_checkpoint: {os.fspath(path)!r}: its history is not a list of "
+                                  "dicts")
+        load_part(self.model, ck.get("model"), path, "model")
+        load_part(self.optimizer, ck.get("optimizer"), path, "optimizer")
+        self.epoch, self.step = ck["epoch"], ck["step"]
         self.history = [dict(h) for h in ck.get("history", [])]
-        states = ck.get("callbacks", [])
-        if len(states) != len(self.callbacks):
-            raise ValueError(
-                f"Trainer.load_checkpoint: {os.fspath(path)!r} holds {len(states)} callback states but this trainer "
-                f"has {len(self.callbacks)} callbacks; resume with the same configuration"
-            )
-        for cb, st in zip(self.callbacks, states):
-            cb.load_state_dict(st)
+        self._load_callback_states(ck, path)
         if "loader" in ck and train_data is not None and hasattr(train_data, "load_state_dict"):
-            train_data.load_state_dict(ck["loader"])
+            load_part(train_data, ck["loader"], path, "data loader")
         self._resume_skip = int(ck.get("batches_done", 0))
         self._partial = ck.get("partial_epoch")
         self._resume_rng = ck.get("rng")
@@ -156,6 +158,16 @@ class Trainer:
             self._resume_rng = None
         self.last_checkpoint = os.fspath(path)
         return ck
+
+    def _load_callback_states(self, ck: dict[str, Any], path: str | os.PathLike[str]) -> None:
+        states = ck.get("callbacks", [])
+        if len(states) != len(self.callbacks):
+            raise CheckpointError(
+                f"Trainer.load_checkpoint: {os.fspath(path)!r} holds {len(states)} callback states but this trainer "
+                f"has {len(self.callbacks)} callbacks; resume with the same configuration"
+            )
+        for cb, st in zip(self.callbacks, states):
+            load_part(cb, st, path, f"{type(cb).__name__} callback")
 
     # --- loops --------------------------------------------------------------------------
     def _forward_loss(self, batch: Any) -> tuple[Any, Tensor, Any, int]:
@@ -198,9 +210,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_train_begin(self)
             if resume is not None:  # callbacks built state in on_train_begin: restore it again
-                ck = load_checkpoint(resume)
-                for cb, st in zip(self.callbacks, ck.get("callbacks", [])):
-                    cb.load_state_dict(st)
+                self._load_callback_states(load_checkpoint(resume), resume)
             while self.epoch < epochs and not self.stop_training:
                 logs = self._train_epoch(train_data, epochs)
                 if val_data is not None:
@@ -277,7 +287,7 @@ class Trainer:
                                             loader_state=loader_state, batches_done=b + 1, partial_epoch=partial)
                 if bar is not None:
                     bar.close()
-                raise TrainingInterrupted(path)
+                raise TrainingInterrupted(path, self._interrupted)
         if bar is not None:
             bar.close()
         elapsed = time.perf_counter() - t0
@@ -334,19 +344,23 @@ class Trainer:
         parts.append(f"{logs['samples_per_s']:.0f} samples/s")
         return "  ".join(parts)
 
-    # --- Ctrl-C -------------------------------------------------------------------------
+    # --- Ctrl-C and SIGTERM ----------------------------------------------------------------
+    # SIGTERM (what `kill`, a scheduler or a container runtime sends) is handled like Ctrl-C: the
+    # batch under way finishes, a checkpoint is written, TrainingInterrupted is raised
+    _SIGNALS = ("SIGINT", "SIGTERM")
+
     def _install_sigint(self) -> Any:
-        self._interrupted = False
+        self._interrupted = 0  # the number of the signal that asked to stop, 0 while none did
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return None  # signal handlers can only be set in the main thread
 
         def handler(signum: int, frame: Any) -> None:
-            if self._interrupted:  # a second Ctrl-C stops at once
+            if self._interrupted:  # a second signal stops at once
                 raise KeyboardInterrupt
-            self._interrupted = True
+            self._interrupted = signum
 
-        return signal.signal(signal.SIGINT, handler)
+        return {s: signal.signal(s, handler) for s in (getattr(signal, n, None) for n in self._SIGNALS) if s}
 
     def _restore_sigint(self, old: Any) -> None:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        for s, previous in (old or {}).items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)

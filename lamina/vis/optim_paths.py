@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import backend, optim
 from ..autograd.tensor import Tensor
 from ..nn.parameter import Parameter
+from ..serialization import atomic_write
 
 __all__ = ["rosenbrock", "beale", "quadratic_bowl", "saddle", "himmelblau", "SURFACES", "default_optimizers",
            "optimizer_paths", "plot_optimizer_paths"]
@@ -196,14 +196,5 @@ def plot_optimizer_paths(paths: Mapping[str, Any], loss_fn: Callable[[Any], Any]
     if title:
         ax.set_title(title)
     if path is not None:
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     return fig

@@ -95,12 +95,14 @@ class ExceptionWrapper:
     def __init__(self, exc: BaseException, where: str) -> None:
         self.exc_type = type(exc)
         self.msg = f"Caught {type(exc).__name__} in {where}.\nOriginal {traceback.format_exc()}"
+        self.original = str(exc)
 
     def reraise(self) -> None:
         try:
             err = self.exc_type(self.msg)
         except Exception:
             err = RuntimeError(self.msg)
+        err.original_message = self.original  # without the worker's traceback: what the CLI's one line shows
         raise err
 
 
