@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import nn
+from . import detection
 from ._init import no_weight_init
 from .alexnet import AlexNet, alexnet
 from .cifar import CifarResNet, WideResNet, resnet20, resnet32, resnet56, wrn28_10
@@ -62,7 +63,7 @@ __all__ = [
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names",
     # registry and construction
-    "no_weight_init", "get_model", "list_models", "register_model",
+    "detection", "no_weight_init", "get_model", "list_models", "register_model",
 ]
 
 _BUILDERS = [
