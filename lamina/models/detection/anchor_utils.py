@@ -128,7 +128,7 @@ class AnchorGenerator(nn.Module):
 
 
 class DefaultBoxGenerator(nn.Module):
-    """SSD's default boxes (Liu et al. 2016, p. 6), as ``torchvision.models.detection.anchor_utils.DefaultBoxGenerator``.
+    """SSD's default boxes (Liu et al. 2016, p. 6), as torchvision's ``DefaultBoxGenerator``.
 
     Args:
         aspect_ratios: per feature map, the extra aspect ratios ``a`` (each gives two boxes, ``w/h = a``
