@@ -366,6 +366,9 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
     table = [["class", "precision", "recall"]] + [
         [n, f"{p:.3f}", f"{r:.3f}"] for n, p, r in zip(names, final["precision"], final["recall"])]
     title = f"lamina run: {config['model']} on {config['data']} — test accuracy {final['test_accuracy']:.2%}"
+    if final.get("nonfinite_outputs"):
+        title = (f"lamina run: {config['model']} on {config['data']} — the model output is not finite (NaN or inf) "
+                 f"for {final['nonfinite_outputs']} of {final['samples']} test images: its metrics mean nothing")
     note = "" if have_matplotlib() else " (install matplotlib — pip install 'lamina[plot]' — for the figures)"
     return write_html_report(
         run_dir, title + note, config, history, images, tables=[("Per-class precision and recall (test)", table)],

@@ -106,6 +106,17 @@ def test_nan_weights_or_inputs_are_errors_not_predictions(run, tmp_path, capsys)
     assert out == "" and "not finite" in err and f"{n} of {n} test images" in err and "features.0.weight" in err
     assert main(["explain", str(bad), "--method", "filters"]) != 0
     assert "NaN" in capsys.readouterr().err
+    # the report of such a run says so instead of showing an accuracy
+    from lamina.train.run import _loader, build_data, evaluate_model, load_run, write_report
+
+    config, model, _ = load_run(str(bad))
+    test = build_data(config, False)
+    final = evaluate_model(model, _loader(config, test, False), 10)
+    assert final["nonfinite_outputs"] == final["samples"] == n
+    (tmp_path / "report").mkdir()
+    write_report(str(tmp_path / "report"), config, [{"epoch": 1.0, "loss": 1.0}], model, final, test, [])
+    title = (tmp_path / "report" / "report.html").read_text().split("<title>")[1].split("</title>")[0]
+    assert "not finite" in title and "test accuracy" not in title
     # a good model, a NaN pixel
     nan_img = tmp_path / "nan.npy"
     x = Digits(train=False).data[0].copy()
