@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import sys
 import traceback
@@ -113,8 +114,13 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingError as e:
         print(f"lamina train: {e}", file=sys.stderr)
         return 1
-    say(f"test accuracy {final['test_accuracy']:.4f}  test loss {final['test_loss']:.4f}  "
-        f"({final['train_seconds']:.1f} s)")
+    if final.get("nonfinite_outputs") or not math.isfinite(final["test_loss"]):
+        print(f"lamina train: the model output is not finite (NaN or inf) for {final.get('nonfinite_outputs')} of "
+              f"{final.get('samples')} test images; no test metrics are given", file=sys.stderr)
+        return 1
+    # the final metrics are the run's result: printed even with --quiet
+    print(f"test accuracy {final['test_accuracy']:.4f}  test loss {final['test_loss']:.4f}  "
+          f"({final['train_seconds']:.1f} s)", flush=True)
     say(f"run folder: {run_dir}  (report: {os.path.join(run_dir, 'report.html')})")
     return 0
 
@@ -123,20 +129,67 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .train.run import evaluate_run
 
     res = evaluate_run(args.run)
+    if res["nonfinite_outputs"] or not math.isfinite(res["test_loss"]):
+        from .train.finite import nonfinite_state
+        from .train.run import load_run
+
+        bad = nonfinite_state(load_run(args.run)[1])
+        cause = f": the model's weights hold NaN or inf ({', '.join(bad[:4])}{' …' if len(bad) > 4 else ''})" \
+            if bad else ""
+        raise ValueError(f"the model output is not finite (NaN or inf) for {res['nonfinite_outputs']} of "
+                         f"{res['samples']} test images{cause}; no test metrics are given")
     print(f"test accuracy {res['test_accuracy']:.4f}  test loss {res['test_loss']:.4f}")
     if args.confusion:
-        print(res["confusion_matrix"])
+        print(_confusion_table(res["confusion_matrix"], res.get("classes") or []))
     return 0
 
 
-def _load_image(path: str, channels: int, size: int, invert: bool) -> Any:
+def _confusion_table(matrix: Any, classes: list[str]) -> str:
+    """The confusion matrix as text: one row per true class, one column per predicted class,
+    both labelled with the class names."""
+    k = len(matrix)
+    names = [str(c) for c in classes] if len(classes) == k else [str(i) for i in range(k)]
+    corner = "true \\ predicted"
+    rows = [[corner, *names]] + [[names[i], *(str(int(v)) for v in matrix[i])] for i in range(k)]
+    widths = [max(len(r[j]) for r in rows) for j in range(k + 1)]
+    lines = [rows[0][0].ljust(widths[0]) + "  " + "  ".join(c.rjust(w) for c, w in zip(rows[0][1:], widths[1:]))]
+    lines += [r[0].ljust(widths[0]) + "  " + "  ".join(c.rjust(w) for c, w in zip(r[1:], widths[1:]))
+              for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def _load_image(path: str, channels: int, size: int) -> Any:
     from .datasets import read_image
 
     try:
-        arr = read_image(path, channels, (size, size), "lamina predict")
+        return read_image(path, channels, (size, size), "lamina predict")
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    return 1.0 - arr if invert else arr
+
+
+def _border_level(images: Any) -> Any:
+    """The mean of each image's outermost ring of pixels ``(N,)``: its background level."""
+    import numpy as np
+
+    a = np.asarray(images, dtype=np.float64)
+    ring = np.concatenate([a[..., 0, :], a[..., -1, :], a[..., 1:-1, 0], a[..., 1:-1, -1]], axis=-1)
+    return ring.reshape(len(a), -1).mean(axis=1)
+
+
+def _training_background(ds: Any, limit: int = 100) -> float | None:
+    """The background level of the data set's images when it is the same for nearly all of them
+    (dark, as the digits and MNIST, or light), else None (photos, the shapes' random colors)."""
+    import numpy as np
+
+    n = min(len(ds), limit)
+    if n == 0:
+        return None
+    xs = [ds[i][0] for i in range(n)]
+    levels = _border_level(np.stack([np.asarray(x.array if hasattr(x, "array") else x) for x in xs]))
+    lo, hi = np.percentile(levels, [5, 95])
+    if hi < 0.35 or lo > 0.65:
+        return float(np.median(levels))
+    return None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -144,19 +197,36 @@ def _predict(args: argparse.Namespace) -> int:
 
     import lamina
 
+    from .train.finite import check_finite
     from .train.run import _model_input_size, data_info, load_run
 
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
     size = info["size"]
-    classes = build_data(config, False).classes if info["channels"] else None
-    batch = np.stack([_load_image(p, info["channels"], size, args.invert) for p in args.images])
+    ds = build_data(config, False) if info["channels"] else None
+    classes = ds.classes if ds is not None else None
+    batch = np.stack([_load_image(p, info["channels"], size) for p in args.images])
+    if args.invert is None and ds is not None:
+        # a dark-on-light picture given to a model trained on light-on-dark digits would be
+        # misread without a word: flip the images whose background is on the other side
+        bg = _training_background(ds)
+        if bg is not None:
+            levels = _border_level(batch)
+            for i, (path, level) in enumerate(zip(args.images, levels)):
+                if abs(level - (1 - bg)) < abs(level - bg):
+                    batch[i] = 1.0 - batch[i]
+                    print(f"lamina predict: {path}: its background ({level:.2f}) is the opposite of the training "
+                          f"images' ({bg:.2f}): inverted the grey levels (--no-invert keeps them)", file=sys.stderr)
+    elif args.invert:
+        batch = 1.0 - batch
     x = lamina.tensor(batch)
     if _model_input_size(config, size) != size:
         x = lamina.nn.functional.interpolate(x, size=_model_input_size(config, size), mode="bilinear",
                                              align_corners=False)
     with lamina.no_grad():
-        p = model(x).softmax(1).array
+        logits = model(x).array
+    check_finite(logits, "lamina predict", samples=list(args.images), model=model, inputs=batch)
+    p = lamina.tensor(logits).softmax(1).array
     for path, row in zip(args.images, p):
         k = int(row.argmax())
         name = classes[k] if classes else str(k)
@@ -206,18 +276,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", help="run folder or checkpoint to continue (to --epochs in total)")
     t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run folder or checkpoint on its test data")
     e.add_argument("run", metavar="RUN_OR_CHECKPOINT")
-    e.add_argument("--confusion", action="store_true", help="also print the confusion matrix")
+    e.add_argument("--confusion", action="store_true",
+                   help="also print the confusion matrix (rows: true class, columns: predicted class)")
     e.set_defaults(func=_evaluate)
 
     pr = sub.add_parser("predict", help="classify images with a trained checkpoint")
     pr.add_argument("checkpoint", metavar="CHECKPOINT", help="run folder or checkpoint file")
     pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG/JPEG via Pillow, or .npy arrays)")
-    pr.add_argument("--invert", action="store_true", help="invert grey levels (dark ink on light paper)")
+    pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
+                    help="invert the grey levels (dark ink on light paper) or, with --no-invert, keep them "
+                         "(default: invert each image whose background is the opposite of the training images')")
     pr.set_defaults(func=_predict)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters, multiply-adds and memory of a model")

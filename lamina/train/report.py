@@ -19,7 +19,8 @@ from .. import backend
 from ..serialization import atomic_write
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "write_config", "write_metrics_csv", "plot_curves",
-           "plot_confusion_matrix", "plot_filters", "plot_misclassified", "write_html_report", "have_matplotlib"]
+           "plot_confusion_matrix", "plot_filters", "plot_misclassified", "write_html_report", "have_matplotlib",
+           "run_file", "file_href", "shown_config"]
 
 xp = backend.xp
 
@@ -158,13 +159,65 @@ def plot_misclassified(images: Any, true: Sequence[int], pred: Sequence[int], pa
     return _save_fig(fig, path)
 
 
+def run_file(run_dir: str | os.PathLike[str], name: Any, op: str = "report") -> str:
+    """The path of the file ``name`` of the run folder ``run_dir``, for reading it into a report.
+
+    A run folder travels: its files (``explain.json``, …) are not to be trusted to name only
+    its own files. ``name`` must be a relative path without ``..`` whose real path (symbolic
+    links resolved) lies inside ``run_dir``; anything else raises ``ValueError`` naming ``op``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{op}: a run-folder file must be named by a non-empty string, got {name!r}")
+    parts = name.replace("\\", "/").split("/")
+    if os.path.isabs(name) or os.path.splitdrive(name)[0] or ".." in parts:
+        raise ValueError(f"{op}: {name!r} is not a relative path inside the run folder {os.fspath(run_dir)!r}; "
+                         "only the run folder's own files are read")
+    root = os.path.realpath(run_dir)
+    full = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, full]) != root:
+        raise ValueError(f"{op}: {name!r} leads outside the run folder {os.fspath(run_dir)!r} (a symbolic link to "
+                         f"{full!r}); only the run folder's own files are read")
+    return full
+
+
+def file_href(name: str) -> str:
+    """``name`` (a relative path checked by :func:`run_file`) as an HTML-escaped link target:
+    percent-quoted, so that a file named ``javascript:…`` stays a file."""
+    from urllib.parse import quote
+
+    return html.escape(quote(name.replace(os.sep, "/")))
+
+
+def shown_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as a report shows it: the chosen optimizer's settings with the values it
+    really uses (AdamW's default weight decay, RMSprop's momentum 0), and no setting that only
+    other optimizers take (no ``momentum`` for Adam). The full configuration stays in
+    ``config.json``."""
+    from .. import nn
+    from .run import OPTIMIZERS, build_optimizer
+
+    if not isinstance(config.get("optimizer"), str) or config["optimizer"].lower() not in OPTIMIZERS:
+        return dict(config)
+    probe = [nn.Parameter(xp.zeros(1, dtype=backend.float32))]
+    used = build_optimizer(config, probe).defaults
+    others = {k for o in OPTIMIZERS for k in build_optimizer({**config, "optimizer": o}, probe).defaults}
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if k in used:
+            out[k] = used[k]
+        elif k not in others:
+            out[k] = v
+    return out
+
+
 def write_html_report(run_dir: str | os.PathLike[str], title: str, config: dict[str, Any],
                       history: Sequence[dict[str, float]], images: Sequence[tuple[str, str]],
                       tables: Sequence[tuple[str, list[list[Any]]]] = (), text: Sequence[tuple[str, str]] = (),
                       path: str = "report.html") -> str:
     """A single self-contained HTML page: the PNGs (listed as ``(caption, file name)`` in
-    ``run_dir``) embedded as data URIs and linked by name, the metrics table, extra tables and
-    preformatted text sections, and the configuration."""
+    ``run_dir``, each checked by :func:`run_file`) embedded as data URIs and linked by name, the
+    metrics table, extra tables and preformatted text sections, and the configuration as
+    :func:`shown_config` gives it."""
     run_dir = os.fspath(run_dir)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
@@ -179,13 +232,14 @@ def write_html_report(run_dir: str | os.PathLike[str], title: str, config: dict[
         parts.append(f"<p><b>Final epoch {int(last['epoch'])}:</b> {esc(summary)}</p>")
     parts.append("<h2>Figures</h2>")
     for caption, name in images:
-        full = os.path.join(run_dir, name)
+        full = run_file(run_dir, name, "write_html_report")
         if not os.path.exists(full):
             continue
         with open(full, "rb") as f:
             data = base64.b64encode(f.read()).decode("ascii")
-        parts.append(f"<figure><a href='{esc(name)}'><img alt='{esc(name)}' src='data:image/png;base64,{data}'>"
-                     f"</a><figcaption>{esc(caption)} ({esc(name)})</figcaption></figure>")
+        parts.append(f"<figure><a href='{file_href(name)}'><img alt='{esc(name)}' "
+                     f"src='data:image/png;base64,{data}'></a><figcaption>{esc(caption)} ({esc(name)})</figcaption>"
+                     "</figure>")
     if history:
         keys: list[str] = []
         for row in history:
@@ -203,6 +257,7 @@ def write_html_report(run_dir: str | os.PathLike[str], title: str, config: dict[
         parts.append("</table>")
     for caption, body in text:
         parts.append(f"<h2>{esc(caption)}</h2><pre>{esc(body)}</pre>")
-    parts.append("<h2>Configuration</h2><pre>" + esc(json.dumps(config, indent=2, sort_keys=True, default=str))
+    parts.append("<h2>Configuration</h2><pre>" + esc(json.dumps(shown_config(config), indent=2, sort_keys=True,
+                                                               default=str))
                  + "</pre><p>Also in <a href='config.json'>config.json</a>.</p></body></html>")
     return atomic_write_text(os.path.join(run_dir, path), "\n".join(parts))

@@ -19,6 +19,7 @@ from .. import backend, nn, optim
 from ..autograd.grad_mode import no_grad
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, load_part
+from .finite import nonfinite_rows
 from .metrics import ConfusionMatrix
 from .report import (
     atomic_write_text,
@@ -299,16 +300,18 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
 
 
 def evaluate_model(model: nn.Module, loader: Any, num_classes: int) -> dict[str, Any]:
-    """Loss, accuracy, confusion matrix, per-class precision/recall and up to 16 misclassified
-    examples of ``model`` on ``loader``."""
+    """Loss, accuracy, confusion matrix, per-class precision/recall, up to 16 misclassified
+    examples of ``model`` on ``loader``, and how many of its ``samples`` got an output holding
+    NaN or inf (``nonfinite_outputs``: the metrics mean nothing unless it is 0)."""
     import lamina.nn.functional as F
 
     model.eval()
     cm = ConfusionMatrix(num_classes)
-    total, seen, wrong = 0.0, 0, []
+    total, seen, wrong, nonfinite = 0.0, 0, [], 0
     with no_grad():
         for x, y in loader:
             out = model(x)
+            nonfinite += int(nonfinite_rows(out).sum())
             total += float(F.cross_entropy(out, y, reduction="sum").item())
             seen += y.shape[0]
             cm.update(out, y)
@@ -318,15 +321,19 @@ def evaluate_model(model: nn.Module, loader: Any, num_classes: int) -> dict[str,
                     wrong.append((x.array[i], int(y.array[i]), int(pred[i])))
     m = cm.compute()
     return {"test_loss": total / max(seen, 1), "test_accuracy": float(xp.trace(m) / max(m.sum(), 1)),
-            "confusion_matrix": m, "precision": cm.precision(), "recall": cm.recall(), "misclassified": wrong}
+            "confusion_matrix": m, "precision": cm.precision(), "recall": cm.recall(), "misclassified": wrong,
+            "nonfinite_outputs": nonfinite, "samples": seen}
 
 
 def evaluate_run(path: str) -> dict[str, Any]:
-    """Evaluate a run folder or checkpoint on its test data."""
+    """Evaluate a run folder or checkpoint on its test data (:func:`evaluate_model`'s results and
+    the data set's ``classes``)."""
     config, model, _ = load_run(path)
     ds = build_data(config, False)
     classes = list(getattr(ds, "classes", []) or [])
-    return evaluate_model(model, _loader(config, ds, False), len(classes) or data_info(config)["num_classes"])
+    res = evaluate_model(model, _loader(config, ds, False), len(classes) or data_info(config)["num_classes"])
+    res["classes"] = classes
+    return res
 
 
 def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, float]], model: nn.Module,
@@ -355,11 +362,14 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
     size = _model_input_size(config, info["size"])
     in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
     text = str(summary(model, in_size))
-    atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")
+    atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")  # replaces a link, never writes through
     names = classes or [str(i) for i in range(len(final["precision"]))]
     table = [["class", "precision", "recall"]] + [
         [n, f"{p:.3f}", f"{r:.3f}"] for n, p, r in zip(names, final["precision"], final["recall"])]
     title = f"lamina run: {config['model']} on {config['data']} — test accuracy {final['test_accuracy']:.2%}"
+    if final.get("nonfinite_outputs"):
+        title = (f"lamina run: {config['model']} on {config['data']} — the model output is not finite (NaN or inf) "
+                 f"for {final['nonfinite_outputs']} of {final['samples']} test images: its metrics mean nothing")
     note = "" if have_matplotlib() else " (install matplotlib — pip install 'lamina[plot]' — for the figures)"
     return write_html_report(
         run_dir, title + note, config, history, images, tables=[("Per-class precision and recall (test)", table)],

@@ -6,7 +6,8 @@ Understanding and visualizing CNNs, for any lamina model:
 * what the network learned: :func:`plot_filters`, :func:`activations`, :func:`top_activations`,
   :func:`embed_features` (PCA / t-SNE of penultimate features);
 * why it decided: :func:`saliency`, :func:`smoothgrad`, :func:`integrated_gradients`,
-  :func:`grad_cam`, :func:`occlusion`, :func:`deconvnet`, :func:`guided_backprop`;
+  :func:`grad_cam` (default layer: :func:`conv_block_layer`), :func:`occlusion`, :func:`deconvnet`,
+  :func:`guided_backprop`;
 * what it wants to see: :func:`maximize_activation`, :func:`fooling_image`;
 * breaking it: :func:`fgsm`, :func:`pgd`;
 * network dissection: :func:`dissect`;
@@ -21,6 +22,7 @@ only when a picture is drawn).
 from . import optim_paths
 from .adversarial import AdversarialResult, fgsm, pgd
 from .attribution import (
+    conv_block_layer,
     evaluation_mode,
     grad_cam,
     input_gradient,
@@ -61,7 +63,8 @@ from .teaching import conv_arithmetic_frames, conv_arithmetic_geometry, conv_ari
 __all__ = [
     "optim_paths", "optimizer_paths", "plot_optimizer_paths",
     "AdversarialResult", "fgsm", "pgd",
-    "evaluation_mode", "grad_cam", "input_gradient", "integrated_gradients", "occlusion", "saliency", "smoothgrad",
+    "conv_block_layer", "evaluation_mode", "grad_cam", "input_gradient", "integrated_gradients", "occlusion",
+    "saliency", "smoothgrad",
     "deconvnet", "guided_backprop", "relu_backward_rule",
     "COLOR_NAMES", "Dissection", "dissect", "shapes_concepts",
     "TopActivations", "activations", "embed_features", "first_conv", "layer_receptive_field", "pca",

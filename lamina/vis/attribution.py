@@ -18,7 +18,6 @@ from ..autograd import Tensor, grad, no_grad
 from ..nn import functional as F
 from ._common import (
     as_batch,
-    find_layers,
     forward_capture,
     get_layer,
     model_dtype,
@@ -27,8 +26,8 @@ from ._common import (
     select_scores,
 )
 
-__all__ = ["input_gradient", "saliency", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion",
-           "evaluation_mode"]
+__all__ = ["input_gradient", "saliency", "smoothgrad", "integrated_gradients", "grad_cam", "conv_block_layer",
+           "occlusion", "evaluation_mode"]
 
 xp = backend.xp
 
@@ -160,11 +159,68 @@ def integrated_gradients(model: nn.Module, x: Any, target: Any = None, baseline:
     return out
 
 
-def _default_conv(model: nn.Module, op: str) -> nn.Module:
-    convs = find_layers(model, (nn.Conv1d, nn.Conv2d, nn.Conv3d))
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def conv_block_layer(model: nn.Module, x: Any, first: bool = False) -> str:
+    """The name of the module whose output is the last (``first``: the first) convolution
+    block's output *after* its normalization and activation — the default layer of Grad-CAM
+    and ``lamina explain``.
+
+    One forward pass on ``x`` is traced: from the convolution's output, each following leaf
+    module that takes exactly that tensor and keeps its shape (batch norm, ReLU, dropout …)
+    extends the block; then an enclosing module (a residual block, say) whose output has the
+    block's shape but is another tensor (``relu(F(x) + x)``) stands for the block. A raw
+    convolution is a poor default: before BN and ReLU its maps are centred on zero and the
+    Grad-CAM sum ``Σ_k α_k A^k`` is often negative everywhere, a blank map.
+
+    Args:
+        model: a CNN.
+        x: an image ``(C, H, W)`` or a batch ``(N, C, H, W)`` the model accepts (only its
+            first sample is used).
+        first: take the first convolution instead of the last.
+
+    Returns:
+        A name as in ``model.named_modules()`` (``'features.8'`` for ``lenet_small``'s last
+        conv → BatchNorm → ReLU).
+    """
+    names = {id(m): n for n, m in reversed(list(model.named_modules()))}  # a shared module: its first name
+    calls: list[tuple[nn.Module, Any, Any]] = []
+
+    def record(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        calls.append((mod, args[0] if args else None, out[0] if isinstance(out, tuple) else out))
+
+    handles = [m.register_forward_hook(record) for m in dict.fromkeys(model.modules())]
+    try:
+        with evaluation_mode(model), no_grad():
+            model(as_batch(x, "conv_block_layer", model_dtype(model))[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    convs = [i for i, (m, _, _) in enumerate(calls) if isinstance(m, _CONVS)]
     if not convs:
-        raise ValueError(f"{op}: the model has no convolution layer; pass layer=")
-    return convs[-1][1]
+        raise ValueError("conv_block_layer: the model has no convolution layer called in its forward pass; "
+                         "pass layer=")
+    start = convs[0 if first else -1]
+    mod, cur = calls[start][0], calls[start][2]
+    name = names[id(mod)]
+    for m, inp, out in calls[start + 1:]:
+        leaf = next(iter(m.children()), None) is None
+        if (inp is cur and leaf and not isinstance(m, (*_CONVS, nn.Linear)) and isinstance(out, Tensor)
+                and out.shape == cur.shape):
+            name, cur = names[id(m)], out
+    # enclosing blocks, innermost first, each judged by its first call that ends after the conv
+    # (and before any other conv)
+    parts = names[id(calls[start][0])].split(".")
+    stop = next((i for i in convs if i > start), len(calls))
+    for k in range(len(parts) - 1, 0, -1):
+        outer = ".".join(parts[:k])
+        out = next((o for m, _, o in calls[start + 1:stop] if names.get(id(m)) == outer), None)
+        if not isinstance(out, Tensor) or out.shape != cur.shape:
+            break
+        if out is not cur:
+            name, cur = outer, out
+    return name
 
 
 def grad_cam(model: nn.Module, x: Any, target: Any = None, layer: Any = None, upsample: bool = True,
@@ -173,7 +229,8 @@ def grad_cam(model: nn.Module, x: Any, target: Any = None, layer: Any = None, up
     ``ReLU(Σ_k α_k A^k)`` with ``α_k = mean_ij ∂S_t/∂A^k_ij``.
 
     Args:
-        layer: the layer (name or module) whose output is used; default the last conv layer.
+        layer: the layer (name or module) whose output is used; default the last conv block's
+            output after its normalization and activation (:func:`conv_block_layer`).
         upsample: resize the map bilinearly (``align_corners=False``) to the input's size.
         relu: apply the final ReLU (False gives the signed map).
 
@@ -181,7 +238,7 @@ def grad_cam(model: nn.Module, x: Any, target: Any = None, layer: Any = None, up
         Returns ``(N, H, W)`` (input size if ``upsample``, else the layer's map size).
     """
     xb = as_batch(x, "grad_cam", model_dtype(model))
-    mod = _default_conv(model, "grad_cam") if layer is None else get_layer(model, layer, "grad_cam")
+    mod = get_layer(model, conv_block_layer(model, xb) if layer is None else layer, "grad_cam")
     with evaluation_mode(model):
         # The gradient must reach the layer's output: feed an input that requires grad.
         out, act = forward_capture(model, xb.requires_grad_(), mod, "grad_cam")

@@ -112,14 +112,59 @@ def _torch_grad_cam(tm: torch.nn.Module, layer: torch.nn.Module, x: np.ndarray, 
 def test_grad_cam_matches_torch_reference(twins):
     m, tm = twins
     x = _x(3, seed=4)
-    # default layer: the last convolution
+    # default layer: the last convolution's block output after its activation (the ReLU after features.3)
     np.testing.assert_allclose(vis.grad_cam(m, x, target=[0, 1, 2]),
+                               _torch_grad_cam(tm, tm.features[4], x, [0, 1, 2]), rtol=1e-9, atol=1e-12)
+    # a named conv layer: its raw output
+    np.testing.assert_allclose(vis.grad_cam(m, x, target=[0, 1, 2], layer="features.3"),
                                _torch_grad_cam(tm, tm.features[3], x, [0, 1, 2]), rtol=1e-9, atol=1e-12)
     # a named layer (the ReLU after the first conv, full resolution: no upsampling needed)
     np.testing.assert_allclose(vis.grad_cam(m, x, target=4, layer="features.1"),
                                _torch_grad_cam(tm, tm.features[1], x, [4, 4, 4]), rtol=1e-9, atol=1e-12)
     small = vis.grad_cam(m, x, target=4, upsample=False)
     assert small.shape == (3, 4, 4) and (small >= 0).all()
+
+
+def test_default_layer_is_the_conv_blocks_output_after_bn_and_relu():
+    from lamina.vis.attribution import conv_block_layer
+
+    m = lamina.models.lenet_small(width=4)  # conv → BatchNorm → ReLU, three times
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    assert conv_block_layer(m, x) == "features.9" and conv_block_layer(m, x, first=True) == "features.2"
+    f = m.features
+    assert [type(f[i]).__name__ for i in (7, 8, 9)] == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert [type(f[i]).__name__ for i in (0, 1, 2)] == ["Conv2d", "BatchNorm2d", "ReLU"]
+    # grad_cam hooks that module: its map equals the one computed at features.9 by name
+    np.testing.assert_array_equal(vis.grad_cam(m, _x(2).astype(np.float32), target=1),
+                                  vis.grad_cam(m, _x(2).astype(np.float32), target=1, layer="features.9"))
+
+
+class _Residual(lamina.nn.Module):
+    """relu(bn(conv(x)) + x): the ReLU is applied to a sum, so the block itself is the output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = lamina.nn.Conv2d(2, 2, 3, padding=1)
+        self.bn = lamina.nn.BatchNorm2d(2)
+        self.relu = lamina.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)) + x)
+
+
+def test_default_layer_of_residual_blocks_and_errors():
+    from lamina.vis.attribution import conv_block_layer
+
+    net = lamina.nn.Sequential(lamina.nn.Conv2d(1, 2, 3, padding=1), lamina.nn.ReLU(), _Residual(),
+                               lamina.nn.AdaptiveAvgPool2d(1), lamina.nn.Flatten(), lamina.nn.Linear(2, 3))
+    x = np.ones((1, 1, 6, 6), np.float32)
+    assert conv_block_layer(net, x) == "2" and conv_block_layer(net, x, first=True) == "1"
+    resnet = lamina.models.resnet18(num_classes=3)  # one ReLU module (in place) shared inside each block
+    assert conv_block_layer(resnet, np.zeros((1, 3, 32, 32), np.float32)) == "layer4.1"
+    assert conv_block_layer(resnet, np.zeros((1, 3, 32, 32), np.float32), first=True) == "relu"
+    mlp = lamina.nn.Sequential(lamina.nn.Flatten(), lamina.nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="no convolution layer"):
+        conv_block_layer(mlp, np.zeros((1, 1, 2, 2), np.float32))
 
 
 def test_grad_cam_errors(twins):

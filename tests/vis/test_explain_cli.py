@@ -4,8 +4,10 @@ epoch), the report section, a 2-D run, a bare checkpoint, and errors."""
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -37,7 +39,27 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(["explain", *argv])
 
 
-def test_every_image_method_on_a_bare_train_run(digits_run, capsys):
+@pytest.fixture
+def picture_texts(monkeypatch) -> dict[str, str]:
+    """Every text drawn in each picture written by ``lamina explain`` (titles, labels), by file name."""
+    from matplotlib.text import Text
+
+    from lamina.vis import plots, teaching
+
+    texts: dict[str, str] = {}
+    for module in (plots, teaching):
+        def saving(fig, path, fmt=None, _save=module.save_figure):
+            texts[os.path.basename(path)] = " ".join(t.get_text() for t in fig.findobj(Text))
+            return _save(fig, path, fmt)
+        monkeypatch.setattr(module, "save_figure", saving)
+    return texts
+
+
+def _names_layer_class_method(text: str, method: str) -> bool:
+    return method in text and re.search(r"layer \S", text) is not None and "class" in text
+
+
+def test_every_image_method_on_a_bare_train_run(digits_run, capsys, picture_texts):
     before = open(os.path.join(digits_run, "report.html")).read().count("<figure>")
     image_methods = [m for m in METHODS if m != "decision-boundary"]
     for method in image_methods:
@@ -47,6 +69,8 @@ def test_every_image_method_on_a_bare_train_run(digits_run, capsys):
         path = os.path.join(digits_run, f"explain_{method}.png")
         w, h = png_size(path)
         assert w > 100 and h > 100 and os.path.getsize(path) > 1000, method
+        # the picture itself names the method, the layer and the class(es)
+        assert _names_layer_class_method(picture_texts[f"explain_{method}.png"], method), method
     out = capsys.readouterr().out
     assert "fgsm: prediction" in out and "perturbation L∞ 0.1" in out
     manifest = json.load(open(os.path.join(digits_run, "explain.json")))
@@ -57,6 +81,14 @@ def test_every_image_method_on_a_bare_train_run(digits_run, capsys):
     assert report.count("lamina-explain:start") == 1
     assert report.count("<figure>") == before + len(manifest)
     assert report.index("Explanations") < report.index("<h2>Configuration</h2>")
+    # every caption, in explain.json and in the report, names the method, the layer and the class(es)
+    for e in manifest:
+        assert _names_layer_class_method(e["caption"], e["method"]), e
+        assert html.escape(e["caption"]) in report
+    by_method = {e["method"]: e["caption"] for e in manifest}
+    assert "layer features.9" in by_method["gradcam"]  # the last conv block's ReLU, after conv and BN
+    assert "layer features.2" in by_method["activations"] and "layer features.0" in by_method["filters"]
+    assert "layer features.9" in by_method["top-patches"] and "layer features.9" in by_method["dissect"]
 
 
 def test_options_and_repeat_runs_replace_entries(digits_run):
@@ -97,10 +129,13 @@ def test_checkpoint_without_report(digits_run, tmp_path):
     assert written[-1] == str(folder / "report.html")
 
 
-def test_two_d_run_decision_boundary(tmp_path):
+def test_two_d_run_decision_boundary(tmp_path, picture_texts):
     run = _train(str(tmp_path / "moons"), model="mlp", data="moons", epochs=2)
     written, _ = explain_cli.explain(run, "decision-boundary")
     assert png_size(written[0]) == (500, 500)
+    assert _names_layer_class_method(picture_texts["explain_decision-boundary.png"], "decision-boundary")
+    (entry,) = json.load(open(os.path.join(run, "explain.json")))
+    assert _names_layer_class_method(entry["caption"], "decision-boundary")
     with pytest.raises(ValueError, match="needs an image model"):
         explain_cli.explain(run, "saliency")
 
@@ -152,3 +187,22 @@ def test_decision_boundary_on_an_image_run_is_a_clear_error(tmp_path, capsys):
     assert main(["explain", str(run), "--method", "decision-boundary"]) == 2
     err = capsys.readouterr().err
     assert "draws 2-D classifiers" in err and err.count("explain:") == 1
+
+
+def test_gradcam_default_on_a_trained_shapes_model_is_never_blank(tmp_path):
+    """The shapes model (conv → BN → ReLU blocks) trained one epoch: at the raw last conv, the
+    map of about one test image in six was blank; at the block's ReLU output, none is."""
+    from lamina import vis
+    from lamina.train.run import load_run
+
+    run = _train(str(tmp_path / "shapes"), data="shapes")
+    config, model, _ = load_run(run)
+    xs, _, _ = explain_cli._test_data(config, 60)
+    assert vis.attribution.conv_block_layer(model, xs[:1]) == "features.9"
+    assert type(model.features[9]).__name__ == "ReLU" and type(model.features[8]).__name__ == "BatchNorm2d"
+    cam = vis.grad_cam(model, xs)
+    assert cam.shape == (60, 32, 32)
+    assert (cam.reshape(60, -1).max(1) > 0).all(), "a blank Grad-CAM map at the default layer"
+    explain_cli.explain(run, "gradcam")
+    (entry,) = json.load(open(os.path.join(run, "explain.json")))
+    assert "layer features.9" in entry["caption"] and "gradcam" in entry["caption"] and "class " in entry["caption"]
