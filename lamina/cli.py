@@ -103,7 +103,8 @@ def _train(args: argparse.Namespace) -> int:
 
         saved = load_checkpoint(resume).get("config")
         run_dir = run_dir or os.path.dirname(os.path.abspath(resume))
-    # everything is checked here, before a run folder exists: a run that cannot train leaves none
+    # names and combinations are checked here, the model against the data in train_run: both before
+    # the run folder exists, so a run that cannot train leaves none
     config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
