@@ -69,35 +69,49 @@ def demo() -> int:
     return 0
 
 
+def _train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the user set on the command line (``None``: not set, the run's defaults apply)."""
+    keys = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "scheduler", "seed", "data_root",
+            "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation")
+    options = {key: getattr(args, key) for key in keys}
+    if args.augment:
+        options["augment"] = True
+    if args.model_kwargs:
+        try:
+            kwargs = json.loads(args.model_kwargs)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--model-kwargs must be a JSON object, e.g. '{{\"width\": 16}}': {e}") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"--model-kwargs must be a JSON object, e.g. '{{\"width\": 16}}', got {args.model_kwargs}")
+        options["model_kwargs"] = kwargs
+    return options
+
+
 def _train(args: argparse.Namespace) -> int:
-    from .train.run import default_config, resolve_checkpoint, train_run
+    from .train.run import resolve_checkpoint, resolve_config, train_run
     from .train.trainer import TrainingError, TrainingInterrupted
 
     if args.device and args.device != "cpu":
         from . import backend
 
         backend.to_device(args.device)
-    config = default_config()
+    options = _train_options(args)
     run_dir = args.run_dir
     resume = None
+    saved = None
     if args.resume:
         resume = resolve_checkpoint(args.resume)
         from .train.checkpoint import load_checkpoint
 
         saved = load_checkpoint(resume).get("config")
-        if saved:
-            config.update(json.loads(saved))
         run_dir = run_dir or os.path.dirname(os.path.abspath(resume))
-    for key in ("model", "data", "epochs", "batch_size", "optimizer", "lr", "scheduler", "seed", "data_root",
-                "weight_decay", "early_stopping", "grad_clip", "num_workers"):
-        value = getattr(args, key)
-        if value is not None:
-            config[key] = value
-    if args.augment:
-        config["augment"] = True
+    # names and combinations are checked here, the model against the data in train_run: both before
+    # the run folder exists, so a run that cannot train leaves none
+    config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
+
     def say(*parts: Any) -> None:  # flushed, so progress shows at once when stdout is a pipe or a file
         if not args.quiet:
             print(*parts, flush=True)
@@ -202,14 +216,15 @@ def _predict(args: argparse.Namespace) -> int:
 
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
+    if info["channels"] == 0:
+        return _predict_points(args, config, model)
     size = info["size"]
-    ds = build_data(config, False) if info["channels"] else None
-    classes = ds.classes if ds is not None else None
+    classes = config["classes"]
     batch = np.stack([_load_image(p, info["channels"], size) for p in args.images])
-    if args.invert is None and ds is not None:
+    if args.invert is None:
         # a dark-on-light picture given to a model trained on light-on-dark digits would be
         # misread without a word: flip the images whose background is on the other side
-        bg = _training_background(ds)
+        bg = _training_background(build_data(config, False))
         if bg is not None:
             levels = _border_level(batch)
             for i, (path, level) in enumerate(zip(args.images, levels)):
@@ -235,6 +250,57 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_points(arg: str, what: str) -> list[tuple[str, Any]]:
+    """``X,Y`` or a file of points (``.npy`` (N, 2) or (2,), or text: two numbers a line, comma
+    or blank between, ``#`` comments) → ``[(label, point (2,))]``."""
+    import io
+
+    import numpy as np
+
+    if not os.path.isfile(arg):
+        try:
+            xy = [float(v) for v in arg.split(",")]
+        except ValueError:
+            xy = []
+        if len(xy) != 2:
+            raise ValueError(f"lamina predict: {arg!r} is neither a file nor a point X,Y; {what} classifies 2-D "
+                             "points (X,Y, or .npy/.csv/.txt files of (N, 2) points)")
+        return [(f"({xy[0]:g}, {xy[1]:g})", np.asarray(xy, dtype=np.float32))]
+    try:
+        if arg.endswith(".npy"):
+            pts = np.load(arg, allow_pickle=False)
+        else:
+            with open(arg, encoding="utf-8") as f:
+                pts = np.loadtxt(io.StringIO(f.read().replace(",", " ")), ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"lamina predict: cannot read points from {arg}: {e}; {what} classifies 2-D points "
+                         "(.npy, or text with two numbers a line)") from None
+    pts = np.asarray(pts, dtype=np.float32)
+    pts = pts[None] if pts.shape == (2,) else pts
+    if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+        raise ValueError(f"lamina predict: {arg} holds an array of shape {pts.shape}; {what} needs finite points "
+                         "of shape (N, 2)")
+    return [(f"{arg}[{i}] ({x:g}, {y:g})", row) for i, (row, (x, y)) in enumerate(zip(pts, pts.tolist()))]
+
+
+def _predict_points(args: argparse.Namespace, config: dict[str, Any], model: Any) -> int:
+    """``lamina predict`` for a run on 2-D points: each INPUT is a point or a file of points."""
+    import numpy as np
+
+    import lamina
+
+    what = f"this run ({config['model']} on {config['data']})"
+    points = [p for arg in args.images for p in _read_points(arg, what)]
+    with lamina.no_grad():
+        prob = model(lamina.tensor(np.stack([p for _, p in points]))).softmax(1).array
+    classes = config["classes"]
+    for (label, _), row in zip(points, prob):
+        k = int(row.argmax())
+        top = ", ".join(f"{classes[j]}: {row[j]:.3f}" for j in np.argsort(-row)[:3])
+        print(f"{label}: {classes[k]}  (p = {row[k]:.3f}; top {min(3, len(row))}: {top})")
+    return 0
+
+
 def _summary(args: argparse.Namespace) -> int:
     from . import models
     from .train.summary import summary
@@ -247,18 +313,47 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_epilog() -> str:
+    from .train.run_config import DATA_DEFAULTS
+
+    lines = ["defaults per data set (what --data NAME trains unless --model, --epochs, --lr … say otherwise;",
+             "the model options in brackets apply while the model is that one):"]
+    for name, recipe in DATA_DEFAULTS.items():
+        kw = recipe.get("model_kwargs")
+        model = recipe["model"] + (" (" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")" if kw else "")
+        extra = f", lr {recipe['lr']:g}" if "lr" in recipe else ""
+        lines.append(f"  {name:<14} {model}, {recipe['epochs']} epochs{extra}")
+    lines += ["",
+              "The model must classify the data: segmentation models, image models on 2-D points and models",
+              "whose layers do not fit the images are refused before anything is written. --model mlp works on",
+              "every data set (images are flattened). config.json records every constructor argument",
+              "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model."]
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .train.run import DATASETS, OPTIMIZERS, SCHEDULERS
+    from .train.run_config import ACTIVATIONS
 
     p = argparse.ArgumentParser(prog="lamina", description="lamina: deep learning from first principles on NumPy")
     p.add_argument("--debug", action="store_true",
                    help="on an error, show Python's full traceback, not one line (also: LAMINA_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a model and write a run folder with a report",
-                       description="Train a model. With no arguments: a LeNet-style CNN on the embedded 8×8 digits.")
-    t.add_argument("--model", help="a name from lamina.models.list_models() or 'mlp' (default lenet_small)")
+    t = sub.add_parser(
+        "train", help="train a model and write a run folder with a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a classifier and write a run folder (config.json, metrics.csv, checkpoint.lamina, "
+                    "report.html).\nWith no arguments: a LeNet-style CNN on the embedded 8×8 digits.",
+        epilog=_train_epilog())
+    t.add_argument("--model", help="a name from lamina.models.list_models() or 'mlp' (default: the data's, below)")
     t.add_argument("--data", choices=DATASETS, help="data set (default digits)")
+    t.add_argument("--hidden", type=int, nargs="+", metavar="WIDTH",
+                   help="--model mlp: widths of the hidden layers (default 64 64)")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                   help="--model mlp: activation between the layers (default relu)")
+    t.add_argument("--model-kwargs", dest="model_kwargs", metavar="JSON",
+                   help="more constructor arguments of the model, e.g. '{\"width\": 16}' (see lamina summary)")
     t.add_argument("--data-root", dest="data_root", help="folder with your own files (mnist, cifar, folder)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", dest="batch_size", type=int)
@@ -273,7 +368,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", default="runs", help="parent folder of new run folders (default runs/)")
     t.add_argument("--run-dir", dest="run_dir", help="exact run folder to write")
-    t.add_argument("--resume", help="run folder or checkpoint to continue (to --epochs in total)")
+    t.add_argument("--resume",
+                   help="run folder or checkpoint to continue (to --epochs in total; its model and data stay)")
     t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
     t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
@@ -285,9 +381,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="also print the confusion matrix (rows: true class, columns: predicted class)")
     e.set_defaults(func=_evaluate)
 
-    pr = sub.add_parser("predict", help="classify images with a trained checkpoint")
+    pr = sub.add_parser("predict", help="classify images (or 2-D points) with a trained checkpoint",
+                        description="Classify inputs with a trained run. Runs on images take image files; runs on "
+                                    "2-D points (rings, xor, spirals, moons, blobs) take points: X,Y on the command "
+                                    "line (write -- before the first one when it is negative: predict RUN -- -0.5,1) "
+                                    "or .npy / .csv / .txt files of (N, 2) points.")
     pr.add_argument("checkpoint", metavar="CHECKPOINT", help="run folder or checkpoint file")
-    pr.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG/JPEG via Pillow, or .npy arrays)")
+    pr.add_argument("images", metavar="INPUT", nargs="+",
+                    help="image files (PNG/JPEG via Pillow, or .npy arrays); for 2-D runs: points X,Y or files "
+                         "of points")
     pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                     help="invert the grey levels (dark ink on light paper) or, with --no-invert, keep them "
                          "(default: invert each image whose background is the opposite of the training images')")

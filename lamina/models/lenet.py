@@ -57,15 +57,22 @@ class LeNetSmall(nn.Module):
         width: channels of the first two convolutions (the third has ``2·width``).
         batch_norm: normalize after each convolution (Ioffe & Szegedy, 2015).
         dropout: dropout probability before the classifier.
+        global_pool: ``None`` (the default): the classifier reads the flattened maps, so the
+            position of a pattern matters. ``'max'`` or ``'avg'``: a fourth convolution
+            (``2·width`` maps) and a global max / average pool over the whole image feed the
+            classifier, so the network detects a pattern anywhere (and any ``input_size`` ≥ 4
+            works) — what shapes of random place and size need.
 
     Shape:
         ``(N, in_channels, input_size, input_size)`` → ``(N, num_classes)``.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 8, width: int = 32,
-                 batch_norm: bool = True, dropout: float = 0.3) -> None:
+                 batch_norm: bool = True, dropout: float = 0.3, global_pool: str | None = None) -> None:
         super().__init__()
-        if input_size % 4:
+        if global_pool not in (None, "max", "avg"):
+            raise ValueError(f"LeNetSmall: global_pool must be None, 'max' or 'avg', got {global_pool!r}")
+        if global_pool is None and input_size % 4:
             raise ValueError(f"LeNetSmall: input_size must be a multiple of 4, got {input_size}")
         self.input_size = input_size
 
@@ -80,6 +87,10 @@ class LeNetSmall(nn.Module):
             *block(width, 2 * width), nn.MaxPool2d(2),
         )
         flat = 2 * width * (input_size // 4) ** 2
+        if global_pool is not None:
+            pool = nn.AdaptiveMaxPool2d(1) if global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+            self.features.extend([*block(2 * width, 2 * width), pool])
+            flat = 2 * width
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -32,25 +32,28 @@ from .report import (
     write_html_report,
     write_metrics_csv,
 )
+from .run_config import (
+    DATASETS,
+    IMAGE_SETS,
+    SYNTHETIC,
+    USER_FILE_SETS,
+    build_model,
+    class_difference,
+    data_info,
+    default_config,
+    model_input_size,
+    resolve_config,
+)
 from .summary import summary
 from .trainer import Trainer
 
-__all__ = ["DATASETS", "build_data", "build_model", "build_optimizer", "build_scheduler", "default_config",
-           "train_run", "evaluate_run", "resolve_checkpoint", "load_run"]
+__all__ = ["DATASETS", "IMAGE_SETS", "SYNTHETIC", "build_data", "build_model", "build_optimizer", "build_scheduler",
+           "default_config", "resolve_config", "data_info", "check_model_fits", "train_run", "evaluate_run",
+           "resolve_checkpoint", "load_run"]
 
 xp = backend.xp
 
-SYNTHETIC = ("rings", "xor", "spirals", "moons", "blobs")
-IMAGE_SETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
-DATASETS = IMAGE_SETS + SYNTHETIC
-
-
-def default_config() -> dict[str, Any]:
-    """The embedded default of a bare ``lamina train``: a LeNet-style CNN on the 8×8 digits."""
-    return {"model": "lenet_small", "data": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam",
-            "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "cosine", "augment": False, "seed": 0,
-            "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0,
-            "val_fraction": 0.1}
+_model_input_size = model_input_size  # the name cli.py imports
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -60,7 +63,7 @@ def _image_transform(config: dict[str, Any], train: bool, size: int, channels: i
     from .. import transforms as T
 
     steps: list[Any] = []
-    target = _model_input_size(config, size)
+    target = model_input_size(config, size)
     if target != size:
         steps.append(T.Resize(target))
     if train and config.get("augment"):
@@ -71,17 +74,30 @@ def _image_transform(config: dict[str, Any], train: bool, size: int, channels: i
     return T.Compose(steps) if steps else None
 
 
-def _model_input_size(config: dict[str, Any], size: int) -> int:
-    return 32 if config["model"] == "lenet5" else size
-
-
 def build_data(config: dict[str, Any], train: bool) -> Any:
     """The data set named by ``config['data']`` (train or test part), with the run's transforms.
 
     Image sets: ``digits`` (embedded), ``shapes`` (generated), and — from ``config['data_root']`` —
     ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100`` and ``folder`` (``root/train/<class>/…``,
     ``root/test/<class>/…``). 2-D sets: ``rings``, ``xor``, ``spirals``, ``moons``, ``blobs``.
+
+    Raises:
+        ValueError: the data's classes are not the run's ``config['classes']`` (the labels would
+            mean other classes than the model's outputs).
     """
+    ds = _make_data(config, train)
+    expected = config.get("classes")
+    found = [str(c) for c in (getattr(ds, "classes", None) or [])]
+    if expected is not None and found != list(expected):
+        name, root = config["data"], config.get("data_root")
+        where = os.path.join(root, "train" if train else "test") if name == "folder" else (root or "")
+        raise ValueError(f"data {name!r}{f' in {where}' if where else ''} ({'train' if train else 'test'} part) "
+                         f"does not have the classes the run's model was trained on: "
+                         f"{class_difference(found, list(expected), 'the data', 'the run')}")
+    return ds
+
+
+def _make_data(config: dict[str, Any], train: bool) -> Any:
     from .. import datasets as D
     from ..utils.data import TensorDataset
 
@@ -92,9 +108,9 @@ def build_data(config: dict[str, Any], train: bool) -> Any:
                  "blobs": D.make_blobs}[name]
         X, y = maker(800 if train else 400, seed=seed * 2 + (0 if train else 1))
         ds = TensorDataset(X, y)
-        ds.classes = [str(c) for c in sorted(set(y.tolist()))]
+        ds.classes = [str(c) for c in range(int(y.array.max()) + 1)]
         return ds
-    if name in ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder") and not root:
+    if name in USER_FILE_SETS and not root:
         raise ValueError(f"data set {name!r} reads your own files: give --data-root (the folder holding them)")
     info = data_info(config)
     tf = _image_transform(config, train, info["size"], info["channels"])
@@ -116,51 +132,6 @@ def build_data(config: dict[str, Any], train: bool) -> Any:
         steps = [T.ToTensor(), T.Resize((32, 32))] + ([tf] if tf else [])
         return D.ImageFolder(os.path.join(root, "train" if train else "test"), transform=T.Compose(steps))
     raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-
-
-def data_info(config: dict[str, Any]) -> dict[str, Any]:
-    """Channels, image size and class count of ``config['data']`` (without loading it all)."""
-    name = config["data"]
-    table = {"digits": (1, 8, 10), "shapes": (3, 32, 4), "mnist": (1, 28, 10), "fashion-mnist": (1, 28, 10),
-             "cifar10": (3, 32, 10), "cifar100": (3, 32, 100), "folder": (3, 32, None)}
-    if name in SYNTHETIC:
-        return {"channels": 0, "size": 2, "num_classes": 3 if name == "spirals" else 2}
-    if name not in table:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    c, s, k = table[name]
-    return {"channels": c, "size": s, "num_classes": k}
-
-
-# --- model, optimizer, scheduler ----------------------------------------------------------
-
-
-def _mlp(num_classes: int = 2, in_features: int = 2, hidden: tuple[int, ...] = (32, 32), **_: Any) -> nn.Module:
-    layers: list[nn.Module] = []
-    sizes = (in_features, *hidden)
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.Tanh()]
-    layers.append(nn.Linear(sizes[-1], num_classes))
-    return nn.Sequential(*layers)
-
-
-def build_model(config: dict[str, Any], num_classes: int | None = None) -> nn.Module:
-    """``lamina.models.get_model(config['model'], num_classes=…, in_channels=…, **model_kwargs)``;
-    ``mlp`` is a small tanh MLP for the 2-D sets."""
-    from .. import models
-
-    info = data_info(config)
-    k = num_classes or info["num_classes"]
-    kwargs = dict(config.get("model_kwargs") or {})
-    if config["model"] == "mlp":
-        return _mlp(num_classes=k, in_features=2 if info["channels"] == 0 else info["channels"] * info["size"] ** 2,
-                    **kwargs)
-    if info["channels"] == 0:
-        raise ValueError(f"model {config['model']!r} needs images; data {config['data']!r} is 2-D: use --model mlp")
-    kwargs.setdefault("num_classes", k)
-    kwargs.setdefault("in_channels", info["channels"])
-    if config["model"] == "lenet_small":
-        kwargs.setdefault("input_size", _model_input_size(config, info["size"]))
-    return models.get_model(config["model"], **kwargs)
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "radam", "adamax")
@@ -237,14 +208,19 @@ def resolve_checkpoint(path: str) -> str:
 
 
 def load_run(path: str) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
-    """(config, model with the checkpoint's weights, raw checkpoint) for a run folder or checkpoint."""
-    file = resolve_checkpoint(path)
-    ck = load_checkpoint(file)
+    """(config, model with the checkpoint's weights, raw checkpoint) for a run folder or checkpoint.
+
+    The configuration is resolved (a run folder written before ``model_kwargs`` was complete gets
+    the values it was trained with); weights that do not fit the model it describes raise a
+    CheckpointError (a ValueError) naming the checkpoint."""
+    ck_path = resolve_checkpoint(path)
+    ck = load_checkpoint(ck_path)
     config = json.loads(ck["config"]) if isinstance(ck.get("config"), str) else ck.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: this checkpoint has no run configuration (was it written by lamina train?)")
+    config = resolve_config({}, config)
     model = build_model(config)
-    load_part(model, ck.get("model"), file, "model")
+    load_part(model, ck.get("model"), ck_path, "model")
     model.eval()
     return config, model, ck
 
@@ -267,16 +243,49 @@ def _make_trainer(config: dict[str, Any], model: nn.Module, steps_per_epoch: int
     return trainer
 
 
+def check_model_fits(model: nn.Module, config: dict[str, Any]) -> None:
+    """Raise a ValueError when ``model`` cannot classify the inputs of ``config['data']``: a
+    batch of two blank inputs of the data's shape must give scores of shape ``(2, classes)``.
+    Run before anything is written, so a combination that cannot train fails at once."""
+    from ..autograd.tensor import Tensor
+
+    info, k, name, data = data_info(config), len(config["classes"]), config["model"], config["data"]
+    if info["channels"] == 0:
+        shape: tuple[int, ...] = (2, 2)
+    else:
+        side = model_input_size(config, info["size"])
+        shape = (2, info["channels"], side, side)
+    was_training = model.training
+    model.eval()  # no batch-norm statistics change; dropout off
+    try:
+        with no_grad():
+            out = model(Tensor._wrap(xp.zeros(shape, dtype=backend.get_default_dtype())))
+    except ValueError as e:  # the layers' own shape checks say what does not fit
+        raise ValueError(f"model {name!r} cannot take the {data} inputs of shape {shape[1:]}: {e}") from None
+    finally:
+        model.train(was_training)
+    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+    if got != (2, k):
+        raise ValueError(f"model {name!r} gives outputs {got} for a batch of 2 {data} inputs; lamina train needs "
+                         f"one score per class, (2, {k}): pick a classification model")
+
+
 def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, log: Any = print,
               progress: bool | None = None, report: bool = True) -> dict[str, Any]:
-    """Train as ``config`` says, writing the run folder ``run_dir``; returns the final test logs."""
+    """Train as ``config`` says, writing the run folder ``run_dir``; returns the final test logs.
+
+    ``config`` is resolved first (:func:`resolve_config`); the data and the model are built and
+    checked against each other (:func:`check_model_fits`) before ``run_dir`` is created, so a
+    run that cannot train leaves no folder behind."""
     from ..backend import manual_seed
 
-    os.makedirs(run_dir, exist_ok=True)
+    config = resolve_config({}, config) if resume else resolve_config(config)
     manual_seed(int(config.get("seed", 0)))
     full_train, test_ds = build_data(config, True), build_data(config, False)
-    classes = list(getattr(full_train, "classes", []) or [])
-    model = build_model(config, num_classes=len(classes) or None)
+    classes = list(config["classes"])
+    model = build_model(config)
+    check_model_fits(model, config)
+    os.makedirs(run_dir, exist_ok=True)
     seed = int(config.get("seed", 0))
     train_ds, val_ds = split_validation(full_train, float(config.get("val_fraction", 0.1)), seed)
     train_loader, val_loader = _loader(config, train_ds, True), _loader(config, val_ds, False)
@@ -292,7 +301,7 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
     elapsed = time.perf_counter() - t0
     trainer.save_checkpoint(checkpoint)
     write_metrics_csv(history, os.path.join(run_dir, "metrics.csv"))
-    final = evaluate_model(model, test_loader, len(classes) or data_info(config)["num_classes"])
+    final = evaluate_model(model, test_loader, len(classes))
     final["train_seconds"] = elapsed
     if report:
         write_report(run_dir, config, history, model, final, test_ds, classes)
@@ -326,13 +335,12 @@ def evaluate_model(model: nn.Module, loader: Any, num_classes: int) -> dict[str,
 
 
 def evaluate_run(path: str) -> dict[str, Any]:
-    """Evaluate a run folder or checkpoint on its test data (:func:`evaluate_model`'s results and
-    the data set's ``classes``)."""
+    """Evaluate a run folder or checkpoint on its test data, whose classes must be the run's
+    (:func:`evaluate_model`'s results and the run's ``classes``)."""
     config, model, _ = load_run(path)
     ds = build_data(config, False)
-    classes = list(getattr(ds, "classes", []) or [])
-    res = evaluate_model(model, _loader(config, ds, False), len(classes) or data_info(config)["num_classes"])
-    res["classes"] = classes
+    res = evaluate_model(model, _loader(config, ds, False), len(config["classes"]))
+    res["classes"] = list(config["classes"])
     return res
 
 
@@ -359,7 +367,7 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
                                [w[1] for w in wrong], [w[2] for w in wrong],
                                os.path.join(run_dir, "misclassified.png"), classes or None)
             images.append(("Misclassified test examples", "misclassified.png"))
-    size = _model_input_size(config, info["size"])
+    size = model_input_size(config, info["size"])
     in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
     text = str(summary(model, in_size))
     atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")  # replaces a link, never writes through

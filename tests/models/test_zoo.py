@@ -173,6 +173,27 @@ def test_registry() -> None:
     assert tuple(models.resnet20(in_channels=1)(lamina.randn(2, 1, 8, 8)).shape) == (2, 10)
 
 
+def test_lenet_small_global_pool() -> None:
+    lamina.manual_seed(0)
+    m = models.lenet_small(num_classes=4, in_channels=3, input_size=32, global_pool="max", dropout=0.0).eval()
+    assert isinstance(m.features[-1], nn.AdaptiveMaxPool2d) and m.classifier[-1].in_features == 64
+    assert isinstance(models.lenet_small(global_pool="avg").features[-1], nn.AdaptiveAvgPool2d)
+    # a pattern moved by whole pooling cells (4 px: two 2×2 pools) on a blank image gives the same
+    # scores, as long as what the last convolution sees of it stays clear of the border
+    x = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    x[0, :, 8:12, 8:12] = 1.0
+    shifted = np.roll(x, (12, 8), axis=(2, 3))
+    with lamina.no_grad():
+        a, b = m(lamina.tensor(x)).numpy(), m(lamina.tensor(shifted)).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    flat = models.lenet_small(num_classes=4, in_channels=3, input_size=32).eval()
+    with lamina.no_grad():
+        assert not np.allclose(flat(lamina.tensor(x)).numpy(), flat(lamina.tensor(shifted)).numpy())
+    assert tuple(models.lenet_small(input_size=10, global_pool="max")(lamina.randn(2, 1, 10, 10)).shape) == (2, 10)
+    with pytest.raises(ValueError, match="global_pool must be None, 'max' or 'avg'"):
+        models.lenet_small(global_pool="sum")
+
+
 def test_initialization_follows_torchvision() -> None:
     lamina.manual_seed(0)
     m = models.resnet50()
