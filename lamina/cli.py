@@ -224,7 +224,12 @@ def _predict(args: argparse.Namespace) -> int:
     if args.invert is None:
         # a dark-on-light picture given to a model trained on light-on-dark digits would be
         # misread without a word: flip the images whose background is on the other side
-        bg = _training_background(build_data(config, False))
+        try:
+            bg = _training_background(build_data(config, False))
+        except (ValueError, OSError) as e:  # the run's data moved or changed: say so, keep the images
+            bg = None
+            print(f"lamina predict: cannot read the run's test images to see their background ({e}); the images "
+                  "are taken as they are (--invert flips them)", file=sys.stderr)
         if bg is not None:
             levels = _border_level(batch)
             for i, (path, level) in enumerate(zip(args.images, levels)):
