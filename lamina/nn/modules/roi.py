@@ -128,7 +128,7 @@ class LevelMapper:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         if (area < 0).any():
             k = int(np.flatnonzero(area < 0)[0])
-            raise ValueError(f"MultiScaleRoIAlign: box {k} has x2 < x1 or y2 < y1 ({boxes[k].tolist()}): its "
+            raise ValueError(f"LevelMapper: box {k} has x2 < x1 or y2 < y1 ({boxes[k].tolist()}): its "
                              "area is negative and it maps to no pyramid level")
         with np.errstate(divide="ignore"):  # a box of area 0 goes to the finest level, as in torchvision
             levels = np.floor(t(self.lvl0) + np.log2(np.sqrt(area) / t(self.s0)) + t(self.eps))
@@ -149,7 +149,7 @@ def setup_scales(features: Sequence[Tensor], image_shapes: Sequence[Sequence[int
     """The scale of every level and the :class:`LevelMapper` over them (torchvision's ``_setup_scales``):
     scales against the largest image height and width; the levels ``-log2`` of the first and last scale."""
     if not image_shapes:
-        raise ValueError("MultiScaleRoIAlign: image_shapes should not be empty")
+        raise ValueError("setup_scales: image_shapes should not be empty (one (height, width) per image)")
     original = (max(int(s[0]) for s in image_shapes), max(int(s[1]) for s in image_shapes))
     scales = [infer_scale(f, original) for f in features]
     lvl_min = -math.log2(scales[0])
@@ -201,20 +201,20 @@ class MultiScaleRoIAlign(Module):
         (name → ``(N, C, H_l, W_l)``); ``image_shapes``: every image's ``(height, width)``."""
         feats = [v for k, v in x.items() if k in self.featmap_names]
         if not feats:
-            raise ValueError(f"MultiScaleRoIAlign: none of featmap_names {self.featmap_names} is a key of the "
+            raise ValueError(f"none of featmap_names {self.featmap_names} is a key of the "
                              f"input (keys: {list(x)})")
         if self.scales is None or self.map_levels is None:
             self.scales, self.map_levels = setup_scales(feats, image_shapes, self.canonical_scale,
                                                         self.canonical_level)
         if len(feats) != len(self.scales):
-            raise ValueError(f"MultiScaleRoIAlign: set up for {len(self.scales)} levels at the first call, "
+            raise ValueError(f"set up for {len(self.scales)} levels at the first call, "
                              f"given {len(feats)} now")
-        rois = const(boxes_to_rois("MultiScaleRoIAlign", feats[0], boxes))
+        rois = const(boxes_to_rois("roi_align", feats[0], boxes))
         if len(feats) == 1:
             return roi_align(feats[0], rois, self.output_size, self.scales[0], self.sampling_ratio)
         channels = {f.shape[1] for f in feats}
         if len(channels) > 1:
-            raise ValueError(f"MultiScaleRoIAlign: the maps must have one number of channels, got "
+            raise ValueError(f"the maps must have one number of channels, got "
                              f"{[f.shape[1] for f in feats]}")
         levels = self.map_levels(boxes).array
         parts, order = [], []
@@ -225,6 +225,6 @@ class MultiScaleRoIAlign(Module):
         # every box pooled once, level by level; put them back in the boxes' order
         return cat(parts)[const(np.argsort(np.concatenate(order), kind="stable"))]
 
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(featmap_names={self.featmap_names}, "
-                f"output_size={self.output_size}, sampling_ratio={self.sampling_ratio})")
+    def extra_repr(self) -> str:  # torchvision's repr; also the prefix of this module's errors
+        return (f"featmap_names={self.featmap_names}, output_size={self.output_size}, "
+                f"sampling_ratio={self.sampling_ratio}")
