@@ -43,7 +43,8 @@ def threshold_for(iou_threshold: float, dtype: np.dtype) -> Any:
     """The threshold ``t`` of ``dtype`` with ``v > t`` exactly when ``float(v) > iou_threshold``, for
     every ``v`` of that dtype (the largest value of ``dtype`` not above the threshold), so that the
     comparison can stay in the boxes' dtype."""
-    t = dtype.type(iou_threshold)
+    with np.errstate(over="ignore"):  # above the dtype's range: inf, and the largest finite value below
+        t = dtype.type(iou_threshold)
     if float(t) > iou_threshold:  # rounded up: the next value below is the largest one not above
         t = np.nextafter(t, dtype.type(-np.inf))
     return t
