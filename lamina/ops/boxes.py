@@ -126,21 +126,30 @@ def box_area(boxes: Tensor) -> Tensor:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
+def _pairs(boxes1: Tensor, boxes2: Tensor) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The coordinates ``x1, y1, x2, y2`` of ``boxes1`` as ``[N, 1]`` columns and of ``boxes2`` as
+    ``[M]`` rows, which broadcast to the ``[N, M]`` pairs. (One ``[N, M]`` array per coordinate,
+    rather than torchvision's ``[N, M, 2]`` corners: the same values, but NumPy's inner loop
+    then runs along M instead of over 2 elements.)"""
+    return tuple(c[:, None] for c in boxes1.unbind(-1)), boxes2.unbind(-1)
+
+
 def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
     """The ``[N, M]`` intersection and union areas of every pair."""
     area1, area2 = box_area(boxes1), box_area(boxes2)
-    lt = maximum(boxes1[:, None, :2], boxes2[:, :2])  # [N, M, 2]: top-left corner of the overlap
-    rb = minimum(boxes1[:, None, 2:], boxes2[:, 2:])  # bottom-right corner
-    wh = upcast(rb - lt).clamp(min=0)  # boxes apart: an empty overlap, not a negative one
-    inter = wh[:, :, 0] * wh[:, :, 1]
+    (x1, y1, x2, y2), (u1, v1, u2, v2) = _pairs(boxes1, boxes2)
+    # the overlap's width and height; boxes apart have an empty overlap, not a negative one
+    w = upcast(minimum(x2, u2) - maximum(x1, u1)).clamp(min=0)
+    h = upcast(minimum(y2, v2) - maximum(y1, v1)).clamp(min=0)
+    inter = w * h
     return inter, area1[:, None] + area2 - inter
 
 
-def _enclosing_wh(boxes1: Tensor, boxes2: Tensor) -> Tensor:
-    """Width and height ``[N, M, 2]`` of the smallest box enclosing each pair."""
-    lt = minimum(boxes1[:, None, :2], boxes2[:, :2])
-    rb = maximum(boxes1[:, None, 2:], boxes2[:, 2:])
-    return upcast(rb - lt).clamp(min=0)
+def _enclosing_wh(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
+    """Width and height ``[N, M]`` of the smallest box enclosing each pair."""
+    (x1, y1, x2, y2), (u1, v1, u2, v2) = _pairs(boxes1, boxes2)
+    return (upcast(maximum(x2, u2) - minimum(x1, u1)).clamp(min=0),
+            upcast(maximum(y2, v2) - minimum(y1, v1)).clamp(min=0))
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -183,8 +192,8 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     boxes1, boxes2 = _check_pair(boxes1, boxes2, "generalized_box_iou")
     inter, union = _inter_union(boxes1, boxes2)
     iou = inter / union
-    whc = _enclosing_wh(boxes1, boxes2)
-    area_c = whc[:, :, 0] * whc[:, :, 1]
+    wc, hc = _enclosing_wh(boxes1, boxes2)
+    area_c = wc * hc
     return iou - (area_c - union) / area_c
 
 
@@ -192,8 +201,8 @@ def _diou_iou(boxes1: Tensor, boxes2: Tensor, eps: float) -> tuple[Tensor, Tenso
     """Distance IoU and IoU ``[N, M]`` of upcast boxes."""
     inter, union = _inter_union(boxes1, boxes2)
     iou = inter / union
-    whc = _enclosing_wh(boxes1, boxes2)
-    diagonal_sq = whc[:, :, 0] ** 2 + whc[:, :, 1] ** 2 + eps
+    wc, hc = _enclosing_wh(boxes1, boxes2)
+    diagonal_sq = wc ** 2 + hc ** 2 + eps
     cx1, cy1 = (boxes1[:, 0] + boxes1[:, 2]) / 2, (boxes1[:, 1] + boxes1[:, 3]) / 2
     cx2, cy2 = (boxes2[:, 0] + boxes2[:, 2]) / 2, (boxes2[:, 1] + boxes2[:, 3]) / 2
     centers_sq = upcast(cx1[:, None] - cx2[None, :]) ** 2 + upcast(cy1[:, None] - cy2[None, :]) ** 2
