@@ -7,9 +7,12 @@ function here has a backward of its own), with torch's subgradients where a ``ma
 ``clamp`` has a kink (half the gradient to each side of a tie; ``clamp`` passes it at the bound).
 
 Boxes are ``(x1, y1, x2, y2)`` unless a format says otherwise. torchvision expects
-``0 <= x1 < x2`` and ``0 <= y1 < y2`` and checks nothing; neither does lamina: an inverted box
-has the negative area the formula gives, and two boxes of zero area give IoU ``0/0 = nan``, as in
-torchvision. The shapes are checked (``Tensor[N, 4]``), and so is the dtype.
+``0 <= x1 < x2`` and ``0 <= y1 < y2`` and checks no values; neither do these differentiable
+functions: an inverted box has the negative area the formula gives, two boxes of zero area give
+IoU ``0/0 = nan``, and a nan coordinate gives nan where it enters, as in torchvision (and as any
+torch op: visible in the output, not a wrong number). The shapes are checked (``Tensor[N, 4]``),
+and so is the dtype. (:func:`lamina.ops.nms.nms`, whose output is a selection, rejects
+non-finite boxes instead.)
 
 dtypes follow torchvision's ``_upcast``: float16 boxes are computed in float32 (a product of two
 half-precision widths overflows at 65504) and int8 / int16 / uint8 boxes in int32; the IoUs of
