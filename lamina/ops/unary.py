@@ -1,4 +1,4 @@
-"""Elementwise functions: exp, log, log1p, expm1, sqrt, rsqrt, sin, cos, sigmoid, tanh, relu.
+"""Elementwise functions: exp, log, log1p, expm1, sqrt, rsqrt, sin, cos, atan, sigmoid, tanh, relu.
 
 Where the derivative is a function of the output (exp, sqrt, sigmoid, tanh) backward reuses the
 saved output; under ``create_graph=True`` that output is wired to this node, so second
@@ -14,7 +14,7 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from .common import check_tensor, const
 
-__all__ = ["exp", "log", "log1p", "expm1", "log2", "log10", "sqrt", "rsqrt", "sin", "cos",
+__all__ = ["exp", "log", "log1p", "expm1", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "atan",
            "sigmoid", "tanh", "relu"]
 
 xp = backend.xp
@@ -138,6 +138,18 @@ class Cos(Function):
         return -gy * sin(x)
 
 
+class Atan(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Any) -> Any:
+        ctx.save_for_backward(x)
+        return xp.arctan(x)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return gy / (x * x + 1.0)
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
@@ -198,6 +210,7 @@ sqrt = _unary(Sqrt, "sqrt", "Square root.")
 rsqrt = _unary(Rsqrt, "rsqrt", "``1 / sqrt(input)``.")
 sin = _unary(Sin, "sin", "Sine.")
 cos = _unary(Cos, "cos", "Cosine.")
+atan = _unary(Atan, "atan", "Arctangent, in ``(−π/2, π/2)``.")
 sigmoid = _unary(Sigmoid, "sigmoid", "``1 / (1 + exp(−input))``, computed stably for any input.")
 tanh = _unary(Tanh, "tanh", "Hyperbolic tangent.")
 

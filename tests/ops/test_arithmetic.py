@@ -76,6 +76,7 @@ UNARY = {
     "abs": (lambda x: x.abs(), None),
     "sin": (lambda x: x.sin(), None),
     "cos": (lambda x: x.cos(), None),
+    "atan": (lambda x: x.atan(), None),
     "square": (lambda x: x.square(), None),
     "reciprocal": (lambda x: x.reciprocal(), (0.5, 2.0)),
     "clamp": (lambda x: x.clamp(-0.5, 0.7), None),
