@@ -107,6 +107,8 @@ REFERENCE_CASES = [
     dict(n=1, c=3, hw=(7, 5), c_out=2, k=(3, 3), padding=(1, 1), mask=False, bias=False),
     dict(n=2, c=6, hw=(4, 4), c_out=6, k=(1, 3), stride=(1, 2), dilation=(2, 1), groups=3, offset_groups=3),
     dict(n=1, c=2, hw=(3, 9), c_out=3, k=(2, 2), padding=(2, 1), offset_groups=2, spread=4.0),
+    # offset groups that straddle weight groups (2 channels each against 3)
+    dict(n=2, c=6, hw=(5, 4), c_out=4, k=(2, 3), padding=(1, 1), groups=2, offset_groups=3),
 ]
 
 
@@ -235,10 +237,11 @@ GRAD_CASES = [
          offset_groups=2),
     dict(n=1, c=3, hw=(5, 3), c_out=2, k=(3, 3), padding=(1, 1), spread=3.5),
     dict(n=2, c=2, hw=(3, 5), c_out=3, k=(2, 1), stride=(1, 2), offset_groups=2, spread=2.5),
+    dict(n=1, c=6, hw=(4, 3), c_out=2, k=(2, 2), padding=(1, 0), groups=2, offset_groups=3),
 ]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", range(len(GRAD_CASES)))
 @pytest.mark.parametrize("with_mask", [True, False])
 def test_gradcheck_every_input(seed, with_mask, kernel):
     cfg = GRAD_CASES[seed]
