@@ -345,6 +345,20 @@ def test_kernel_selection():
     finally:
         K.force_kernel(None)
     assert K.select_kernel(np.float16) == "numpy"
+    if deform_numba.AVAILABLE:
+        K.force_kernel("numba")
+        try:  # the compiled loops serve float32 and float64; other dtypes stay on NumPy's path
+            assert K.select_kernel(np.float64) == "numba" and K.select_kernel(np.float16) == "numpy"
+        finally:
+            K.force_kernel(None)
+
+
+def test_float16_runs_on_the_numpy_path():
+    a = draw(np.random.default_rng(7), 1, 2, (4, 5), 2, (3, 3), padding=(1, 1))
+    y = run({key: v.astype(np.float16) for key, v in a.items()}, (1, 1), (1, 1), (1, 1))
+    assert y.dtype == np.float16
+    ref = reference_deform_conv2d(a["x"], a["offset"], a["weight"], a["bias"], (1, 1), (1, 1), (1, 1), a["mask"])
+    np.testing.assert_allclose(y.numpy(), ref, rtol=2e-2, atol=5e-2)
 
 
 # ----------------------------------------------------------------------------- the module

@@ -6,18 +6,19 @@ groups, ``L = Ho·Wo``. The plain loops of :func:`.deform_reference.reference_de
 compute the same, one output value at a time.
 
 - :func:`sampling_plan`: where each tap of each output pixel reads, once per offset group;
-- :func:`deform_forward`: the deformable column matrix ``cols (g, N·L, K·C/g)`` — for weight
-  group ``gw``, entry ``(l, k·C/g + c)`` is its channel ``c`` bilinearly sampled at tap ``k`` of
-  output pixel ``l``, times the mask — then one GEMM per group, ``y_g (N·L, C_out/g) = cols_g @
-  w_g (K·C/g, C_out/g)``: the output comes channels-last underneath, as lamina's conv2d's;
+- :func:`deform_forward`: the deformable column matrix ``cols (g, N, L, K·C/g)`` — for weight
+  group ``gw``, entry ``(n, l, k·C/g + c)`` is its channel ``c`` of image ``n`` bilinearly
+  sampled at tap ``k`` of output pixel ``l``, times the mask — then one GEMM per group,
+  ``y_g (N·L, C_out/g) = cols_g @ w_g (K·C/g, C_out/g)``: the output comes channels-last
+  underneath, as lamina's conv2d's;
 - :func:`deform_backward`: ``gcols_g = gy_g @ w_gᵀ`` (the GEMM's adjoint), then one pass over
   ``gcols`` scatters it into the input with the bilinear weights (col2im) and contracts it with
   the sample's derivatives in y and x (offsets) and with the sample itself (mask);
   ``gw_g = cols_gᵀ @ gy_g``.
 
-Samples read a channels-last copy of the input padded by one ring of zeros (so that the
-channels of a pixel lie together, and the kernels' innermost loops run over them): a sample with ``-1 <= y < H`` and
-``-1 <= x < W`` then has its four neighbours inside the copy, and those outside the image are
+Samples read a channels-last copy of the input padded by one ring of zeros (the channels of a
+pixel lie together, and the kernels' innermost loops run over them): a sample with
+``-1 <= y < H`` and ``-1 <= x < W`` then has its four neighbours inside the copy, and those outside the image are
 the ring's zeros, as torchvision's (which tests each neighbour); samples beyond are zero and get
 the 2×2 block at the copy's top-left corner, all zeros, with weights ``(1, 0, 0, 0)``, so their
 value and every derivative are zero too. That is torchvision's forward and gradient exactly,
@@ -56,14 +57,13 @@ def force_kernel(name: str | None) -> None:
 
 
 def select_kernel(dtype: Any) -> str:
-    """The kernel deformable convolutions of ``dtype`` run on: the one :func:`force_kernel` set,
-    else numba's loops for float32/float64 where numba is on (:func:`.im2col.use_numba`), else
-    NumPy's."""
+    """The kernel deformable convolutions of ``dtype`` run on: numba's loops for float32/float64
+    where numba is on (:func:`.im2col.use_numba`) or where :func:`force_kernel` asked for them,
+    else NumPy's (every floating dtype)."""
+    numba_ok = deform_numba.AVAILABLE and np.dtype(dtype) in (np.float32, np.float64)
     if _FORCED[0] is not None:
-        return _FORCED[0]
-    if deform_numba.AVAILABLE and use_numba() and np.dtype(dtype) in (np.float32, np.float64):
-        return "numba"
-    return "numpy"
+        return "numba" if _FORCED[0] == "numba" and numba_ok else "numpy"
+    return "numba" if numba_ok and use_numba() else "numpy"
 
 
 def sampling_plan(offset: Any, size: Sequence[int], ksize: Sequence[int], stride: Sequence[int],
