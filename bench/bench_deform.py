@@ -3,7 +3,7 @@
     python bench/bench_deform.py                # N=4, 64→64, 32×32, 3×3, padding 1 (issue 17's case)
     python bench/bench_deform.py --quick        # 3 repeats, N=1
     python bench/bench_deform.py --numpy        # lamina's NumPy path instead of its numba loops
-    python bench/bench_deform.py --ort-threads 1
+    python bench/bench_deform.py --threads 1    # both libraries on one thread (steadier on a loaded machine)
 
 Prints the median time of
 
@@ -64,9 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--block-s", type=float, default=_harness.MIN_BLOCK_S,
                     help="time each block for at least this long (0: only the repeats, right after the pause)")
     ap.add_argument("--numpy", action="store_true", help="lamina's NumPy path instead of the numba loops")
+    ap.add_argument("--threads", type=int, default=None, help="lamina's and onnxruntime's threads")
     ap.add_argument("--ort-threads", type=int, default=None,
-                    help="onnxruntime's intra-op threads (default: its own choice, one per core)")
+                    help="onnxruntime's intra-op threads (default: --threads, else its own choice, one per core)")
     args = ap.parse_args(argv)
+    if args.threads:
+        lamina.set_num_threads(args.threads)
+        args.ort_threads = args.ort_threads or args.threads
     _harness.set_min_block(args.block_s)
     repeats = args.repeats or (3 if args.quick else 9)
     if args.numpy:
