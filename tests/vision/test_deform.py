@@ -404,3 +404,19 @@ def test_offset_gradient_on_the_edge_is_torchvisions(kernel):
     np.testing.assert_allclose(g[0], [[(2 + 6) / 2, 6 / 2], [0.0, 0.0]])
     # d/dx at y = -1: (1 - 0)·(row -1's difference) = 0; at y = H nothing
     np.testing.assert_allclose(g[1], np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("wanted", [("offset",), ("mask",), ("x",), ("weight", "bias"), ("offset", "weight")])
+def test_only_the_gradients_asked_for(wanted, kernel):
+    # the kernels skip the gradients no input asks for; those asked for are unchanged
+    a = draw(np.random.default_rng(11), 2, 4, (5, 6), 4, (3, 3), padding=(1, 1), groups=2, offset_groups=2)
+    gy = np.random.default_rng(12).standard_normal((2, 4, 5, 6))
+    every = {key: t(v, True) for key, v in a.items()}
+    some = {key: t(v, key in wanted) for key, v in a.items()}
+    for ts in (every, some):
+        deform_conv2d(ts["x"], ts["offset"], ts["weight"], ts["bias"], padding=1, mask=ts["mask"]).backward(t(gy))
+    for key in a:
+        if key in wanted:
+            np.testing.assert_allclose(some[key].grad.numpy(), every[key].grad.numpy(), rtol=1e-12, atol=1e-12)
+        else:
+            assert some[key].grad is None
