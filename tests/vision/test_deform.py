@@ -128,7 +128,9 @@ def test_numba_and_numpy_gradients_agree():
     if not deform_numba.AVAILABLE:
         pytest.skip("numba is not installed: only the NumPy path exists")  # nothing to compare it with
     rng = np.random.default_rng(5)
-    a = draw(rng, 3, 8, (9, 11), 6, (3, 3), (1, 2), (1, 1), (2, 1), 2, 4, dtype=np.float32)
+    # large enough for the parallel builds of the numba loops (the small cases run the serial ones)
+    a = draw(rng, 4, 16, (17, 33), 6, (3, 3), (1, 2), (1, 1), (2, 1), 2, 4, dtype=np.float32)
+    assert a["mask"][:, :1].size * 16 * 9 >= deform_numba.PARALLEL_MIN_WORK
     grads = {}
     for name in KERNELS:
         K.force_kernel(name)
