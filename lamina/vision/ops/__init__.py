@@ -12,6 +12,9 @@ from ...nn.functional.detection_loss import (
     sigmoid_focal_loss,
 )
 
+# deformable convolution
+from ...nn.modules.deform import DeformConv2d
+
 # RoI pooling
 from ...nn.modules.roi import MultiScaleRoIAlign, PSRoIAlign, PSRoIPool, RoIAlign, RoIPool
 from ...ops.boxes import (
@@ -25,6 +28,7 @@ from ...ops.boxes import (
     masks_to_boxes,
     remove_small_boxes,
 )
+from ...ops.deform import deform_conv2d
 from ...ops.nms import batched_nms, nms
 from ...ops.roi import ps_roi_align, ps_roi_pool, roi_align, roi_pool
 from . import poolers
@@ -39,3 +43,6 @@ __all__: list[str] = [
 # RoI pooling
 __all__ += ["roi_align", "roi_pool", "ps_roi_align", "ps_roi_pool", "RoIAlign", "RoIPool", "PSRoIAlign", "PSRoIPool",
             "MultiScaleRoIAlign", "poolers"]
+
+# deformable convolution
+__all__ += ["deform_conv2d", "DeformConv2d"]
