@@ -1,6 +1,9 @@
 """Classic models: closed-form and gradient-descent linear regression against numpy's lstsq,
 logistic/softmax regression against torch, and the lecture's point on the rings data set."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +18,7 @@ from lamina.datasets import (
     make_spirals,
     make_xor,
 )
-from lamina.linear_model import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
+from lamina.linear_model import DivergenceError, LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
 
 
 def test_linear_regression_closed_form_and_gd_agree_with_lstsq():
@@ -113,3 +116,55 @@ def test_synthetic_data_sets_shapes_labels_and_seeds():
     assert np.all((X.array[:, 0] * X.array[:, 1] > 0) == (y.array == 1))
     with pytest.raises(ValueError, match="make_rings: n must be a positive integer"):
         make_rings(0)
+
+
+def _first_nonfinite_gd_iteration(A, y, lr, max_iter):
+    """Plain NumPy gradient descent on the MSE from zero: the first iteration whose loss is not finite."""
+    w = np.zeros(A.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(max_iter):
+            r = A @ w - y
+            if not np.isfinite(np.mean(r * r)):
+                return i + 1
+            w = w - lr * 2 * A.T @ r / len(y)
+    return None
+
+
+@pytest.mark.parametrize("make, lr_name, where", [
+    (lambda: LinearRegression(solver="gd", lr=10.0, max_iter=1000), "lr", r"iteration (\d+) of 1000"),
+    (lambda: LogisticRegression(lr=1e300, max_iter=100), "lr", r"iteration \d+ of 100"),
+    (lambda: MLPClassifier((8,), solver="sgd", learning_rate_init=1e300, max_iter=20, random_state=0),
+     "learning_rate_init", r"epoch \d+, batch \d+"),
+    (lambda: MLPClassifier((8,), solver="gd", learning_rate_init=1e300, max_iter=20, random_state=0),
+     "learning_rate_init", r"epoch \d+, batch 1"),
+    (lambda: MLPRegressor((8,), solver="gd", learning_rate_init=10.0, max_iter=200, random_state=0),
+     "learning_rate_init", r"epoch \d+, batch 1"),
+    (lambda: MLPRegressor((8,), solver="adam", learning_rate_init=1e300, max_iter=20, random_state=0),
+     "learning_rate_init", r"epoch \d+, batch \d+"),
+])
+def test_diverging_fit_raises_naming_the_step_and_the_learning_rate(make, lr_name, where):
+    X, y = make_plane(60, seed=0)
+    X, y = X.numpy().astype(np.float64) * 10, y.numpy().astype(np.float64) * 10
+    model = make()
+    target = (y > 0).astype(int) if isinstance(model, (LogisticRegression, MLPClassifier)) else y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # NumPy's overflow warnings must not leak out of lamina
+        with pytest.raises(DivergenceError, match=f"{type(model).__name__}.fit: the optimization diverged at {where}: "
+                                                  f"the (loss|largest gradient entry|largest parameter) is (inf|nan|-inf);"
+                                                  f" lower the learning rate \\({lr_name}=") as err:
+            model.fit(X, target)
+    if isinstance(model, LinearRegression):  # the very iteration where plain NumPy's loss leaves the floats
+        A = np.hstack([X, np.ones((60, 1))])
+        assert int(re.search(where, str(err.value)).group(1)) == _first_nonfinite_gd_iteration(A, y, 10.0, 1000)
+
+
+def test_regression_targets_are_checked():
+    X = np.zeros((4, 2))
+    for model in (LinearRegression(), MLPRegressor((2,), max_iter=1)):
+        name = type(model).__name__
+        with pytest.raises(ValueError, match=f"{name}.fit: y contains NaN or infinity"):
+            model.fit(X, [0.0, np.nan, 1.0, 2.0])
+        with pytest.raises(ValueError, match=f"{name}.fit: X has 4 samples but y has 5"):
+            model.fit(X, np.zeros(5))
+        with pytest.raises(ValueError, match=rf"{name}.fit: expected y of shape \(4,\) or \(4, n_targets\)"):
+            model.fit(X, np.zeros((4, 1, 1)))

@@ -22,6 +22,11 @@ xp = backend.xp
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross")
 
+_TRIES = 100  # draws of one shape before its image starts again (and restarts before giving up)
+# How far each shape reaches from its centre, in units of its radius ``r``: the cross's arm
+# corners (r, r/3) lie outside the circle of radius r, the other shapes are inscribed in it.
+_REACH = {"circle": 1.0, "square": 1.0, "triangle": 1.0, "cross": math.sqrt(10.0) / 3.0}
+
 
 def render_shape(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> Any:
     """A boolean ``(size, size)`` mask of one shape, tested at the pixel centres.
@@ -104,6 +109,10 @@ class Shapes(VisionDataset):
     images, so batch them with ``collate_fn=lambda batch: tuple(zip(*batch))``, as for torchvision's
     detection sets.
 
+    Every shape lies wholly inside the image, off its border pixels (the first and last rows and
+    columns stay background), so no mask or box is cut by the edge. The shape's radius is drawn
+    as a share of ``size`` (smaller with ``objects > 1``), capped in small images so that it fits.
+
     Colours are drawn so that each shape and the background differ by at least 0.3 in some channel.
     The mask is exactly the set of pixels painted in the shapes' colours (before noise); the noise
     has its own random stream, so ``noise`` changes nothing else. Geometric transforms given as
@@ -111,7 +120,7 @@ class Shapes(VisionDataset):
 
     Args:
         n: the number of images.
-        size: the image side in pixels (at least 8).
+        size: the image side in pixels (at least 8, and at least ``2 * objects``).
         classes: the shape names to draw from, a subset of ``('circle', 'square', 'triangle', 'cross')``;
             labels index this tuple.
         noise: the standard deviation of the Gaussian pixel noise (values are clipped to [0, 1]).
@@ -146,6 +155,8 @@ class Shapes(VisionDataset):
             raise ValueError(f"Shapes: size must be an integer of at least 8, got {size!r}")
         if isinstance(objects, bool) or not isinstance(objects, int) or not 1 <= objects <= 8:
             raise ValueError(f"Shapes: objects must be an integer from 1 to 8, got {objects!r}")
+        if size < 2 * objects:  # below this the shapes hardly fit, each with 4 visible pixels
+            raise ValueError(f"Shapes: {objects} objects need a size of at least {2 * objects}, got {size}")
         classes = tuple(classes)
         bad = [c for c in classes if c not in SHAPE_CLASSES]
         if not classes or bad or len(set(classes)) != len(classes):
@@ -159,30 +170,52 @@ class Shapes(VisionDataset):
         # two streams: the noise level does not change the shapes, colours and labels
         self._generate(n, xp.random.default_rng([int(seed), part, 0]), xp.random.default_rng([int(seed), part, 1]))
 
+    def _draw_shape(self, kind: str, first: bool, r_lo: float, r_hi: float, rng: Any) -> tuple[Any, Any, Any]:
+        """Draw one shape: returns (its mask, the background colour when ``first`` else None, its colour)."""
+        size = self.size
+        # the shape reaches e = reach * r from its centre, which lies in [e + 0.5, size - 1.5 - e]:
+        # the shape stays off the border pixels, so it is never cut; that range is empty
+        # unless e <= (size - 2) / 2, which caps r in small images
+        reach = _REACH[kind]
+        r = rng.uniform(r_lo, min(r_hi, (size - 2) / (2 * reach * size))) * size
+        e = reach * r
+        cx, cy = rng.uniform(e + 0.5, size - 1.5 - e, size=2)
+        angle = rng.uniform(0.0, 2 * math.pi)
+        bg = rng.uniform(0.0, 1.0, 3) if first else None
+        return render_shape(kind, size, cx, cy, r, angle), bg, rng.uniform(0.0, 1.0, 3)
+
     def _draw_image(self, labels: list[int], rng: Any) -> tuple[Any, Any, Any]:
-        """Paint one image: returns (image (3, H, W) float64, instance map (H, W), colours (1 + K, 3))."""
+        """Paint one image: returns (image (3, H, W) float64, instance map (H, W), colours (1 + K, 3)).
+
+        Shapes are placed one by one; a shape that would show fewer than 4 pixels, or leave an
+        earlier one with fewer, is drawn again (redrawing only that shape keeps the cost linear
+        in the number of shapes); after ``_TRIES`` failures the whole image starts again.
+        """
         size, k = self.size, len(labels)
         r_lo, r_hi = (0.18, 0.4) if k == 1 else (0.12, 0.28)
-        while True:
+        for _ in range(_TRIES):
             inst = xp.zeros((size, size), dtype=backend.int64)
-            colors, img = [], None
+            colors: list[Any] = []
+            img = bg = None
             for j, label in enumerate(labels):
-                r = rng.uniform(r_lo, r_hi) * size
-                cx, cy = rng.uniform(r + 0.5, size - 1.5 - r, size=2)
-                angle = rng.uniform(0.0, 2 * math.pi)
+                for _ in range(_TRIES):
+                    m, new_bg, fg = self._draw_shape(self.classes[label], j == 0, r_lo, r_hi, rng)
+                    bg = new_bg if j == 0 else bg
+                    while xp.abs(fg - bg).max() < 0.3:
+                        fg = rng.uniform(0.0, 1.0, 3)
+                    if m.sum() >= 4 and all(((inst == i + 1) & ~m).sum() >= 4 for i in range(j)):
+                        break
+                else:
+                    break  # no room left for this shape: start the image again
                 if j == 0:
-                    bg = rng.uniform(0.0, 1.0, 3)
                     colors.append(bg)
                     img = xp.broadcast_to(bg[:, None, None], (3, size, size)).copy()
-                fg = rng.uniform(0.0, 1.0, 3)
-                while xp.abs(fg - bg).max() < 0.3:
-                    fg = rng.uniform(0.0, 1.0, 3)
-                m = render_shape(self.classes[label], size, cx, cy, r, angle)
                 img[:, m] = fg[:, None]
                 inst[m] = j + 1
                 colors.append(fg)
-            if all((inst == j + 1).sum() >= 4 for j in range(k)):  # every shape visible
+            else:
                 return img, inst, xp.stack(colors)
+        raise RuntimeError(f"Shapes: could not place {k} visible shapes in a {size}x{size} image")
 
     def _generate(self, n: int, rng: Any, noise_rng: Any) -> None:
         size, c = self.size, len(self.classes)

@@ -25,11 +25,18 @@ def _rng(seed: int | None) -> Any:
     return xp.random.default_rng(seed) if seed is not None else backend.generator()
 
 
-def _check(n: int, noise: float, op: str) -> None:
-    if not isinstance(n, (int, xp.integer)) or n < 1:
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, xp.integer)) and not isinstance(v, (bool, xp.bool_))
+
+
+def _check(n: int, noise: float, op: str, classes: int = 1, name: str = "noise") -> None:
+    """Check the common arguments: every class gets at least one point, and the noise is a real spread."""
+    if not _is_int(n) or n < 1:
         raise ValueError(f"{op}: n must be a positive integer, got {n!r}")
-    if noise < 0:
-        raise ValueError(f"{op}: noise must be non-negative, got {noise}")
+    if n < classes:  # a class without points would leave a label missing from y
+        raise ValueError(f"{op}: n must be at least the number of classes ({classes}), got {n}")
+    if not isinstance(noise, (int, float, xp.floating, xp.integer)) or not 0 <= noise < math.inf:
+        raise ValueError(f"{op}: {name} must be a finite non-negative number, got {noise!r}")
 
 
 def _finish(x: Any, y: Any, rng: Any, regression: bool = False) -> tuple[Tensor, Tensor]:
@@ -54,7 +61,7 @@ def make_rings(n: int = 200, noise: float = 0.05, factor: float = 0.5,
         >>> X.shape, y.shape, sorted(set(y.tolist()))
         ((100, 2), (100,), [0, 1])
     """
-    _check(n, noise, "make_rings")
+    _check(n, noise, "make_rings", classes=2)
     if not 0 < factor < 1:
         raise ValueError(f"make_rings: factor must be in (0, 1), got {factor}")
     rng = _rng(seed)
@@ -85,15 +92,18 @@ def make_xor(n: int = 200, noise: float = 0.0, seed: int | None = None) -> tuple
 def make_blobs(n: int = 200, centers: Any = 2, std: float = 0.3, seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Isotropic Gaussian clusters: ``centers`` is a count (placed on a circle of radius 1.5) or
     a ``(k, 2)`` array of centres; class ``i`` is drawn around centre ``i`` with ``std``."""
-    _check(n, std, "make_blobs")
     rng = _rng(seed)
-    if isinstance(centers, (int, xp.integer)):
+    if _is_int(centers):
+        if centers < 1:
+            raise ValueError(f"make_blobs: centers must be a positive count or a (k, 2) array, got {centers}")
         angles = 2 * math.pi * xp.arange(centers) / centers
         c = 1.5 * xp.stack([xp.cos(angles), xp.sin(angles)], 1)
     else:
         c = xp.asarray(centers, dtype=xp.float64)
-        if c.ndim != 2 or c.shape[1] != 2:
-            raise ValueError(f"make_blobs: centers must be a count or a (k, 2) array, got shape {c.shape}")
+        if c.ndim != 2 or c.shape[1] != 2 or len(c) == 0 or not xp.isfinite(c).all():
+            raise ValueError(f"make_blobs: centers must be a positive count or a (k, 2) array of finite numbers, "
+                             f"got {'shape ' + str(c.shape) if xp.isfinite(c).all() else 'non-finite values'}")
+    _check(n, std, "make_blobs", classes=len(c), name="std")
     sizes = _split(n, len(c))
     x = xp.concatenate([rng.normal(ci, std, (m, 2)) for ci, m in zip(c, sizes)])
     y = xp.concatenate([xp.full(m, i) for i, m in enumerate(sizes)])
@@ -103,9 +113,9 @@ def make_blobs(n: int = 200, centers: Any = 2, std: float = 0.3, seed: int | Non
 def make_spirals(n: int = 200, noise: float = 0.0, classes: int = 2, turns: float = 1.75,
                  seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Interleaved spiral arms, one per class (radius growing from 0 to 1 over ``turns``)."""
-    _check(n, noise, "make_spirals")
-    if classes < 2:
-        raise ValueError(f"make_spirals: need at least 2 classes, got {classes}")
+    if not _is_int(classes) or classes < 2:
+        raise ValueError(f"make_spirals: classes must be an integer of at least 2, got {classes!r}")
+    _check(n, noise, "make_spirals", classes=classes)
     rng = _rng(seed)
     xs, ys = [], []
     for k, m in enumerate(_split(n, classes)):
@@ -118,7 +128,7 @@ def make_spirals(n: int = 200, noise: float = 0.0, classes: int = 2, turns: floa
 
 def make_moons(n: int = 200, noise: float = 0.05, seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Two interleaving half circles."""
-    _check(n, noise, "make_moons")
+    _check(n, noise, "make_moons", classes=2)
     rng = _rng(seed)
     n_a, n_b = _split(n, 2)
     ta, tb = xp.linspace(0, math.pi, n_a), xp.linspace(0, math.pi, n_b)
@@ -132,9 +142,12 @@ def make_plane(n: int = 200, noise: float = 0.0, coef: Any = (1.0, -2.0), interc
                seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Regression on a plane: ``y = coef·x + intercept + noise`` with ``x`` uniform on [−1, 1]²."""
     _check(n, noise, "make_plane")
+    w = xp.asarray(coef, dtype=xp.float64)
+    if w.shape != (2,):
+        raise ValueError(f"make_plane: coef must hold 2 numbers (one per input), got shape {w.shape}")
     rng = _rng(seed)
     x = rng.uniform(-1, 1, (n, 2))
-    y = x @ xp.asarray(coef, dtype=xp.float64) + intercept + rng.normal(0, noise, n)
+    y = x @ w + intercept + rng.normal(0, noise, n)
     return _finish(x, y, rng, regression=True)
 
 

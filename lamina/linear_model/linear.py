@@ -14,7 +14,7 @@ from typing import Any
 from .. import backend
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
-from ._base import as_1d, as_2d_float, gradient_descent
+from ._base import as_1d, as_2d_float, as_targets, gradient_descent
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
@@ -35,6 +35,10 @@ class LinearRegression:
         coef_: ``(n_features,)`` (or ``(n_targets, n_features)``) NumPy array.
         intercept_: float (or ``(n_targets,)``).
         loss_history_: the MSE per iteration (gradient descent; empty for the closed form).
+
+    Raises:
+        DivergenceError: (``fit``, ``solver='gd'``) the loss or a gradient became NaN or infinite;
+            the message names the iteration and says to lower ``lr``.
 
     Example:
         >>> import numpy as np
@@ -57,9 +61,7 @@ class LinearRegression:
 
     def fit(self, X: Any, y: Any) -> LinearRegression:
         X = as_2d_float(X, "LinearRegression.fit")
-        Y = xp.asarray(y.detach().array if isinstance(y, Tensor) else y, dtype=xp.float64)
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"LinearRegression.fit: X has {X.shape[0]} samples but y has {Y.shape[0]}")
+        Y = as_targets(y, X.shape[0], "LinearRegression.fit")
         single = Y.ndim == 1
         Y2 = Y[:, None] if single else Y
         A = self._design(X)
@@ -70,7 +72,7 @@ class LinearRegression:
             w = Tensor._wrap(xp.zeros((A.shape[1], Y2.shape[1]))).requires_grad_()
             At, Yt = Tensor._wrap(A), Tensor._wrap(Y2)
             self.loss_history_ = gradient_descent(
-                [w], lambda: F.mse_loss(At @ w, Yt), self.lr, self.max_iter, self.tol)
+                [w], lambda: F.mse_loss(At @ w, Yt), self.lr, self.max_iter, self.tol, op="LinearRegression.fit")
             theta = w.array
         coef = theta[:-1] if self.fit_intercept else theta
         inter = theta[-1] if self.fit_intercept else xp.zeros(Y2.shape[1])
@@ -107,6 +109,10 @@ class LogisticRegression:
         coef_: ``(1, n_features)`` for two classes, ``(n_classes, n_features)`` otherwise.
         intercept_: ``(1,)`` or ``(n_classes,)``.
         loss_history_: the training loss per iteration.
+
+    Raises:
+        DivergenceError: (``fit``) the loss or a gradient became NaN or infinite; the message
+            names the iteration and says to lower ``lr``.
     """
 
     def __init__(self, lr: float = 0.5, max_iter: int = 2000, tol: float = 1e-6, alpha: float = 0.0,
@@ -138,7 +144,8 @@ class LogisticRegression:
                 return F.cross_entropy(Xt @ w + b, target) + (w * w).sum() * (self.alpha / 2)
 
         params = [w, b] if self.fit_intercept else [w]
-        self.loss_history_ = gradient_descent(params, loss_fn, self.lr, self.max_iter, self.tol)
+        self.loss_history_ = gradient_descent(params, loss_fn, self.lr, self.max_iter, self.tol,
+                                              op="LogisticRegression.fit")
         self.coef_ = w.array.T.copy()
         self.intercept_ = b.array.copy()
         self.n_features_in_ = X.shape[1]

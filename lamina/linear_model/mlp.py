@@ -15,7 +15,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
 from ..nn import init
-from ._base import as_1d, as_2d_float
+from ._base import as_1d, as_2d_float, as_targets, check_finite_params, divergence_error, ignore_fp_errors
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -73,28 +73,36 @@ class _BaseMLP:
         weights = [m.weight for m in self.model_ if isinstance(m, nn.Linear)]
         best, stall = math.inf, 0
         self.loss_history_ = []
-        for _ in range(self.max_iter):
-            order = rng.permutation(n) if self.shuffle and bs < n else xp.arange(n)
-            total = 0.0
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                xb, tb = Tensor._wrap(X[idx]), Tensor._wrap(target[idx])
-                opt.zero_grad()
-                loss = loss_fn(self.model_(xb), tb)
-                if self.alpha:
-                    loss = loss + sum((w * w).sum() for w in weights) * (self.alpha / (2 * len(idx)))
-                loss.backward()
-                opt.step()
-                total += float(loss.item()) * len(idx)
-            epoch_loss = total / n
-            self.loss_history_.append(epoch_loss)
-            if epoch_loss > best - self.tol:
-                stall += 1
-                if stall >= self.n_iter_no_change:
-                    break
-            else:
-                stall = 0
-            best = min(best, epoch_loss)
+        op = f"{type(self).__name__}.fit"
+        with ignore_fp_errors():
+            for epoch in range(self.max_iter):
+                order = rng.permutation(n) if self.shuffle and bs < n else xp.arange(n)
+                total = 0.0
+                for b, start in enumerate(range(0, n, bs)):
+                    idx = order[start:start + bs]
+                    xb, tb = Tensor._wrap(X[idx]), Tensor._wrap(target[idx])
+                    opt.zero_grad()
+                    loss = loss_fn(self.model_(xb), tb)
+                    if self.alpha:
+                        loss = loss + sum((w * w).sum() for w in weights) * (self.alpha / (2 * len(idx)))
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        raise divergence_error(op, f"epoch {epoch + 1}, batch {b + 1}", "loss", value,
+                                               "learning_rate_init", self.learning_rate_init)
+                    loss.backward()
+                    opt.step()
+                    total += value * len(idx)
+                epoch_loss = total / n
+                self.loss_history_.append(epoch_loss)
+                if epoch_loss > best - self.tol:
+                    stall += 1
+                    if stall >= self.n_iter_no_change:
+                        break
+                else:
+                    stall = 0
+                best = min(best, epoch_loss)
+            check_finite_params(params, op, f"epoch {len(self.loss_history_)}", "learning_rate_init",
+                                self.learning_rate_init)
         self.n_iter_ = len(self.loss_history_)
         self.n_features_in_ = X.shape[1]
 
@@ -124,6 +132,10 @@ class MLPClassifier(_BaseMLP):
 
     Attributes:
         classes_, model_ (the trained ``nn.Sequential``), loss_history_ (per epoch), n_iter_.
+
+    Raises:
+        DivergenceError: (``fit``, every solver) a mini-batch loss or a parameter became NaN or
+            infinite; the message names the epoch and batch and says to lower ``learning_rate_init``.
     """
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
@@ -155,7 +167,7 @@ class MLPRegressor(_BaseMLP):
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
         X = as_2d_float(X, "MLPRegressor.fit")
-        Y = xp.asarray(y.detach().array if isinstance(y, Tensor) else y, dtype=xp.float64)
+        Y = as_targets(y, len(X), "MLPRegressor.fit")
         self._single = Y.ndim == 1
         Y2 = Y[:, None] if self._single else Y
         self._fit(X, Y2, lambda out, t: F.mse_loss(out, t) * 0.5, Y2.shape[1])

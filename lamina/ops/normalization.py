@@ -7,6 +7,12 @@ runs a fused NumPy kernel under plain ``backward()``; when a graph is being buil
 (``create_graph=True``) it is written with lamina ops, recomputing the statistics from ``x``,
 so second derivatives are exact.
 
+At the dtype's extremes (see ``kernels/norm.py``): a group whose variance overflows the dtype
+(``|x − mean|`` beyond ``√max``, about 1.8e19 in float32) gives NaN — not the zeros that
+``1/√inf`` would — and a constant group gives exactly 0 even at 3e38. torch agrees on NaN/inf
+inputs; on overflow it gives NaN for some sizes and zeros for others, and garbage for constant
+channels far from 0, so lamina keeps one rule.
+
 NOTE (biased vs unbiased): batch statistics use the biased variance (÷M) to normalize, but
 the running variance is updated with the unbiased one (÷(M−1)) — torch's convention.
 """
@@ -218,8 +224,10 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
         raise ValueError(f"{op}: expected more than 1 spatial element when training, got input of shape "
                          f"{tuple(input.shape)}")
     y, mean, var = normalize(input, axes, eps)
-    _update(running_mean, mean.mean(0), momentum)
-    _update(running_var, (var * (m / (m - 1))).mean(0), momentum)
+    if running_mean is not None:
+        _update(running_mean, mean.mean(0), momentum)
+    if running_var is not None:
+        _update(running_var, (var * (m / (m - 1))).mean(0), momentum)
     return _affine(y, weight, bias, shape)
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import backend
-from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
+from ._closure import loss_and_grad
 from .optimizer import Optimizer
 
 __all__ = ["LBFGS"]
@@ -131,7 +131,9 @@ class LBFGS(Optimizer):
 
     Matches ``torch.optim.LBFGS``: one parameter group; ``step(closure)`` runs up to
     ``max_iter`` iterations and needs a closure that zeroes the gradients, computes the loss,
-    calls ``backward()`` and returns the loss.
+    calls ``backward()`` and returns the loss. Beyond torch, a closure that only returns the
+    loss (with its graph) works too: LBFGS then calls ``backward()`` itself (torch would see no
+    gradient and stop at once).
 
     Args:
         params: parameters to optimize (a single group).
@@ -193,8 +195,7 @@ class LBFGS(Optimizer):
     def _directional_evaluate(self, closure: Callable[[], Any], x: list[Any], t: float,
                               d: Any) -> tuple[float, Any]:
         self._add_grad(t, d)
-        with enable_grad():
-            loss = float(closure())
+        loss = float(loss_and_grad(closure, self._params, "LBFGS.step"))
         flat_grad = self._gather_flat_grad()
         self._set_param(x)
         return loss, flat_grad
@@ -211,8 +212,7 @@ class LBFGS(Optimizer):
         state = self.state[self._params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
-        with enable_grad():
-            orig_loss = closure()
+        orig_loss = loss_and_grad(closure, self._params, "LBFGS.step")
         loss = float(orig_loss)
         current_evals = 1
         state["func_evals"] += 1
@@ -280,8 +280,7 @@ class LBFGS(Optimizer):
                 self._add_grad(t, d)
                 opt_cond = False
                 if n_iter != max_iter:
-                    with enable_grad():
-                        loss = float(closure())
+                    loss = float(loss_and_grad(closure, self._params, "LBFGS.step"))
                     flat_grad = self._gather_flat_grad()
                     opt_cond = xp.abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1

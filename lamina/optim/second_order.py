@@ -19,6 +19,7 @@ from .. import backend
 from ..autograd.engine import grad as autograd_grad
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.tensor import Tensor
+from ._closure import check_loss, loss_and_grad, watch_backward
 from .lbfgs import _strong_wolfe
 from .optimizer import Optimizer
 
@@ -109,8 +110,10 @@ class Newton(Optimizer):
         cg_max_iter: CG iterations per step (default: the parameter count, at most 200).
         line_search: None or ``'backtracking'``.
 
-    ``step(closure)`` needs a closure that returns the loss *with its graph* (no backward
-    needed; it is called again for line-search trials).
+    ``step(closure)`` takes a closure in either convention, with the same steps: one that only
+    returns the loss (with its graph), or torch's (as for ``LBFGS``: ``zero_grad()``, compute the
+    loss, ``loss.backward()``, return the loss) — its ``backward()`` then keeps the graph, which
+    the Hessian-vector products need. The closure is called again for line-search trials.
 
     Example:
         >>> import lamina
@@ -139,11 +142,7 @@ class Newton(Optimizer):
         _single_group(self)
 
     def _gradient(self, loss: Tensor, params: list[Tensor]) -> list[Tensor | None]:
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise RuntimeError("Newton.step: the closure must return the scalar loss as a lamina Tensor")
-        if not loss.requires_grad:
-            raise RuntimeError("Newton.step: the loss returned by the closure has no graph (was it computed "
-                               "under no_grad, or detached?)")
+        check_loss(loss, "Newton.step")
         return list(autograd_grad(loss, params, create_graph=True, allow_unused=True))
 
     @staticmethod
@@ -165,8 +164,11 @@ class Newton(Optimizer):
         group = _single_group(self)
         params = group["params"]
         flat = _Flat(params)
-        with enable_grad():
+        # a closure in torch's convention calls backward(), which would free the graph that the
+        # Hessian-vector products differentiate again: inside the watch it keeps it
+        with enable_grad(), watch_backward(keep_graph=True) as calls:
             loss = closure()
+        with enable_grad():
             grads = self._gradient(loss, params)
         g = xp.concatenate([xp.zeros(p.numel(), p.dtype) if gi is None else gi.array.reshape(-1)
                             for gi, p in zip(grads, params)])
@@ -191,7 +193,7 @@ class Newton(Optimizer):
         state["newton_decrement"] = float(math.sqrt(max(-float(g.dot(d)), 0.0)))
         t = group["lr"]
         if group["line_search"] == "backtracking":
-            t = self._backtrack(closure, flat, float(loss), g, d, t)
+            t = self._backtrack(closure, flat, float(loss), g, d, t, calls_backward=bool(calls))
         flat.add_(t, d)
         return loss
 
@@ -219,7 +221,7 @@ class Newton(Optimizer):
 
     @staticmethod
     def _backtrack(closure: Callable[[], Any], flat: _Flat, f0: float, g: Any, d: Any, t: float,
-                   c1: float = 1e-4) -> float:
+                   c1: float = 1e-4, calls_backward: bool = False) -> float:
         slope = float(g.dot(d))
         if slope >= 0:  # not a descent direction (H not positive definite): fall back to -g
             d[...] = -g
@@ -227,7 +229,7 @@ class Newton(Optimizer):
         x0 = flat.get()
         for _ in range(60):
             flat.add_(t, d)
-            with no_grad():
+            with enable_grad() if calls_backward else no_grad():  # a closure that calls backward needs a graph
                 f = float(closure())
             flat.set_(x0)
             if math.isfinite(f) and f <= f0 + c1 * t * slope:
@@ -261,8 +263,9 @@ class NonlinearCG(Optimizer):
         c1, c2: the Wolfe constants (default 1e-4, 0.1).
         max_ls: the most function evaluations of one line search (default 25).
 
-    ``step(closure)`` needs a closure that zeroes the gradients, computes the loss, calls
-    ``backward()`` and returns the loss (as for ``LBFGS``).
+    ``step(closure)`` takes a closure that zeroes the gradients, computes the loss, calls
+    ``backward()`` and returns the loss (as for ``LBFGS``), or one that only returns the loss
+    (with its graph): the optimizer then calls ``backward()`` itself; the steps are the same.
 
     Example:
         >>> import lamina
@@ -297,8 +300,7 @@ class NonlinearCG(Optimizer):
         group = _single_group(self)
         flat = _Flat(group["params"])
         state = self.state[group["params"][0]]
-        with enable_grad():
-            orig_loss = closure()
+        orig_loss = loss_and_grad(closure, group["params"], "NonlinearCG.step")
         loss = float(orig_loss)
         g = flat.grad()
         if not g.any():
@@ -325,8 +327,7 @@ class NonlinearCG(Optimizer):
 
         def obj_func(x: Any, t: float, d: Any) -> tuple[float, Any]:
             flat.add_(t, d)
-            with enable_grad():
-                f = float(closure())
+            f = float(loss_and_grad(closure, group["params"], "NonlinearCG.step"))
             gn = flat.grad()
             flat.set_(x)
             return f, gn

@@ -22,6 +22,17 @@ xp = backend.xp
 
 
 def _probabilities(model: Any, pts: Any) -> Any:
+    """Class probabilities ``(M, K)`` of ``model`` at the points ``pts`` ``(M, 2)`` (float64)."""
+    if not isinstance(model, nn.Module) and hasattr(model, "predict_proba"):  # a scikit-learn-style classifier
+        prob = xp.asarray(model.predict_proba(pts), dtype=backend.float64)
+        if prob.ndim != 2 or prob.shape[0] != len(pts) or prob.shape[1] < 2:
+            raise ValueError(f"plot_decision_boundary: {type(model).__name__}.predict_proba should give "
+                             f"({len(pts)}, n_classes) probabilities, got shape {prob.shape}")
+        return prob
+    if not callable(model):
+        raise TypeError("plot_decision_boundary: model must be an nn.Module, a callable giving logits, or a "
+                        "classifier with predict_proba (such as lamina.linear_model.LogisticRegression or "
+                        f"MLPClassifier), got {type(model).__name__}")
     dtype = next((p.dtype for p in model.parameters()), backend.float32) if isinstance(model, nn.Module) \
         else backend.float32
     with no_grad():
@@ -34,7 +45,22 @@ def _probabilities(model: Any, pts: Any) -> Any:
     return e / e.sum(1, keepdims=True)
 
 
-def plot_decision_boundary(model: nn.Module | Callable[[Tensor], Tensor], x: Any, y: Any,
+def _class_indices(model: Any, y: Any) -> Any:
+    """The column of ``model``'s probabilities that each label of ``y`` names (its index in ``classes_``, if any)."""
+    lab = xp.asarray(y.array if isinstance(y, Tensor) else y).reshape(-1)
+    classes = getattr(model, "classes_", None) if not isinstance(model, nn.Module) else None
+    if classes is None:
+        return lab.astype(int)
+    classes = xp.asarray(classes)
+    idx = xp.clip(xp.searchsorted(classes, lab), 0, len(classes) - 1)
+    unknown = classes[idx] != lab
+    if unknown.any():
+        raise ValueError(f"plot_decision_boundary: y holds labels the model was not fitted on: "
+                         f"{sorted(set(lab[unknown].tolist()))[:5]} (its classes_: {classes.tolist()})")
+    return idx
+
+
+def plot_decision_boundary(model: nn.Module | Callable[[Tensor], Tensor] | Any, x: Any, y: Any,
                            path: str | os.PathLike[str], resolution: int = 150, margin: float = 0.5,
                            title: str = "decision regions") -> str:
     """The regions a 2-D classifier assigns to each class, shaded by its confidence, with the
@@ -43,15 +69,21 @@ def plot_decision_boundary(model: nn.Module | Callable[[Tensor], Tensor], x: Any
     faded where the model is unsure.
 
     Args:
-        model: maps ``(M, 2)`` points to logits ``(M, K)`` (or ``(M,)``/``(M, 1)`` for binary).
+        model: an ``nn.Module`` or a callable mapping ``(M, 2)`` points (a Tensor) to logits ``(M, K)``
+            (or ``(M,)``/``(M, 1)`` for binary); or a fitted classifier with ``predict_proba`` taking a
+            ``(M, 2)`` array, such as ``lamina.linear_model.LogisticRegression`` or ``MLPClassifier``
+            (scikit-learn's classifiers too), whose ``classes_`` then map ``y`` to its columns.
         x: points ``(N, 2)``; y: their classes ``(N,)``.
         resolution: grid points per axis.
         margin: space around the data's bounding box.
+
+    Returns:
+        The path written.
     """
     pts = xp.asarray(x.array if isinstance(x, Tensor) else x, dtype=backend.float64)
-    lab = xp.asarray(y.array if isinstance(y, Tensor) else y).reshape(-1).astype(int)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"plot_decision_boundary: expected points (N, 2), got shape {pts.shape}")
+    lab = _class_indices(model, y)
     lo, hi = pts.min(0) - margin, pts.max(0) + margin
     gx, gy = xp.meshgrid(xp.linspace(lo[0], hi[0], resolution), xp.linspace(lo[1], hi[1], resolution))
     grid = xp.stack([gx.ravel(), gy.ravel()], 1)

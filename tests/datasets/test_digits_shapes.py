@@ -117,3 +117,33 @@ def test_shapes_several_objects_for_detection():
     assert len(imgs) == 4 and "boxes" in targets[0]
     plain = Shapes(n=3, objects=2)
     assert sorted(plain[0][1]) == ["labels"]
+
+
+@pytest.mark.parametrize("objects", [1, 2, 4, 8])
+def test_shapes_every_allowed_size_and_seed_fits_inside_the_image(objects):
+    # size 8 used to fail for about one seed in ten (an empty range for the centre of a large shape)
+    smallest = max(8, 2 * objects)
+    for size in [*range(smallest, smallest + 6), 31, 64]:
+        for seed in range(12):
+            ds = Shapes(n=8, size=size, seed=seed, objects=objects, noise=0.0, return_boxes=True)
+            on = ds.instances > 0
+            # every shape lies wholly inside, off the border pixels: none is cut by the image's edge
+            assert not (on[:, 0].any() or on[:, -1].any() or on[:, :, 0].any() or on[:, :, -1].any()), (size, seed)
+            for inst, boxes in zip(ds.instances, ds.boxes):
+                k = len(boxes)
+                assert 1 <= k <= objects and all((inst == j + 1).sum() >= 4 for j in range(k))
+                assert boxes.min() >= 1 and boxes.max() <= size - 2
+
+
+def test_shapes_large_crosses_are_not_cut():
+    # the cross reaches sqrt(10)/3 of its radius (its arms' corners): placed by that reach, it never touches the border
+    ds = Shapes(n=60, size=96, classes=("cross",), noise=0.0, seed=0)
+    on = ds.masks > 0
+    assert not (on[:, 0].any() or on[:, -1].any() or on[:, :, 0].any() or on[:, :, -1].any())
+    assert on.sum((1, 2)).max() > 0.15 * 96 * 96  # large crosses were drawn
+
+
+def test_shapes_too_many_objects_for_the_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="Shapes: 5 objects need a size of at least 10, got 9"):
+        Shapes(n=2, size=9, objects=5)
+    assert len(Shapes(n=2, size=10, objects=5)) == 2

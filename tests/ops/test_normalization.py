@@ -1,6 +1,8 @@
 """Normalization ops against torch over random configurations (forward, every input gradient,
 running statistics); gradcheck and gradgradcheck; local contrast norm against a SciPy reference."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -267,3 +269,76 @@ def test_batch_norm_training_on_an_empty_batch_follows_torch(shape):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         LF.batch_norm(lamina.zeros(1, 3), None, None, training=True)
+
+
+# At the ends of the dtype's range each group has a known answer: an ordinary group its
+# standardized values; a constant group (even of 3e38) exactly 0; a group whose variance
+# overflows the dtype (|x − mean| beyond √max) NaN — not the zeros that 1/√inf gives, which
+# lamina returned before; a group holding inf or NaN NaN. torch agrees on the ordinary groups
+# and on inf/NaN, but not consistently elsewhere (float32 layer_norm at 1e30 is NaN for some row
+# lengths and zeros for others; float32 batch_norm of a constant 1e30 channel gives ±1e25), so
+# the rule is checked against values derived by hand and torch on the groups it gets right.
+def _extreme_groups(dtype, length=12):
+    rng = np.random.default_rng(0)
+    f32 = dtype == np.float32
+    big, huge = (1e30, 3e38) if f32 else (1e200, 1.7e308)
+    ordinary = [rng.standard_normal(length), rng.standard_normal(length) * 1e-30, 5 + rng.standard_normal(length)]
+    constant = [np.full(length, v) for v in (1e30, -huge, huge)]
+    one_big = rng.standard_normal(length)
+    one_big[3] = big
+    spread = rng.standard_normal(length) * (1e20 if f32 else 1e160)
+    overflow = [one_big, spread, np.where(np.arange(length) % 2, huge, -huge)]
+    special = []
+    for v in (np.inf, -np.inf, np.nan):
+        g = rng.standard_normal(length)
+        g[5] = v
+        special.append(g)
+    groups = ordinary + constant + overflow + special
+    kinds = ["ordinary"] * len(ordinary) + ["constant"] * 3 + ["nan"] * (len(overflow) + len(special))
+    return np.stack(groups).astype(dtype), kinds
+
+
+def _standardized(g, eps):
+    g = g.astype(np.float64)
+    d = g - g.mean()
+    return d / np.sqrt((d * d).mean() + eps)
+
+
+NORM_LAYOUTS = {  # the op on (G, L) groups, and the op's output back as (G, L)
+    "layer_norm": (lambda F, x: F.layer_norm(x, (x.shape[-1],)), lambda y: y),
+    "group_norm": (lambda F, x: F.group_norm(x.reshape(x.shape[0], 3, -1), 1), lambda y: y.reshape(y.shape[0], -1)),
+    "instance_norm": (lambda F, x: F.instance_norm(x[:, None]), lambda y: y[:, 0]),
+    "batch_norm": (lambda F, x: F.batch_norm(x.T, None, None, training=True), lambda y: y.T),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(NORM_LAYOUTS))
+def test_norms_at_the_dtypes_extremes(path, name, dtype):
+    groups, kinds = _extreme_groups(dtype)
+    run, back = NORM_LAYOUTS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no NumPy overflow warning escapes either
+        got = back(run(LF, lamina.tensor(groups)).numpy())
+    ref = back(run(TF, torch.from_numpy(groups)).numpy())
+    tol = 2e-3 if dtype == np.float32 else 1e-9
+    for i, kind in enumerate(kinds):
+        if kind == "ordinary":
+            want = _standardized(groups[i], 1e-5)
+            np.testing.assert_allclose(got[i], want, rtol=tol, atol=tol, err_msg=f"group {i}")
+            np.testing.assert_allclose(got[i], ref[i], rtol=tol, atol=tol, err_msg=f"group {i}")
+        elif kind == "constant":
+            assert np.all(got[i] == 0), f"group {i}: a constant group standardizes to 0, got {got[i]}"
+        else:
+            assert np.isnan(got[i]).all(), f"group {i} ({groups[i][:4]}...): expected NaN, got {got[i]}"
+
+
+def test_batch_norm_constant_channel_far_from_zero_gives_the_bias(path):
+    # y = x·scale + shift cancels catastrophically for a constant channel of 1e30: the bias exactly
+    x = np.full((4, 2, 3), 1e30, np.float32)
+    x[:, 1] = np.arange(12, dtype=np.float32).reshape(4, 3)
+    w, b = lamina.tensor([2.0, 3.0]), lamina.tensor([0.25, -1.0])
+    y = LF.batch_norm(lamina.tensor(x), None, None, w, b, training=True).numpy()
+    assert np.all(y[:, 0] == 0.25)
+    t = TF.batch_norm(torch.from_numpy(x[:, 1:]), None, None, torch.tensor([3.0]), torch.tensor([-1.0]), training=True)
+    np.testing.assert_allclose(y[:, 1:], t.numpy(), rtol=1e-5, atol=1e-5)

@@ -1,5 +1,7 @@
 """Reductions, scans and the softmax family against torch; gradcheck and gradgradcheck."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -234,3 +236,32 @@ def test_softmax_family_saves_only_its_output_and_follows_torchs_edge_rules():
             fn(lamina.tensor(2.0), 1)
         assert fn(lamina.tensor(2.0), -1).shape == ()
         assert fn(lamina.tensor([1, 2, 3]), 0).dtype == lamina.get_default_dtype()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_var_std_at_the_dtypes_extremes(dtype):
+    """Hand-computed: for [a, 1, 2, 3] with a huge, mean ≈ a/4 and the deviations ≈ (3a/4, −a/4, −a/4, −a/4),
+    so Σd² = 3a²/4, the unbiased variance a²/4 (overflowing once a > 2·√max) and the std a/2 — finite.
+    A constant row has variance exactly 0, however large its value (its mean's rounding is corrected)."""
+    f32 = dtype == np.float32
+    a = 1e30 if f32 else 1e200
+    huge = 3e38 if f32 else 1.7e308
+    x = np.array([[a, 1, 2, 3], [1e30] * 4, [-huge] * 4, [huge, huge, -huge, 1.0], [np.inf, 1, 2, 3],
+                  [np.nan, 1, 2, 3]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        v = lamina.var(lamina.tensor(x), -1).numpy()
+        s = lamina.std(lamina.tensor(x), -1).numpy()
+    assert np.isinf(v[0]) and np.isinf(v[3])  # the variance overflows the dtype (torch: inf too)
+    np.testing.assert_allclose(s[0], a / 2, rtol=1e-6)  # torch's float32 std agrees; its float64 std gives inf
+    assert v[1] == 0 and v[2] == 0 and s[1] == 0 and s[2] == 0
+    exact = np.std(x[3].astype(np.longdouble), ddof=1)  # about 3e38·1.2: finite in float64, not in float32
+    assert (np.isinf(s[3]) if exact > np.finfo(dtype).max else abs(s[3] / exact - 1) < 1e-6)
+    assert np.isnan(v[4:]).all() and np.isnan(s[4:]).all()
+    t = torch.from_numpy(x[:3] if f32 else x[1:3])
+    np.testing.assert_allclose(s[:3] if f32 else s[1:3], torch.std(t, -1).numpy(), rtol=1e-6)
+    # the gradient of the rescued std is the ordinary one: d std/dx = d / ((n − 1)·std) = (1/2, −1/6, −1/6, −1/6)
+    w = lamina.tensor(x[0], requires_grad=True)
+    lamina.std(w).backward()
+    np.testing.assert_allclose(w.grad.numpy(), [0.5, -1 / 6, -1 / 6, -1 / 6], rtol=1e-6)
+    assert w.grad.dtype == w.dtype

@@ -157,3 +157,72 @@ def test_errors():
         lamina.optim.NonlinearCG([w], beta="HS")
     with pytest.raises(ValueError, match="parameter groups"):
         lamina.optim.Newton([{"params": [w]}, {"params": [nn.Parameter(lamina.zeros(1))]}])
+
+
+def _closures(opt, loss_fn):
+    """The two closure conventions for one loss: loss only, and torch's (zero_grad, backward, return)."""
+    def torch_style():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    return {"loss only": loss_fn, "torch": torch_style}
+
+
+def _trajectories(make_opt, loss_fn, start, steps):
+    """The parameters after each step, for each closure convention, from the same start."""
+    out = {}
+    for style in ("loss only", "torch"):
+        w = nn.Parameter(lamina.tensor(np.array(start, dtype=np.float64)))
+        opt = make_opt([w])
+        closure = _closures(opt, lambda: loss_fn(w))[style]
+        out[style] = []
+        for _ in range(steps):
+            opt.step(closure)
+            out[style].append(w.array.copy())
+    return out
+
+
+def test_newton_torch_closure_hand_computed_quadratic():
+    """f(w) = ½wᵀAw − bᵀw with A = [[3, 1], [1, 2]], b = (1, 1), from w = (1, −1): g = Aw − b = (1, −2).
+    Damping 1: (A + I)⁻¹ = [[3, −1], [−1, 4]] / 11, so d = −(A + I)⁻¹g = −(5, −9)/11 and w ← (6/11, −2/11)."""
+    A, b = lamina.tensor([[3.0, 1.0], [1.0, 2.0]]).double(), lamina.tensor([1.0, 1.0]).double()
+    for style in ("loss only", "torch"):
+        w = nn.Parameter(lamina.tensor([1.0, -1.0]).double())
+        opt = lamina.optim.Newton([w], damping=1.0, hessian="exact")
+        loss = opt.step(_closures(opt, lambda: 0.5 * (w @ A @ w) - b @ w)[style])
+        np.testing.assert_allclose(w.array, [6 / 11, -2 / 11], rtol=1e-14)
+        assert loss.item() == 0.5 * (3 - 2 + 2) - 0.0  # the loss at the start: ½·3 − (1 − 1)
+        if style == "torch":  # the closure's own backward filled p.grad at the start point
+            np.testing.assert_allclose(w.grad.array, [1.0, -2.0])
+
+
+@pytest.mark.parametrize("hessian, line_search", [("exact", None), ("cg", None), ("exact", "backtracking"),
+                                                  ("cg", "backtracking")])
+def test_newton_both_closure_conventions_give_the_same_steps(hessian, line_search):
+    paths = _trajectories(lambda p: lamina.optim.Newton(p, hessian=hessian, line_search=line_search),
+                          _rosenbrock, [-1.2, 1.0], 6)
+    assert not np.allclose(paths["torch"][0], [-1.2, 1.0])  # it moved
+    for a, b in zip(paths["loss only"], paths["torch"]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("opt_class", [lamina.optim.NonlinearCG, lamina.optim.LBFGS])
+def test_gradient_optimizers_take_a_loss_only_closure(opt_class):
+    # a closure that only returns the loss used to leave p.grad empty: a zero gradient, and no step at all
+    paths = _trajectories(lambda p: opt_class(p), _rosenbrock, [-1.2, 1.0], 4)
+    assert not np.allclose(paths["loss only"][0], [-1.2, 1.0])
+    for a, b in zip(paths["loss only"], paths["torch"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_closure_without_graph_or_backward_is_a_clear_error():
+    w = nn.Parameter(lamina.zeros(2, dtype=lamina.float64))
+    for opt_class in (lamina.optim.NonlinearCG, lamina.optim.LBFGS, lamina.optim.Newton):
+        with pytest.raises(RuntimeError, match=f"{opt_class.__name__}.step: the loss returned by the closure has "
+                                               "no graph and the closure did not call backward"):
+            opt_class([w]).step(lambda: (w * w).sum().detach())
+        with pytest.raises(RuntimeError, match=f"{opt_class.__name__}.step: the closure must return the scalar "
+                                               "loss as a lamina Tensor, got float"):
+            opt_class([w]).step(lambda: 1.0)

@@ -7,11 +7,24 @@ the count ``M``); the backward of that map is
     gx = r · (g − mean(g) − xhat · mean(g · xhat))
 
 with the means over the same axes.
+
+At the ends of the dtype's range the statistics are guarded, by checks on the per-group
+statistics only (the data is read again only where a check fires):
+
+- a mean whose running sum overflows although the values are finite (all near the dtype's
+  largest number) is summed again as ``Σ x/M``;
+- where the spread is tiny against the mean (``std < 64·eps·|mean|``, e.g. a constant group of
+  1e30), the mean's rounding error would dominate ``x − mean``: the mean is corrected once by
+  ``mean(x − mean)`` (the corrected two-pass algorithm), so a constant group gives exactly 0;
+- where the variance overflows the dtype (``|x − mean|`` beyond ``√max``, about 1.8e19 in
+  float32), ``r = 1/√var`` would be 0 and the group silently all zeros: it is NaN instead, as
+  torch's layer norm gives. NumPy's overflow warnings are silenced (torch is silent).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ... import backend
@@ -23,19 +36,79 @@ __all__ = ["normalize_forward", "normalize_backward", "batch_norm_forward", "bat
 xp = backend.xp
 
 
+_REFINE = 64  # the mean is corrected where the spread is below _REFINE·eps·|mean| (see the module docstring)
+
+
+def _errstate() -> Any:
+    return xp.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
+_LIMITS: dict[Any, tuple[float, float]] = {}
+
+
+def _limits(dtype: Any) -> tuple[float, float]:
+    """``(_REFINE·eps, max)`` of a float dtype."""
+    if dtype not in _LIMITS:
+        fi = xp.finfo(dtype)
+        _LIMITS[dtype] = (float(_REFINE * fi.eps), float(fi.max))
+    return _LIMITS[dtype]
+
+
+def _ordinary(mean: Any, var: Any) -> bool:
+    """One check on the statistics, in three reductions over them (sufficient, not necessary:
+    :func:`_guarded` looks group by group): every variance finite and none so small against the
+    means that a mean's rounding shows in ``x − mean``. False also for NaN or infinite means."""
+    if not var.size:
+        return True
+    k, vmax = _limits(var.dtype)
+    return bool(xp.sqrt(var.min()) >= k * xp.abs(mean).max() and var.max() <= vmax)
+
+
+def _guarded(x: Any, axes: tuple[int, ...], mean: Any, d: Any, var: Any,
+             var_of: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
+    """``(mean, d, var)`` again where :func:`_ordinary` failed (the module docstring's guards)."""
+    if not xp.isfinite(mean).all():  # the running sum overflowed: Σ x/M cannot
+        m = math.prod(x.shape[a] for a in axes)
+        mean = xp.where(xp.isfinite(mean), mean, (x / m).sum(axis=axes, keepdims=True))
+        d = x - mean
+        var = var_of(d)
+    coarse = (xp.sqrt(var) < (_REFINE * xp.finfo(var.dtype).eps) * xp.abs(mean)) | xp.isinf(var)
+    if coarse.any():  # the corrected two-pass mean: its rounding error measured on the deviations
+        c = d.mean(axis=axes, keepdims=True)
+        mean = mean + xp.where(xp.isfinite(c), c, 0).astype(c.dtype, copy=False)
+        d = x - mean
+        var = var_of(d)
+    return mean, d, var
+
+
+def _rsqrt(var: Any, eps: float) -> Any:
+    """``1/√(var + eps)``, NaN where the variance overflowed (not the 0 that would zero the group)."""
+    r = 1.0 / xp.sqrt(var + eps)
+    if xp.isinf(var).any():
+        r = xp.where(xp.isinf(var), xp.nan, r)
+    return r
+
+
 def normalize_forward(x: Any, axes: tuple[int, ...], eps: float) -> tuple[Any, Any, Any, Any]:
     """``(xhat, mean, var, r)``; ``mean``, ``var`` (biased) and ``r`` keep the reduced axes as 1s.
 
     The variance is the mean of squared deviations from the mean (two passes), not
-    ``E[x²] − E[x]²``, which cancels catastrophically when the mean is large.
+    ``E[x²] − E[x]²``, which cancels catastrophically when the mean is large; the guards of the
+    module docstring apply at the dtype's extremes.
     """
-    mean = x.mean(axis=axes, keepdims=True)
-    d = x - mean
-    sq = xp.square(d)
-    var = sq.mean(axis=axes, keepdims=True)
-    del sq
-    r = 1.0 / xp.sqrt(var + eps)
-    d *= r
+    def var_of(d: Any) -> Any:
+        return xp.square(d).mean(axis=axes, keepdims=True)
+
+    with _errstate():
+        mean = x.mean(axis=axes, keepdims=True)
+        d = x - mean
+        var = var_of(d)
+        if _ordinary(mean, var):
+            r = 1.0 / xp.sqrt(var + eps)
+        else:
+            mean, d, var = _guarded(x, axes, mean, d, var, var_of)
+            r = _rsqrt(var, eps)
+        d *= r
     return d, mean, var, r.astype(x.dtype, copy=False)
 
 
@@ -82,32 +155,48 @@ def _empty_like_layout(kind: str, a: Any) -> tuple[Any, Any]:
 def batch_norm_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any, Any]:
     """Training-mode batch norm over every axis but 1: ``(y, mean, var, r, d)`` with ``var``
     biased, ``r = 1/√(var + eps)`` and ``d = x − mean`` kept for the backward on the NumPy
-    path (None with the numba kernels, which recompute it); y has x's memory order."""
+    path (None with the numba kernels, which recompute it); y has x's memory order. The guards
+    of the module docstring apply at the dtype's extremes."""
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     fast = _fast_view(x)
-    if fast is not None:
-        kind, xv = fast
-        c = x.shape[1]
-        mean, var = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
-        (norm_numba.stats_rows if kind == "rows" else norm_numba.stats_planes)(xv, mean, var)
-        r64 = 1.0 / xp.sqrt(var + eps)
-        scale64 = r64 if w is None else r64 * w
-        shift64 = -mean * scale64 if b is None else b - mean * scale64
-        y, yv = _empty_like_layout(kind, x)
-        (norm_numba.affine_rows if kind == "rows" else norm_numba.affine_planes)(
-            xv, scale64.astype(x.dtype), shift64.astype(x.dtype), yv)
-        dt = x.dtype
-        return y, mean.astype(dt).reshape(shape), var.astype(dt).reshape(shape), r64.astype(dt).reshape(shape), None
-    axes = (0,) + tuple(range(2, x.ndim))
-    m = x.size // x.shape[1]
-    mean = x.mean(axis=axes, keepdims=True)
-    d = x - mean
-    var = (_channel_dot(d, d) / m).reshape(shape)
-    r = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-    scale = r if w is None else r * w.reshape(shape)
-    y = d * scale
-    if b is not None:
-        y += b.reshape(shape)
+    with _errstate():
+        if fast is not None:
+            kind, xv = fast
+            c = x.shape[1]
+            mean, var = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
+            (norm_numba.stats_rows if kind == "rows" else norm_numba.stats_planes)(xv, mean, var)
+            dt = x.dtype
+            k, vmax = _limits(dt)
+            r64 = 1.0 / xp.sqrt(var + eps)
+            # one check on the (float64) statistics: the NumPy path below runs where Σ(x − mean)²
+            # would overflow the dtype, where the float64 sums overflowed (or met NaN), and where
+            # y = x·scale + shift would cancel (|mean|·r huge: a near-constant channel far from 0)
+            if var.max() * (x.size // c) <= vmax and float((xp.abs(mean) * r64).max()) < 1 / k:
+                scale64 = r64 if w is None else r64 * w
+                shift64 = -mean * scale64 if b is None else b - mean * scale64
+                y, yv = _empty_like_layout(kind, x)
+                (norm_numba.affine_rows if kind == "rows" else norm_numba.affine_planes)(
+                    xv, scale64.astype(dt), shift64.astype(dt), yv)
+                return (y, mean.astype(dt).reshape(shape), var.astype(dt).reshape(shape),
+                        r64.astype(dt).reshape(shape), None)
+        axes = (0,) + tuple(range(2, x.ndim))
+        m = x.size // x.shape[1]
+
+        def var_of(d: Any) -> Any:
+            return (_channel_dot(d, d) / m).reshape(shape)
+
+        mean = x.mean(axis=axes, keepdims=True)
+        d = x - mean
+        var = var_of(d)
+        if _ordinary(mean, var):
+            r = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        else:
+            mean, d, var = _guarded(x, axes, mean, d, var, var_of)
+            r = _rsqrt(var, eps).astype(x.dtype, copy=False)
+        scale = r if w is None else r * w.reshape(shape)
+        y = d * scale
+        if b is not None:
+            y += b.reshape(shape)
     return y, mean, var, r, d
 
 
