@@ -6,7 +6,9 @@ reach a node along several paths are summed before the node runs; each node runs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import backend
@@ -14,7 +16,26 @@ from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, Node
 from .tensor import Tensor
 
-__all__ = ["run_backward", "grad"]
+__all__ = ["run_backward", "grad", "watch_backward"]
+
+# (calls, keep_graph) inside watch_backward: per thread and asyncio task
+_WATCH: contextvars.ContextVar[tuple[list[Any], bool] | None] = contextvars.ContextVar("lamina_backward_watch",
+                                                                                       default=None)
+
+
+@contextlib.contextmanager
+def watch_backward(keep_graph: bool = False) -> Iterator[list[Any]]:
+    """Record the tensors that ``backward()`` is called on in this thread inside the block; with
+    ``keep_graph``, calls that leave ``retain_graph`` unset keep the graph (as ``retain_graph=True``).
+
+    For optimizers that take a torch-style closure (``zero_grad(); loss.backward(); return loss``)
+    yet need the loss's graph afterwards (Newton's Hessian-vector products)."""
+    calls: list[Any] = []
+    token = _WATCH.set((calls, keep_graph))
+    try:
+        yield calls
+    finally:
+        _WATCH.reset(token)
 
 xp = backend.xp
 
@@ -197,6 +218,11 @@ def run_backward(
     """Backward from ``tensors`` seeded with ``grad_tensors``; used by ``Tensor.backward``."""
     tensors = _as_tuple(tensors)
     grads = tuple(_root_grad(t, g, i) for i, (t, g) in enumerate(zip(tensors, grad_tensors)))
+    watch = _WATCH.get()
+    if watch is not None:
+        watch[0].extend(tensors)
+        if retain_graph is None and watch[1]:
+            retain_graph = True
     if retain_graph is None:
         retain_graph = create_graph
     accumulate_into = None

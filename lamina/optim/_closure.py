@@ -8,67 +8,19 @@ the loss, with its graph. Each optimizer here takes both and gives the same step
   optimizer calls it (:func:`loss_and_grad`);
 - ``Newton`` needs the loss's graph for Hessian-vector products, which a plain ``backward()``
   frees: while its closure runs, ``backward()`` calls that leave ``retain_graph`` unset keep
-  the graph (:func:`watch_backward`).
+  the graph (``lamina.autograd.engine.watch_backward``).
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+from ..autograd.engine import watch_backward
 from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
 
 __all__ = ["watch_backward", "check_loss", "loss_and_grad"]
-
-
-class _Watch(threading.local):
-    calls: list[Tensor] | None = None  # the tensors backward() was called on, while watched
-    keep_graph = False
-
-
-_watch = _Watch()
-_install_lock = threading.Lock()
-_installed = False
-
-
-def _install() -> None:
-    """Wrap ``Tensor.backward`` once: outside a watch (and in other threads) it behaves as before."""
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        original = Tensor.backward
-
-        @functools.wraps(original)
-        def backward(self: Tensor, gradient: Tensor | None = None, retain_graph: bool | None = None,
-                     create_graph: bool = False, inputs: Any = None) -> None:
-            calls = _watch.calls
-            if calls is not None:
-                calls.append(self)
-                if retain_graph is None and _watch.keep_graph:
-                    retain_graph = True
-            original(self, gradient, retain_graph, create_graph, inputs)
-
-        Tensor.backward = backward  # type: ignore[method-assign]
-        _installed = True
-
-
-@contextmanager
-def watch_backward(keep_graph: bool = False) -> Iterator[list[Tensor]]:
-    """Record the ``Tensor.backward()`` calls made in this thread inside the block; with
-    ``keep_graph``, those that leave ``retain_graph`` unset keep the graph (as ``retain_graph=True``)."""
-    _install()
-    prev = (_watch.calls, _watch.keep_graph)
-    calls: list[Tensor] = []
-    _watch.calls, _watch.keep_graph = calls, keep_graph
-    try:
-        yield calls
-    finally:
-        _watch.calls, _watch.keep_graph = prev
 
 
 def check_loss(loss: Any, op: str) -> Tensor:
