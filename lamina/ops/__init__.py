@@ -8,6 +8,7 @@ from . import indexing as _indexing
 from . import inplace as _inplace  # noqa: F401  (attaches add_, mul_ … to Tensor)
 from . import join as _join
 from . import linalg as _linalg
+from . import moments as _moments
 from . import pad as _pad
 from . import reduce as _reduce
 from . import shape as _shape
@@ -20,6 +21,7 @@ from .compare import *  # noqa: F403
 from .indexing import *  # noqa: F403
 from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
+from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
@@ -28,5 +30,6 @@ from .unary import *  # noqa: F403
 
 __all__ = (
     ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
-    + _linalg.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _sort.__all__ + _unary.__all__
+    + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _sort.__all__
+    + _unary.__all__
 )
