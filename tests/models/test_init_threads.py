@@ -155,3 +155,14 @@ def test_skip_init_skips_the_draw_in_this_thread_only() -> None:
     _check_default(nn.Linear(64, 32), "Linear after skip_init")
     with pytest.raises(TypeError, match="skip_init: expected a module class"):
         nn.utils.skip_init(nn.Linear(2, 2))
+
+
+def test_layers_that_init_model_does_not_know_draw_their_weights_even_when_deferred() -> None:
+    """Inside a model's deferred block only conv and linear layers skip their draw (init_model
+    initializes those); others, such as DeformConv2d, initialize themselves as always."""
+    from lamina.models._init import deferred_init
+    from lamina.vision.ops import DeformConv2d
+
+    with deferred_init():
+        m = DeformConv2d(8, 16, 3)
+    _check_default(m, "DeformConv2d built in deferred_init")

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.conv import ntuple
 from ...ops.deform import deform_conv2d
-from .. import init
 from ..parameter import Parameter
+from .conv import _ConvNd
 from .module import Module
 
 __all__ = ["DeformConv2d"]
@@ -73,14 +72,11 @@ class DeformConv2d(Module):
             self.bias = Parameter(Tensor._wrap(backend.xp.empty((out_channels,), dtype=dt)))
         else:
             self.register_parameter("bias", None)
-        init._init_built(self)  # reset_parameters(), unless a model builder defers it
+        # always drawn: models' deferred init (lamina.models._init.init_model) knows conv and linear
+        # layers only, so a deferred DeformConv2d would keep uninitialized memory
+        self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+    reset_parameters = _ConvNd.reset_parameters  # torch's conv default, as torchvision's
 
     def forward(self, input: Tensor, offset: Tensor, mask: Tensor | None = None) -> Tensor:
         return deform_conv2d(input, offset, self.weight, self.bias, stride=self.stride, padding=self.padding,
