@@ -8,6 +8,7 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
+from .common import as_int
 
 __all__ = ["to_dtype", "clone"]
 
@@ -102,7 +103,7 @@ def _new(name: str, fill: Any) -> None:
         if len(size) == 1 and isinstance(size[0], (tuple, list)):
             size = tuple(size[0])
         d = self.dtype if dtype is None else backend.to_dtype(dtype)
-        arr = fill(tuple(int(s) for s in size), d, kw)
+        arr = fill(tuple(as_int(s, "size", name) for s in size), d, kw)
         t = Tensor._wrap(arr)
         return t.requires_grad_() if requires_grad else t
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
-from .common import check_tensor
+from .common import as_int, check_tensor
 from .kernels import conv_gemm as K
 from .pad import pad as _pad
 
@@ -107,9 +107,10 @@ def ntuple(value: Any, nd: int, name: str, op: str) -> tuple[int, ...]:
     if isinstance(value, (int,)) and not isinstance(value, bool):
         return (int(value),) * nd
     try:
-        t = tuple(int(v) for v in value)
+        items = list(value)
     except TypeError:
         raise TypeError(f"{op}: {name} must be an int or a tuple of {nd} ints, got {value!r}") from None
+    t = tuple(as_int(v, name, op) for v in items)
     if len(t) == 1 and nd > 1:
         t = t * nd
     if len(t) != nd:
@@ -248,7 +249,7 @@ def conv_transpose_nd(input: Tensor, weight: Tensor, bias: Tensor | None, stride
     base = tuple((i - 1) * s - 2 * p + d * (k - 1) + 1
                  for i, s, p, d, k in zip(x.shape[2:], stride, pad, dilation, ksize))
     if output_size is not None:
-        want = tuple(int(v) for v in output_size)[-nd:]
+        want = tuple(as_int(v, "output_size", op) for v in output_size)[-nd:]
         if len(want) != nd:
             raise ValueError(f"{op}: output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)}")
         opad = tuple(w - b for w, b in zip(want, base))

@@ -12,7 +12,7 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .common import check_tensor, normalize_dim
+from .common import as_int, check_tensor, normalize_dim
 from .indexing import getitem
 
 __all__ = ["cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "hstack", "vstack"]
@@ -124,7 +124,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
             raise RuntimeError(f"split: split_size must be positive, got {size}")
         sizes = [min(size, n - s) for s in range(0, n, size)] if n else [0]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = [as_int(s, "split_size_or_sections", "split") for s in split_size_or_sections]
         if builtins_sum(sizes) != n or any(s < 0 for s in sizes):
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "

@@ -274,7 +274,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channels(op, input, name, t)
     n = input.shape[0]
-    y, _, _ = normalize(input.reshape(n, num_groups, -1), (2,), eps)
+    per_group = (c // num_groups) * math.prod(input.shape[2:])
+    y, _, _ = normalize(input.reshape(n, num_groups, per_group), (2,), eps)
     return _affine(y.reshape(*input.shape), weight, bias, _channel_shape(input))
 
 

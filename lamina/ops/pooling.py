@@ -16,7 +16,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from .arithmetic import abs, sign
-from .common import check_tensor, const
+from .common import as_int, check_tensor, const
 from .kernels import pool as K
 from .unary import relu
 
@@ -33,9 +33,9 @@ def ntuple(value: Any, n: int, name: str, op: str, minimum: int | None = 1) -> t
     if isinstance(value, (int, xp.integer)) and not isinstance(value, bool):
         t = (int(value),) * n
     elif isinstance(value, Sequence) and len(value) == 1 and n > 1:
-        t = (int(value[0]),) * n
+        t = (as_int(value[0], name, op),) * n
     elif isinstance(value, Sequence) and len(value) == n:
-        t = tuple(int(v) for v in value)
+        t = tuple(as_int(v, name, op) for v in value)
     else:
         raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if minimum is not None and any(v < minimum for v in t):
@@ -254,7 +254,8 @@ def max_unpool_nd(input: Tensor, indices: Tensor, nd: int, kernel_size: Any, str
     if output_size is None:
         size = default
     else:
-        size = tuple(int(v) for v in (output_size.tolist() if isinstance(output_size, Tensor) else output_size))
+        size = tuple(as_int(v, "output_size", op)
+                     for v in (output_size.tolist() if isinstance(output_size, Tensor) else output_size))
         if len(size) == nd + 2 or (unb and len(size) == nd + 1):
             size = size[len(size) - nd:]
         if len(size) != nd:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
-from .common import check_tensor, const
+from .common import as_int, check_tensor, const
 from .pooling import adaptive_avg_pool_nd
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "source_index_linear", "source_index_nearest",
@@ -175,7 +175,8 @@ def _sizes(op: str, x: Tensor, nd: int, size: Any, scale_factor: Any,
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: exactly one of size or scale_factor should be defined")
     if size is not None:
-        out = tuple(int(s) for s in size) if isinstance(size, Sequence) else (int(size),) * nd
+        out = (tuple(as_int(s, "size", op) for s in size) if isinstance(size, Sequence)
+               else (as_int(size, "size", op),) * nd)
         if len(out) != nd:
             raise ValueError(f"{op}: input with {nd} spatial dims (shape {tuple(x.shape)}) needs a size of "
                              f"{nd} elements, got {size!r}")

@@ -13,7 +13,7 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .common import check_tensor, normalize_dim, normalize_dims
+from .common import as_int, check_tensor, normalize_dim, normalize_dims
 
 __all__ = [
     "reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose", "swapaxes",
@@ -30,7 +30,7 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _infer_shape(shape: Sequence[int], numel: int, op: str, old: tuple[int, ...]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(as_int(s, "shape", op) for s in shape)
     if shape.count(-1) > 1:
         raise RuntimeError(f"{op}: only one dimension can be inferred (got shape {list(shape)})")
     known = 1
@@ -76,7 +76,9 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
 @register("view")
 def view(input: Tensor, *shape: Any) -> Tensor:
     """As ``reshape`` (lamina does not require contiguity; NumPy copies when it must)."""
-    return reshape(input, *shape)
+    check_tensor(input, "view")
+    new = _infer_shape(_shape_arg(shape), input.numel(), "view", tuple(input.shape))
+    return reshape(input, new)
 
 
 @register("view_as", "reshape_as")
@@ -235,7 +237,7 @@ def sum_to_size(input: Tensor, *size: Any) -> Tensor:
 @register("broadcast_to")
 def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
     """A read-only broadcast view of ``input`` with shape ``shape``."""
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(as_int(s, "shape", "broadcast_to") for s in shape)
     if shape == input.shape:
         return input
     try:
@@ -256,7 +258,7 @@ def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
 @register("expand")
 def expand(input: Tensor, *sizes: Any) -> Tensor:
     """Broadcast to ``sizes``; -1 keeps that dim's size, as ``torch.Tensor.expand``."""
-    sizes = _shape_arg(sizes)
+    sizes = tuple(as_int(s, "sizes", "expand") for s in _shape_arg(sizes))
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise RuntimeError(
@@ -341,7 +343,7 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
 def repeat(input: Tensor, *sizes: Any) -> Tensor:
     """Tile ``input`` ``sizes[i]`` times along each dim (extra leading sizes add dims), as
     ``torch.Tensor.repeat``; differentiable (an expand and a reshape per dim)."""
-    sizes = tuple(int(s) for s in _shape_arg(sizes))
+    sizes = tuple(as_int(s, "sizes", "repeat") for s in _shape_arg(sizes))
     if len(sizes) < input.ndim:
         raise RuntimeError(
             f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than the number of dims of the "

@@ -8,6 +8,7 @@ from typing import Any
 
 from ... import backend
 from ...autograd.tensor import Tensor
+from ...ops.common import as_int
 from ...ops.conv import conv_nd, conv_transpose_nd
 from ...ops.conv_fold import fold_nd, unfold_nd
 from .. import init
@@ -22,7 +23,10 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 def _tuple(value: Any, nd: int, name: str, layer: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,) * nd
-    t = tuple(int(v) for v in value)
+    try:
+        t = tuple(as_int(v, name, layer) for v in value)
+    except TypeError:
+        raise TypeError(f"{layer}: {name} must be an int or a tuple of {nd} ints, got {value!r}") from None
     if len(t) != nd:
         raise ValueError(f"{layer}: {name} must be an int or a tuple of {nd} ints, got {value!r}")
     return t
