@@ -10,7 +10,7 @@ Example:
     ((4, 3), (4,))
 """
 
-from .collate import default_collate, default_convert
+from .collate import default_collate, default_convert, detection_collate
 from .dataloader import DataLoader
 from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
 from .sampler import (
@@ -24,6 +24,6 @@ from .sampler import (
 from .worker import WorkerInfo, get_worker_info
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "Subset",
-           "random_split", "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
-           "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "WorkerInfo",
-           "get_worker_info"]
+           "random_split", "DataLoader", "default_collate", "default_convert", "detection_collate", "Sampler",
+           "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+           "WorkerInfo", "get_worker_info"]

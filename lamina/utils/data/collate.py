@@ -15,7 +15,7 @@ from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.join import stack
 
-__all__ = ["default_collate", "default_convert"]
+__all__ = ["default_collate", "default_convert", "detection_collate"]
 
 xp = backend.xp
 
@@ -95,3 +95,28 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return type(data)(default_convert(d) for d in data)
     return data
+
+
+def detection_collate(batch: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Batch detection samples ``(image, target)`` as ``(list_of_images, list_of_targets)``, unstacked.
+
+    Images may differ in size and targets in their number of objects, so nothing is stacked: this
+    is the ``collate_fn`` of torchvision's detection references (``tuple(zip(*batch))``), with lists.
+    Pass it as ``DataLoader(ds, batch_size=..., collate_fn=detection_collate)``.
+
+    Example:
+        >>> imgs, targets = detection_collate([("a", {"labels": [1]}), ("b", {"labels": []})])
+        >>> imgs, [len(t["labels"]) for t in targets]
+        (['a', 'b'], [1, 0])
+    """
+    if len(batch) == 0:
+        raise ValueError("detection_collate: got an empty batch")
+    images, targets = [], []
+    for i, sample in enumerate(batch):
+        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+            what = f"a {type(sample).__name__} of length {len(sample)}" if isinstance(sample, (tuple, list)) \
+                else f"a {type(sample).__name__}"
+            raise TypeError(f"detection_collate: sample {i} must be a pair (image, target), got {what}")
+        images.append(sample[0])
+        targets.append(sample[1])
+    return images, targets
