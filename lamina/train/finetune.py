@@ -69,9 +69,9 @@ class GradualUnfreezing(Callback):
     The optimizer should hold every parameter from the start (``discriminative_lr_groups`` or
     ``backbone_lr_groups`` with ``include_frozen=True``): frozen ones get no gradient, so no update,
     and a run can then be resumed. Unfrozen parameters that the optimizer lacks are added to it as a
-    new parameter group (learning rate ``lr``, divided by ``decay`` per group below the output
-    with ``decay``), and the trainer's LR scheduler is extended to it; such a run's checkpoint
-    only loads into an optimizer with the same groups.
+    new parameter group (base learning rate ``lr``, divided by ``decay`` per group below the output
+    with ``decay``, times the factor the trainer's LR scheduler has reached), and the scheduler is
+    extended to it; such a run's checkpoint only loads into an optimizer with the same groups.
 
     Args:
         groups: module-name prefixes of ``model``, input to output; one entry (a name or a list of
@@ -115,18 +115,23 @@ class GradualUnfreezing(Callback):
         opt = trainer.optimizer
         held = {id(p) for group in opt.param_groups for p in group["params"]}
         base = self.lr if self.lr is not None else opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
+        sched = getattr(trainer, "scheduler", None)
+        base_lrs = getattr(sched, "base_lrs", None)
+        if not isinstance(base_lrs, list):
+            base_lrs = None
+        # where the schedule stands now (its factor on the first group), so that a group added
+        # late gets ``lr`` times that factor, whether the scheduler is chainable or closed-form
+        factor = opt.param_groups[0]["lr"] / base_lrs[0] if base_lrs and base_lrs[0] else 1.0
         g = len(self.groups)
         for k in range(1, n + 1):  # k-th group from the output
             missing = [p for p in self._params(trainer.model, g - k) if id(p) not in held]
             if not missing:
                 continue
             lr = base / self.decay ** k if self.decay is not None else base
-            opt.add_param_group({"params": missing, "lr": lr, "initial_lr": lr})
+            opt.add_param_group({"params": missing, "lr": lr * factor, "initial_lr": lr})
             held.update(id(p) for p in missing)
-            sched = getattr(trainer, "scheduler", None)
-            base_lrs = getattr(sched, "base_lrs", None)
-            if isinstance(base_lrs, list) and len(base_lrs) < len(opt.param_groups):
-                base_lrs.append(lr)  # the scheduler's factor then applies to the new group too
+            if base_lrs is not None and len(base_lrs) < len(opt.param_groups):
+                base_lrs.append(lr)
 
     def _due(self, epoch: int) -> int:
         return min(len(self.groups), epoch // self.every)
