@@ -73,6 +73,12 @@ class GradualUnfreezing(Callback):
     with ``decay``, times the factor the trainer's LR scheduler has reached), and the scheduler is
     extended to it; such a run's checkpoint only loads into an optimizer with the same groups.
 
+    It reads ``trainer.model``, ``trainer.optimizer``, ``trainer.epoch`` and (if present)
+    ``trainer.scheduler``, so any loop that calls ``on_train_begin`` and ``on_epoch_begin`` with
+    such an object can use it (a detection loop as well as :class:`Trainer`). Batch-norm
+    statistics of frozen groups still move in training mode: freeze them too with
+    ``classifier_backbone(..., freeze_bn=True)`` or :func:`lamina.models.freeze_batchnorm`.
+
     Args:
         groups: module-name prefixes of ``model``, input to output; one entry (a name or a list of
             names) per group, e.g. ``stage_groups(model)`` or ``['features', 'classifier.0']``.
