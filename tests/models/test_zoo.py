@@ -78,7 +78,12 @@ def test_output_shape_of_every_model(name: str) -> None:
         m = models.get_model(name, **kwargs).eval()
     with lamina.no_grad():
         out = m(lamina.zeros(*shape))
-    if isinstance(out, dict):
+    if isinstance(out, list):  # a detector (torchvision's contract): one dict of detections per image
+        assert len(out) == 1 and {"boxes", "labels", "scores"} <= set(out[0])
+        assert out[0]["boxes"].shape == (out[0]["scores"].shape[0], 4)
+        out = out[0]["boxes"]
+        out_shape = tuple(out.shape)
+    elif isinstance(out, dict):
         out = out["out"]
     assert tuple(out.shape) == out_shape
     assert out.dtype == np.float32
