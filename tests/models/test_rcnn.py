@@ -231,3 +231,38 @@ def test_custom_backbone_and_feature_dict() -> None:
     assert set(losses) == TRAIN_KEYS
     out = m.eval()(images)
     assert out[0]["boxes"].shape[1] == 4
+
+
+def test_resnet_fpn_detectors_have_torchvision_parameter_counts() -> None:
+    """torchvision's published counts (41,755,286 and 44,401,393 at 91 classes) are of its
+    pretrained models, whose batch norms are frozen (buffers, not parameters): the same here once
+    the backbone's batch-norm weights and biases are left out."""
+    from lamina.models.detection import fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+
+    for build, published in ((fasterrcnn_resnet50_fpn, 41_755_286), (maskrcnn_resnet50_fpn, 44_401_393)):
+        with models.no_weight_init():
+            m = build()
+        bn = sum(p.numel() for n, p in m.named_parameters() if ".bn" in n or "downsample.1" in n)
+        assert sum(p.numel() for p in m.parameters()) - bn == published
+        assert "backbone.fpn.inner_blocks.0.0.weight" in m.state_dict()
+        assert "backbone.body.layer4.2.conv3.weight" in m.state_dict()
+
+
+def test_resnet18_fpn_trains_on_a_small_image() -> None:
+    from lamina.models.detection import AnchorGenerator, fasterrcnn_resnet18_fpn
+
+    lamina.manual_seed(0)
+    m = fasterrcnn_resnet18_fpn(num_classes=3, trainable_backbone_layers=3, min_size=64, max_size=64,
+                                rpn_anchor_generator=AnchorGenerator(((8,), (16,), (32,), (64,), (128,)),
+                                                                     ((1.0,),) * 5),
+                                rpn_batch_size_per_image=32, box_batch_size_per_image=32)
+    frozen = {n for n, p in m.named_parameters() if not p.requires_grad}
+    assert "backbone.body.conv1.weight" in frozen and "backbone.body.layer1.0.conv1.weight" in frozen
+    assert "backbone.body.layer2.0.conv1.weight" not in frozen
+    images, targets = _scene(5, n=1, size=(64, 64))
+    losses = m.train()(images, targets)
+    assert set(losses) == TRAIN_KEYS
+    sum(losses.values()).backward()
+    assert m.backbone.fpn.layer_blocks[0][0].weight.grad is not None
+    out = m.eval()(images)
+    assert out[0]["boxes"].shape[1] == 4
