@@ -266,3 +266,18 @@ def test_resnet18_fpn_trains_on_a_small_image() -> None:
     assert m.backbone.fpn.layer_blocks[0][0].weight.grad is not None
     out = m.eval()(images)
     assert out[0]["boxes"].shape[1] == 4
+
+
+def test_images_without_objects_and_without_detections() -> None:
+    m = _small(True)
+    images, _ = _scene(0)
+    losses = m.train()(images, [_empty_target(), _empty_target()])
+    # nothing to regress or segment: those losses are 0 (and still reach the graph), the classifiers learn "background"
+    assert losses["loss_box_reg"].item() == 0.0 and losses["loss_rpn_box_reg"].item() == 0.0
+    assert losses["loss_mask"].item() == 0.0 and losses["loss_classifier"].item() > 0
+    sum(losses.values()).backward()
+    m.eval()
+    m.roi_heads.score_thresh = 1.0  # no softmax score passes: no detection at all
+    det = m(images)[0]
+    assert det["boxes"].shape == (0, 4) and det["labels"].shape == (0,) and det["scores"].shape == (0,)
+    assert det["masks"].shape == (0, 1, 96, 96)
