@@ -153,6 +153,10 @@ def test_bad_input_is_refused_clearly() -> None:
         m(images, [{"boxes": lamina.zeros(4), "labels": lamina.tensor([1])}])
     with pytest.raises(TypeError, match="int64"):
         m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1.0, 2.0])}])
+    with pytest.raises(ValueError, match=r"label 3, but the box predictor scores 3 classes"):
+        m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1, 3])}])
+    with pytest.raises(ValueError, match="negative label"):
+        m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1, -1])}])
     with pytest.raises(ValueError, match="1 dicts"):
         m(images, targets * 2)
     with pytest.raises(ValueError, match="at least 2"):
