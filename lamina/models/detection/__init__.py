@@ -1,5 +1,6 @@
 """``lamina.models.detection``: the building blocks of detectors, as
-``torchvision.models.detection`` (anchors, box coding, matching, sampling)."""
+``torchvision.models.detection`` (anchors, box coding, matching, sampling), and the two-stage
+detectors Faster R-CNN and Mask R-CNN (``fasterrcnn_small``, ``maskrcnn_small`` train on a laptop)."""
 
 from ._utils import BalancedPositiveNegativeSampler, BoxCoder, Matcher, SSDMatcher, encode_boxes
 from .anchor_utils import AnchorGenerator, DefaultBoxGenerator
