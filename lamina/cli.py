@@ -87,7 +87,49 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _new_run_dir(args: argparse.Namespace, config: dict[str, Any]) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
+
+
 def _train(args: argparse.Namespace) -> int:
+    from .distributed.launch import RANK_ENV, launch
+
+    if os.environ.get(RANK_ENV) == "1":  # one of the ranks that --nproc/--hosts started
+        return _train_rank(args)
+    if args.nproc is None and not args.hosts:
+        return _train_local(args)
+    argv = list(args.argv)
+    if not args.resume:  # names are checked here, once, not once per rank; all ranks get one run folder
+        from .train.run import resolve_config
+
+        config = resolve_config(_train_options(args))
+        if not args.run_dir:
+            argv += ["--run-dir", _new_run_dir(args, config)]
+    return launch(argv, args.nproc, args.hosts)
+
+
+def _train_rank(args: argparse.Namespace) -> int:
+    """Train as one rank of an MPI job: rank 0 prints and writes; a failing rank ends every rank."""
+    from . import distributed
+
+    distributed.init_process_group("mpi")
+    rank, size = distributed.get_rank(), distributed.get_world_size()
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")  # rank 0 speaks for the job
+    try:
+        code = _train_local(args)
+    except _user_errors() as e:
+        if size == 1:
+            raise
+        distributed.abort("lamina train: " + " ".join(str(e).split()), 2)
+        raise  # not reached: abort ends the process
+    if code != 0 and size > 1:
+        distributed.abort(f"lamina train ended with exit code {code}; ending all ranks", code)
+    return code
+
+
+def _train_local(args: argparse.Namespace) -> int:
     from .train.run import resolve_checkpoint, resolve_config, train_run
     from .train.trainer import TrainingError, TrainingInterrupted
 
@@ -109,8 +151,7 @@ def _train(args: argparse.Namespace) -> int:
     # the run folder exists, so a run that cannot train leaves none
     config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
     if run_dir is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
+        run_dir = _new_run_dir(args, config)
 
     def say(*parts: Any) -> None:  # flushed, so progress shows at once when stdout is a pipe or a file
         if not args.quiet:
@@ -378,6 +419,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
     t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train on N processes (ranks) through MPI's mpiexec, each on batch-size/N samples of every "
+                        "batch (pip install 'lamina[mpi]')")
+    t.add_argument("--hosts", metavar="HOST,HOST",
+                   help="train on these machines (comma-separated, host:slots allowed; lamina installed alike on "
+                        "each); --nproc gives the ranks in all (default: one per host)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run folder or checkpoint on its test data")
@@ -441,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to its ranks
     if args.command is None:
         parser.print_help()
         return 0

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-__all__ = ["find_mpiexec", "mpiexec_command"]
+__all__ = ["find_mpiexec", "mpiexec_command", "launch", "RANK_ENV"]
 
 
 def find_mpiexec() -> str:
@@ -49,3 +49,27 @@ def mpiexec_command(nproc: int, argv: list[str], hosts: str | None = None) -> li
             raise ValueError(f"mpiexec: --hosts should list host names separated by commas, got {hosts!r}")
         cmd += ["-hosts", ",".join(names)]
     return cmd + list(argv)
+
+
+RANK_ENV = "LAMINA_MPI_RANK_PROCESS"  # set for the processes that launch() starts: each is one rank
+
+
+def launch(argv: list[str], nproc: int | None, hosts: str | None = None) -> int:
+    """Run ``python -m lamina argv…`` as ``nproc`` ranks under the bundled ``mpiexec``; returns its exit code.
+
+    The ranks import the same lamina as this process. On one machine each rank gets
+    ``cores // nproc`` compute threads (``LAMINA_NUM_THREADS``, unless set), so N ranks do not
+    oversubscribe the cores; with ``hosts``, ``nproc`` defaults to one rank per host.
+    """
+    import subprocess
+
+    if nproc is None:
+        nproc = len([h for h in (hosts or "").split(",") if h.strip()]) or 1
+    cmd = mpiexec_command(nproc, [sys.executable, "-m", "lamina", *argv], hosts)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env[RANK_ENV] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    if hosts is None and "LAMINA_NUM_THREADS" not in env:
+        env["LAMINA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    return subprocess.call(cmd, env=env)
