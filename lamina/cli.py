@@ -99,14 +99,21 @@ def _train(args: argparse.Namespace) -> int:
         return _train_rank(args)
     if args.nproc is None and not args.hosts:
         return _train_local(args)
-    argv = list(args.argv)
+    argv, run_dir = list(args.argv), args.run_dir
+    if args.resume and not run_dir:
+        run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(args.resume))
     if not args.resume:  # names are checked here, once, not once per rank; all ranks get one run folder
         from .train.run import resolve_config
 
         config = resolve_config(_train_options(args))
         if not args.run_dir:
-            argv += ["--run-dir", _new_run_dir(args, config)]
-    return launch(argv, args.nproc, args.hosts)
+            run_dir = _new_run_dir(args, config)
+            argv += ["--run-dir", run_dir]
+    code = launch(argv, args.nproc, args.hosts)
+    if code not in (0, 1, 2, 130):  # the ranks said nothing: one was killed or crashed
+        print(f"lamina train: the MPI job ended with exit code {code} (a rank was killed or crashed); its last "
+              f"checkpoint continues it: lamina train --resume {run_dir} with the same --nproc", file=sys.stderr)
+    return code
 
 
 def _train_rank(args: argparse.Namespace) -> int:

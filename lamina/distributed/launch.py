@@ -7,14 +7,21 @@ import os
 import shutil
 import sys
 
-__all__ = ["find_mpiexec", "mpiexec_command", "launch", "RANK_ENV"]
+__all__ = ["find_mpiexec", "mpiexec_command", "launch", "RANK_ENV", "MPINotFoundError"]
+
+
+class MPINotFoundError(FileNotFoundError):
+    """``mpiexec`` or ``mpi4py`` is not installed (a missing program, so the CLI says it in one line)."""
+
+
+_INSTALL = "pip install 'lamina[mpi]' (mpi4py and the mpich wheel, which bundles mpiexec)"
 
 
 def find_mpiexec() -> str:
     """The path of ``mpiexec``: the ``mpich`` wheel's, else the one beside this Python, else on PATH.
 
     Raises:
-        RuntimeError: when none is found, saying how to install one.
+        MPINotFoundError: when none is found, saying how to install one.
     """
     try:
         for f in importlib.metadata.files("mpich") or ():
@@ -29,8 +36,7 @@ def find_mpiexec() -> str:
         return beside
     found = shutil.which("mpiexec")
     if found is None:
-        raise RuntimeError("mpiexec not found: pip install 'lamina[mpi]' (mpi4py and the mpich wheel, which "
-                           "bundles mpiexec)")
+        raise MPINotFoundError(f"mpiexec not found: {_INSTALL}")
     return found
 
 
@@ -60,9 +66,16 @@ def launch(argv: list[str], nproc: int | None, hosts: str | None = None) -> int:
     The ranks import the same lamina as this process. On one machine each rank gets
     ``cores // nproc`` compute threads (``LAMINA_NUM_THREADS``, unless set), so N ranks do not
     oversubscribe the cores; with ``hosts``, ``nproc`` defaults to one rank per host.
+
+    Raises:
+        MPINotFoundError: when mpi4py or mpiexec is missing.
     """
     import subprocess
 
+    from .collectives import is_mpi_available
+
+    if not is_mpi_available():
+        raise MPINotFoundError(f"training on several processes needs mpi4py, which is not installed: {_INSTALL}")
     if nproc is None:
         nproc = len([h for h in (hosts or "").split(",") if h.strip()]) or 1
     cmd = mpiexec_command(nproc, [sys.executable, "-m", "lamina", *argv], hosts)
