@@ -93,6 +93,16 @@ def check_buffers(rank, world):
         assert same == broadcast, f"broadcast_buffers={broadcast}: buffers equal across ranks: {same}"
 
 
+def check_sync_batchnorm(rank, world):
+    ref = make_model(0, batch_norm=True)
+    train(ref, lamina.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9), 4, rank, world, wrap=False)
+    ddp = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(make_model(0, batch_norm=True)), bucket_cap_mb=0.001)
+    assert isinstance(ddp.module[4], nn.SyncBatchNorm)
+    train(ddp, lamina.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9), 4, rank, world, wrap=True)
+    for (name, a), b in zip(ref.state_dict().items(), ddp.module.state_dict().values()):
+        np.testing.assert_allclose(b.array, a.array, rtol=1e-12, atol=1e-13, err_msg=f"SyncBatchNorm {name}")
+
+
 def check_unused(rank, world):
     class Partly(nn.Module):
         def __init__(self):
@@ -127,6 +137,7 @@ def main():
     check_equivalence(rank, world)
     check_no_sync(rank, world)
     check_buffers(rank, world)
+    check_sync_batchnorm(rank, world)
     check_unused(rank, world)
     dist.barrier()
     if rank == 0:
