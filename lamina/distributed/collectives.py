@@ -71,7 +71,7 @@ def _comm(op: str, group: Any = None) -> Any:
 def _abort_hook(previous: Callable[..., Any]) -> Callable[..., Any]:
     def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
         comm = _state["comm"]
-        if comm is None or kind is KeyboardInterrupt and comm.Get_size() == 1:
+        if comm is None or comm.Get_size() == 1:  # alone, nobody waits: the usual traceback
             previous(kind, value, tb)
             return
         rank, size = comm.Get_rank(), comm.Get_size()
