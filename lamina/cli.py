@@ -106,6 +106,10 @@ def _train(args: argparse.Namespace) -> int:
         from .train.run import resolve_config
 
         config = resolve_config(_train_options(args))
+        ranks = args.nproc if args.nproc is not None else len([h for h in args.hosts.split(",") if h.strip()])
+        if ranks > 0 and int(config["batch_size"]) % ranks:
+            raise ValueError(f"--batch-size {config['batch_size']} must be divisible by the number of ranks {ranks} "
+                             "(each rank takes batch-size / ranks samples of every batch)")
         if not args.run_dir:
             run_dir = _new_run_dir(args, config)
             argv += ["--run-dir", run_dir]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -80,6 +81,7 @@ def _abort_hook(previous: Callable[..., Any]) -> Callable[..., Any]:
                          f"{kind.__name__}; aborting all ranks\n")
         sys.stderr.flush()
         comm.Abort(1)  # without it the other ranks wait forever in their next collective
+        os._exit(1)  # MPI_Abort may return before the launcher ends this process: say nothing more
 
     return hook
 
@@ -151,6 +153,7 @@ def abort(message: str, code: int = 1) -> None:
     sys.stderr.write(f"rank {comm.Get_rank()} of {comm.Get_size()}: {message}\n")
     sys.stderr.flush()
     comm.Abort(code)
+    os._exit(code)
 
 
 class Work:

@@ -116,3 +116,12 @@ def test_nproc_without_mpi4py_says_how_to_install_it(capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err == ("lamina train: training on several processes needs mpi4py, which is not installed: "
                    "pip install 'lamina[mpi]' (mpi4py and the mpich wheel, which bundles mpiexec)")
+
+
+def test_a_batch_that_does_not_split_is_refused_before_any_rank_starts(capsys, tmp_path):
+    from lamina.cli import main
+
+    assert main(["train", "--nproc", "2", "--model", "mlp", "--batch-size", "15", "--run-dir", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == ("lamina train: --batch-size 15 must be divisible by the number of "
+                                               "ranks 2 (each rank takes batch-size / ranks samples of every batch)")
+    assert not (tmp_path / "r").exists()
