@@ -135,7 +135,9 @@ def _train_rank(args: argparse.Namespace) -> int:
             raise
         distributed.abort("lamina train: " + " ".join(str(e).split()), 2)
         raise  # not reached: abort ends the process
-    if code != 0 and size > 1:
+    if code == 130 and size > 1:  # every rank stopped after the same batch: let rank 0 finish its checkpoint
+        distributed.barrier()
+    elif code != 0 and size > 1:
         distributed.abort(f"lamina train ended with exit code {code}; ending all ranks", code)
     return code
 
@@ -174,8 +176,11 @@ def _train_local(args: argparse.Namespace) -> int:
         final = train_run(config, run_dir, resume=resume, log=None if args.quiet else say,
                           progress=False if args.quiet else None, report=not args.no_report)
     except TrainingInterrupted as e:
-        print(f"\ninterrupted: checkpoint saved to {e.path}; continue with: lamina train --resume {run_dir}",
-              file=sys.stderr)
+        from .train.ranks import writes_files
+
+        if writes_files():  # on several ranks, rank 0 wrote the checkpoint and says so
+            print(f"\ninterrupted: checkpoint saved to {e.path}; continue with: lamina train --resume {run_dir}",
+                  file=sys.stderr)
         return 130
     except TrainingError as e:
         print(f"lamina train: {e}", file=sys.stderr)

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import distributed
 
-__all__ = ["writes_files", "world", "unwrap"]
+__all__ = ["writes_files", "world", "unwrap", "any_rank"]
 
 
 def world() -> tuple[int, int]:
@@ -29,3 +29,16 @@ def unwrap(model: Any) -> Any:
     from ..nn.parallel import DistributedDataParallel
 
     return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def any_rank(value: int) -> int:
+    """The largest ``value`` over the ranks (``value`` itself outside a process group): ranks that
+    must stop together (a signal reached some of them) agree on it at the same batch."""
+    if world()[1] == 1:
+        return value
+    from .. import backend
+    from ..autograd.tensor import Tensor
+
+    t = Tensor._wrap(backend.xp.array([value], dtype=backend.xp.int64))
+    distributed.all_reduce(t, op=distributed.ReduceOp.MAX)
+    return int(t.array[0])

@@ -31,7 +31,7 @@ from ..autograd.tensor import Tensor
 from .callbacks import Callback, LRSchedulerCallback
 from .checkpoint import CheckpointError, load_checkpoint, load_part, save_checkpoint, set_rng_state
 from .metrics import Metric, get_metric
-from .ranks import unwrap, writes_files
+from .ranks import any_rank, unwrap, writes_files
 
 __all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
 
@@ -287,13 +287,15 @@ class Trainer:
                     shown[self.metrics[0].name] = f"{self.metrics[0].compute():.4f}"
                 bar.set_postfix(**shown, lr=f"{self._lr():.3g}", samples_s=f"{rate:.0f}")
                 bar.update(1)
-            if self._interrupted:
+            # on several ranks all stop after the same batch, so rank 0's checkpoint is every rank's state
+            interrupted = any_rank(self._interrupted)
+            if interrupted:
                 partial = {"loss_sum": total_loss, "seen": seen, "metrics": [m.state_dict() for m in self.metrics]}
                 path = self.save_checkpoint(self.checkpoint_path or "interrupted.lamina",
                                             loader_state=loader_state, batches_done=b + 1, partial_epoch=partial)
                 if bar is not None:
                     bar.close()
-                raise TrainingInterrupted(path, self._interrupted)
+                raise TrainingInterrupted(path, interrupted)
         if bar is not None:
             bar.close()
         elapsed = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from lamina.train.checkpoint import load_checkpoint
 from ..distributed.mpi_run import ROOT, needs_mpi
 
 TRAIN = ["--model", "mlp", "--batch-size", "16", "--no-report", "--quiet"]
+EPOCHS = "4"
 
 
 def _lamina(*args, **kw):
@@ -46,11 +47,27 @@ def _weights(run_dir):
     return {k: v.array for k, v in load_checkpoint(os.path.join(run_dir, "checkpoint.lamina"))["model"].items()}
 
 
+def _resume(run_dir):
+    resumed = _lamina("--resume", run_dir, "--nproc", "2", "--epochs", EPOCHS, "--quiet", "--no-report")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert out.count("test accuracy") == 1  # rank 0 alone prints
+    return _weights(run_dir)
+
+
+@pytest.mark.slow
 @needs_mpi
 def test_a_killed_rank_ends_the_job_with_a_checkpoint_that_resumes_exactly(tmp_path):
-    ref, cut = str(tmp_path / "ref"), str(tmp_path / "cut")
-    reference = _lamina(*TRAIN, "--nproc", "2", "--epochs", "12", "--run-dir", ref)
-    job = _lamina(*TRAIN, "--nproc", "2", "--epochs", "12", "--run-dir", cut)
+    """SIGKILL to rank 1 after epoch 1: the job ends at once, the last epoch's checkpoint resumes; SIGINT to
+    mpiexec: every rank stops after the same batch and rank 0's mid-epoch checkpoint resumes. Both resumed
+    runs end with the uninterrupted run's weights, bit for bit."""
+    ref, cut, stop = str(tmp_path / "ref"), str(tmp_path / "cut"), str(tmp_path / "stop")
+    # one job at a time: waiting MPI ranks spin, and six of them on two cores crawl
+    reference = _lamina(*TRAIN, "--nproc", "2", "--epochs", EPOCHS, "--run-dir", ref)
+    out, err = reference.communicate(timeout=120)
+    assert reference.returncode == 0, err
+    assert sorted(os.listdir(ref)) == ["checkpoint.lamina", "config.json", "metrics.csv"]
+    job = _lamina(*TRAIN, "--nproc", "2", "--epochs", EPOCHS, "--run-dir", cut)
     deadline = time.monotonic() + 60
     while not os.path.exists(os.path.join(cut, "checkpoint.lamina")):  # written by rank 0 after epoch 1
         assert time.monotonic() < deadline and job.poll() is None, "no checkpoint appeared"
@@ -64,18 +81,25 @@ def test_a_killed_rank_ends_the_job_with_a_checkpoint_that_resumes_exactly(tmp_p
     assert job.returncode != 0
     assert f"lamina train --resume {cut}" in err
     done = load_checkpoint(os.path.join(cut, "checkpoint.lamina"))["epoch"]
-    assert 1 <= done < 12
-    resumed = _lamina("--resume", cut, "--nproc", "2", "--epochs", "12", "--quiet", "--no-report")
-    out, err = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0, err
-    assert "test accuracy" in out and out.count("test accuracy") == 1  # rank 0 alone prints
-    out, err = reference.communicate(timeout=120)
-    assert reference.returncode == 0, err
-    a, b = _weights(ref), _weights(cut)
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(b[k], a[k], err_msg=k)
-    assert sorted(os.listdir(ref)) == ["checkpoint.lamina", "config.json", "metrics.csv"]
+    assert 1 <= done < int(EPOCHS)
+    stopped = _lamina(*TRAIN, "--nproc", "2", "--epochs", EPOCHS, "--run-dir", stop)
+    while not os.path.exists(os.path.join(stop, "checkpoint.lamina")):
+        assert time.monotonic() < deadline and stopped.poll() is None, "no checkpoint appeared"
+        time.sleep(0.02)
+    time.sleep(0.2)  # into the next epoch
+    with open(f"/proc/{stopped.pid}/task/{stopped.pid}/children") as f:
+        (mpiexec,) = [int(p) for p in f.read().split()]
+    os.kill(mpiexec, signal.SIGINT)  # what Ctrl-C does; mpiexec hands it to the ranks
+    _, err = stopped.communicate(timeout=60)
+    assert stopped.returncode == 130, err
+    assert err.count("interrupted: checkpoint saved") == 1
+    assert 0 < load_checkpoint(os.path.join(stop, "checkpoint.lamina"))["batches_done"]  # mid-epoch
+    a = _weights(ref)
+    for run in (cut, stop):
+        b = _resume(run)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(b[k], a[k], err_msg=f"{run}: {k}")
 
 
 def test_only_rank_0_writes_checkpoints_and_model_files(tmp_path, monkeypatch):
