@@ -115,8 +115,11 @@ def _train(args: argparse.Namespace) -> int:
             argv += ["--run-dir", run_dir]
     code = launch(argv, args.nproc, args.hosts)
     if code not in (0, 1, 2, 130):  # the ranks said nothing: one was killed or crashed
-        print(f"lamina train: the MPI job ended with exit code {code} (a rank was killed or crashed); its last "
-              f"checkpoint continues it: lamina train --resume {run_dir} with the same --nproc", file=sys.stderr)
+        saved = os.path.exists(os.path.join(run_dir, "checkpoint.lamina"))
+        hint = (f"its last checkpoint continues it: lamina train --resume {run_dir} with the same --nproc" if saved
+                else "it wrote no checkpoint yet")
+        print(f"lamina train: the MPI job ended with exit code {code} (a rank was killed or crashed); {hint}",
+              file=sys.stderr)
     return code
 
 
