@@ -93,56 +93,13 @@ def _new_run_dir(args: argparse.Namespace, config: dict[str, Any]) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .distributed.launch import RANK_ENV, launch
+    from .cli_distributed import is_rank_process, launch_ranks, train_as_rank
 
-    if os.environ.get(RANK_ENV) == "1":  # one of the ranks that --nproc/--hosts started
-        return _train_rank(args)
+    if is_rank_process():  # one of the ranks that --nproc/--hosts started
+        return train_as_rank(args, _train_local)
     if args.nproc is None and not args.hosts:
         return _train_local(args)
-    argv, run_dir = list(args.argv), args.run_dir
-    if args.resume and not run_dir:
-        run_dir = args.resume if os.path.isdir(args.resume) else os.path.dirname(os.path.abspath(args.resume))
-    if not args.resume:  # names are checked here, once, not once per rank; all ranks get one run folder
-        from .train.run import resolve_config
-
-        config = resolve_config(_train_options(args))
-        ranks = args.nproc if args.nproc is not None else len([h for h in args.hosts.split(",") if h.strip()])
-        if ranks > 0 and int(config["batch_size"]) % ranks:
-            raise ValueError(f"--batch-size {config['batch_size']} must be divisible by the number of ranks {ranks} "
-                             "(each rank takes batch-size / ranks samples of every batch)")
-        if not args.run_dir:
-            run_dir = _new_run_dir(args, config)
-            argv += ["--run-dir", run_dir]
-    code = launch(argv, args.nproc, args.hosts)
-    if code not in (0, 1, 2, 130):  # the ranks said nothing: one was killed or crashed
-        saved = os.path.exists(os.path.join(run_dir, "checkpoint.lamina"))
-        hint = (f"its last checkpoint continues it: lamina train --resume {run_dir} with the same --nproc" if saved
-                else "it wrote no checkpoint yet")
-        print(f"lamina train: the MPI job ended with exit code {code} (a rank was killed or crashed); {hint}",
-              file=sys.stderr)
-    return code
-
-
-def _train_rank(args: argparse.Namespace) -> int:
-    """Train as one rank of an MPI job: rank 0 prints and writes; a failing rank ends every rank."""
-    from . import distributed
-
-    distributed.init_process_group("mpi")
-    rank, size = distributed.get_rank(), distributed.get_world_size()
-    if rank != 0:
-        sys.stdout = open(os.devnull, "w")  # rank 0 speaks for the job
-    try:
-        code = _train_local(args)
-    except _user_errors() as e:
-        if size == 1:
-            raise
-        distributed.abort("lamina train: " + " ".join(str(e).split()), 2)
-        raise  # not reached: abort ends the process
-    if code == 130 and size > 1:  # every rank stopped after the same batch: let rank 0 finish its checkpoint
-        distributed.barrier()
-    elif code != 0 and size > 1:
-        distributed.abort(f"lamina train ended with exit code {code}; ending all ranks", code)
-    return code
+    return launch_ranks(args)
 
 
 def _train_local(args: argparse.Namespace) -> int:
