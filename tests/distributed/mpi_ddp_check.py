@@ -59,6 +59,22 @@ def check_equivalence(rank, world):
                 np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13, err_msg=f"{name} bucket_cap_mb={cap}")
 
 
+def check_overlap(rank, world):
+    # the conv weight's gradient comes last in backward; a hook on it registered before DDP's runs while
+    # backward is still under way: by then the linear layers' buckets must be on the wire already
+    model = make_model(0)
+    seen = []
+    model[0].weight.register_post_accumulate_grad_hook(
+        lambda p: seen.append([b.request is not None for b in ddp._buckets]))
+    ddp = DDP(model, bucket_cap_mb=1e-6)
+    x, y = batch(0)
+    nn.functional.cross_entropy(ddp(x), y).backward()
+    names = [b.names[0] for b in ddp._buckets]
+    launched = {n for n, sent in zip(names, seen[0]) if sent}
+    assert {"3.weight", "3.bias", "5.weight", "5.bias"} <= launched and "0.weight" not in launched, launched
+    assert all(b.request is None for b in ddp._buckets)  # all finished when backward returns
+
+
 def check_no_sync(rank, world):
     ref = make_model(0)
     for step in (0, 1):
@@ -135,6 +151,7 @@ def main():
     dist.broadcast(t, src=world - 1)
     assert t.item() == world - 1
     check_equivalence(rank, world)
+    check_overlap(rank, world)
     check_no_sync(rank, world)
     check_buffers(rank, world)
     check_sync_batchnorm(rank, world)

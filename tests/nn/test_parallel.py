@@ -6,6 +6,7 @@ def test_ddp_on_two_ranks_matches_one_process_on_the_whole_batch():
     """mpi_ddp_check.py asserts, on 2 ranks with per-rank batch B/2 against one process with batch B
     (float64): parameters after 4 SGD-momentum and 4 Adam steps agree to 1e-12 with a bucket per
     parameter, a few buckets and one bucket; rank 1's own initial weights are replaced by rank 0's;
+    the later layers' buckets are already being all-reduced when backward reaches the first layer;
     no_sync accumulates without communicating and the next backward averages the sum; buffers are
     rank 0's at each forward with broadcast_buffers and differ without; SyncBatchNorm on 2 ranks gives
     one process's BatchNorm parameters and running statistics; the collectives' results;

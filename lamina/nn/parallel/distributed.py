@@ -55,8 +55,10 @@ class DistributedDataParallel(Module):
     of the whole batch (for a loss that is a mean over the batch).
 
     Matches ``torch.nn.parallel.DistributedDataParallel`` for CPU replicas on the MPI backend.
-    ``device_ids``, ``output_device`` and ``dim`` are accepted for torch's signature (one
-    replica per process, on the CPU); ``find_unused_parameters=True`` is not supported.
+    ``device_ids``, ``output_device``, ``dim``, ``check_reduction``, ``gradient_as_bucket_view`` and
+    ``static_graph`` are accepted for torch's signature and change nothing (one replica per process,
+    on the CPU; gradients are copied into the buckets and back); ``find_unused_parameters=True`` is
+    not supported.
 
     Args:
         module: the model replica (the same architecture on every rank).
@@ -64,7 +66,7 @@ class DistributedDataParallel(Module):
             the start of each forward.
         process_group: only None (all ranks).
         bucket_cap_mb: largest size of a gradient bucket, in megabytes (2**20 bytes). A small
-            value gives a bucket per parameter; a large one, one bucket.
+            value gives a bucket per parameter; a large one, one bucket (None: 25).
         find_unused_parameters: must be False.
 
     Example (under ``mpiexec -n 2``, after ``lamina.distributed.init_process_group("mpi")``)::
@@ -75,7 +77,7 @@ class DistributedDataParallel(Module):
     """
 
     def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None, dim: int = 0,
-                 broadcast_buffers: bool = True, process_group: Any = None, bucket_cap_mb: float | None = None,
+                 broadcast_buffers: bool = True, process_group: Any = None, bucket_cap_mb: float | None = 25,
                  find_unused_parameters: bool = False, check_reduction: bool = False,
                  gradient_as_bucket_view: bool = False, static_graph: bool = False) -> None:
         super().__init__()
