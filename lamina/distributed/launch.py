@@ -74,10 +74,12 @@ def launch(argv: list[str], nproc: int | None, hosts: str | None = None) -> int:
 
     from .collectives import is_mpi_available
 
-    if not is_mpi_available():
-        raise MPINotFoundError(f"training on several processes needs mpi4py, which is not installed: {_INSTALL}")
     if nproc is None:
         nproc = len([h for h in (hosts or "").split(",") if h.strip()]) or 1
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"mpiexec: the number of processes should be a positive integer, got {nproc!r}")
+    if not is_mpi_available():
+        raise MPINotFoundError(f"training on several processes needs mpi4py, which is not installed: {_INSTALL}")
     cmd = mpiexec_command(nproc, [sys.executable, "-m", "lamina", *argv], hosts)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
