@@ -285,7 +285,12 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
 
     ``config`` is resolved first (:func:`resolve_config`); the data and the model are built and
     checked against each other (:func:`check_model_fits`) before ``run_dir`` is created, so a
-    run that cannot train leaves no folder behind."""
+    run that cannot train leaves no folder behind.
+
+    Inside an MPI process group of several ranks (``lamina train --nproc N``) every rank trains a
+    ``DistributedDataParallel`` replica on its ``DistributedSampler`` share, batch_size / N per
+    batch, and rank 0 alone writes ``run_dir``; the per-epoch training loss and metrics are rank
+    0's share, validation and test metrics those of the whole sets."""
     from ..backend import manual_seed
 
     config = resolve_config({}, config) if resume else resolve_config(config)
