@@ -45,7 +45,7 @@ from .backend import float as float  # noqa: PLC0414  (torch.float is float32)
 from .backend import int as int  # noqa: PLC0414
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
-from . import autograd, datasets, linear_model, nn, optim, transforms, utils  # noqa: E402
+from . import autograd, datasets, distributed, linear_model, nn, optim, transforms, utils  # noqa: E402
 from . import models, vision  # noqa: E402
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
@@ -103,7 +103,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "nn", "optim", "datasets",
+    "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "distributed", "nn", "optim",
+    "datasets",
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",

@@ -87,7 +87,22 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _new_run_dir(args: argparse.Namespace, config: dict[str, Any]) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
+
+
 def _train(args: argparse.Namespace) -> int:
+    from .cli_distributed import is_rank_process, launch_ranks, train_as_rank
+
+    if is_rank_process():  # one of the ranks that --nproc/--hosts started
+        return train_as_rank(args, _train_local)
+    if args.nproc is None and not args.hosts:
+        return _train_local(args)
+    return launch_ranks(args)
+
+
+def _train_local(args: argparse.Namespace) -> int:
     from .train.run import resolve_checkpoint, resolve_config, train_run
     from .train.trainer import TrainingError, TrainingInterrupted
 
@@ -109,8 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     # the run folder exists, so a run that cannot train leaves none
     config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
     if run_dir is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
+        run_dir = _new_run_dir(args, config)
 
     def say(*parts: Any) -> None:  # flushed, so progress shows at once when stdout is a pipe or a file
         if not args.quiet:
@@ -122,8 +136,11 @@ def _train(args: argparse.Namespace) -> int:
         final = train_run(config, run_dir, resume=resume, log=None if args.quiet else say,
                           progress=False if args.quiet else None, report=not args.no_report)
     except TrainingInterrupted as e:
-        print(f"\ninterrupted: checkpoint saved to {e.path}; continue with: lamina train --resume {run_dir}",
-              file=sys.stderr)
+        from .train.ranks import writes_files
+
+        if writes_files():  # on several ranks, rank 0 wrote the checkpoint and says so
+            print(f"\ninterrupted: checkpoint saved to {e.path}; continue with: lamina train --resume {run_dir}",
+                  file=sys.stderr)
         return 130
     except TrainingError as e:
         print(f"lamina train: {e}", file=sys.stderr)
@@ -378,6 +395,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
     t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train on N processes (ranks) through MPI's mpiexec, each on batch-size/N samples of every "
+                        "batch (pip install 'lamina[mpi]')")
+    t.add_argument("--hosts", metavar="HOST,HOST",
+                   help="train on these machines (comma-separated, host:slots allowed; lamina installed alike on "
+                        "each); --nproc gives the ranks in all (default: one per host)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run folder or checkpoint on its test data")
@@ -441,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to its ranks
     if args.command is None:
         parser.print_help()
         return 0

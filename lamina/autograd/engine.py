@@ -167,6 +167,10 @@ def _execute(
             if isinstance(node, AccumulateGrad):
                 if run and capture is None and (accumulate_into is None or node in accumulate_into):
                     _accumulate(node.variable, g, create_graph)
+                    post = node.variable._post_acc_hooks
+                    if post:
+                        for hook in list(post.values()):
+                            hook(node.variable)
                 continue
             if run and (capture is None or node not in capture or _needed_beyond(node, needed)):
                 grads = node.apply(g)

@@ -87,7 +87,7 @@ class Tensor:
         grad_fn: the graph node that produced this tensor (None for leaves).
     """
 
-    __slots__ = ("array", "_grad", "grad_fn", "_requires_grad", "_vc", "_acc", "_hooks",
+    __slots__ = ("array", "_grad", "grad_fn", "_requires_grad", "_vc", "_acc", "_hooks", "_post_acc_hooks",
                  "_retains_grad", "_is_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars and arrays defer to Tensor's operators
 
@@ -100,6 +100,7 @@ class Tensor:
         self._vc = [0]
         self._acc: weakref.ref[AccumulateGrad] | None = None
         self._hooks: dict[int, Callable[[Tensor], Tensor | None]] | None = None
+        self._post_acc_hooks: dict[int, Callable[[Tensor], None]] | None = None
         self._retains_grad = False
         self._is_view = False
         if requires_grad:
@@ -116,6 +117,7 @@ class Tensor:
         t._vc = vc if vc is not None else [0]
         t._acc = None
         t._hooks = None
+        t._post_acc_hooks = None
         t._retains_grad = False
         t._is_view = False
         return t
@@ -270,6 +272,20 @@ class Tensor:
             self._hooks = {}
         handle = RemovableHandle(self._hooks)
         self._hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(tensor)`` on this leaf after ``backward`` has accumulated into its ``.grad``
+        (data-parallel training starts reducing a gradient from here). Matches torch's method of
+        the same name; the hook's return value is ignored."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = {}
+        handle = RemovableHandle(self._post_acc_hooks)
+        self._post_acc_hooks[handle.id] = hook
         return handle
 
     def backward(

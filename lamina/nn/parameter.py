@@ -30,6 +30,7 @@ class Parameter(Tensor):
             self._vc = [0]
             self._acc = None
             self._hooks = None
+            self._post_acc_hooks = None
             self._retains_grad = False
             self._is_view = False
         else:

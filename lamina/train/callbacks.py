@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .. import backend
+from .ranks import unwrap, writes_files
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback", "GradientClipping", "SWA",
            "Curriculum"]
@@ -109,7 +110,8 @@ class ModelCheckpoint(Callback):
             if not better:
                 return
             self.best = value
-        save(trainer.model.state_dict(), self.path)
+        if writes_files():
+            save(unwrap(trainer.model).state_dict(), self.path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}

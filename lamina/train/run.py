@@ -21,6 +21,7 @@ from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, load_part
 from .finite import nonfinite_rows
 from .metrics import ConfusionMatrix
+from .ranks import world, writes_files
 from .report import (
     atomic_write_text,
     have_matplotlib,
@@ -182,8 +183,16 @@ def build_scheduler(config: dict[str, Any], optimizer: Any, steps_per_epoch: int
 
 
 def _loader(config: dict[str, Any], ds: Any, train: bool) -> Any:
-    from ..utils.data import DataLoader
+    from ..utils.data import DataLoader, DistributedSampler
 
+    rank, size = world()
+    if train and size > 1:  # each rank trains on its share; together a batch of batch_size
+        batch = int(config["batch_size"])
+        if batch % size:
+            raise ValueError(f"batch_size {batch} must be divisible by the number of ranks {size} (each rank "
+                             "takes batch_size / ranks samples of every batch)")
+        return DataLoader(ds, batch_size=batch // size, num_workers=int(config.get("num_workers", 0)),
+                          sampler=DistributedSampler(ds, size, rank, seed=int(config.get("seed", 0))))
     return DataLoader(ds, batch_size=int(config["batch_size"]), shuffle=train, seed=int(config.get("seed", 0)),
                       num_workers=int(config.get("num_workers", 0)))
 
@@ -276,7 +285,12 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
 
     ``config`` is resolved first (:func:`resolve_config`); the data and the model are built and
     checked against each other (:func:`check_model_fits`) before ``run_dir`` is created, so a
-    run that cannot train leaves no folder behind."""
+    run that cannot train leaves no folder behind.
+
+    Inside an MPI process group of several ranks (``lamina train --nproc N``) every rank trains a
+    ``DistributedDataParallel`` replica on its ``DistributedSampler`` share, batch_size / N per
+    batch, and rank 0 alone writes ``run_dir``; the per-epoch training loss and metrics are rank
+    0's share, validation and test metrics those of the whole sets."""
     from ..backend import manual_seed
 
     config = resolve_config({}, config) if resume else resolve_config(config)
@@ -285,27 +299,53 @@ def train_run(config: dict[str, Any], run_dir: str, resume: str | None = None, l
     classes = list(config["classes"])
     model = build_model(config)
     check_model_fits(model, config)
-    os.makedirs(run_dir, exist_ok=True)
+    rank, size = world()
+    writer = writes_files()
+    if writer:
+        os.makedirs(run_dir, exist_ok=True)
     seed = int(config.get("seed", 0))
     train_ds, val_ds = split_validation(full_train, float(config.get("val_fraction", 0.1)), seed)
     train_loader, val_loader = _loader(config, train_ds, True), _loader(config, val_ds, False)
     test_loader = _loader(config, test_ds, False)
     checkpoint = os.path.join(run_dir, "checkpoint.lamina")
-    trainer = _make_trainer(config, model, len(train_loader), checkpoint, log, progress)
+    trained = model
+    if size > 1:  # rank 0's initial weights everywhere; gradients averaged over the ranks
+        from ..nn.parallel import DistributedDataParallel
+
+        trained = DistributedDataParallel(model)
+    trainer = _make_trainer(config, trained, len(train_loader), checkpoint, log if writer else None,
+                            progress if writer else False)
     trainer.checkpoint_extra = {"config": json.dumps(config)}
-    write_config(config, os.path.join(run_dir, "config.json"))
+    if writer:
+        write_config(config, os.path.join(run_dir, "config.json"))
     t0 = time.perf_counter()
     # validation (early stopping, plateau schedules, the curves) on a held-out part of the training
     # data; the test set is only read once, at the end
+    steps0 = trainer.step
     history = trainer.fit(train_loader, int(config["epochs"]), val_data=val_loader, resume=resume)
     elapsed = time.perf_counter() - t0
     trainer.save_checkpoint(checkpoint)
-    write_metrics_csv(history, os.path.join(run_dir, "metrics.csv"))
     final = evaluate_model(model, test_loader, len(classes))
     final["train_seconds"] = elapsed
-    if report:
-        write_report(run_dir, config, history, model, final, test_ds, classes)
+    final["rank_step_seconds"] = _rank_step_seconds(elapsed / max(trainer.step - steps0, 1), size)
+    if writer:
+        write_metrics_csv(history, os.path.join(run_dir, "metrics.csv"))
+        if report:
+            write_report(run_dir, config, history, model, final, test_ds, classes)
     return final
+
+
+def _rank_step_seconds(mine: float, size: int) -> list[float]:
+    """Every rank's mean time per training step (validation included), rank 0 first."""
+    if size == 1:
+        return [mine]
+    from .. import distributed
+    from ..autograd.tensor import Tensor
+
+    t = Tensor._wrap(xp.array([mine], dtype=xp.float64))
+    all_t = [Tensor._wrap(xp.zeros(1, dtype=xp.float64)) for _ in range(size)]
+    distributed.all_gather(all_t, t)
+    return [float(a.array[0]) for a in all_t]
 
 
 def evaluate_model(model: nn.Module, loader: Any, num_classes: int) -> dict[str, Any]:
@@ -383,4 +423,6 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
         run_dir, title + note, config, history, images, tables=[("Per-class precision and recall (test)", table)],
         text=[("Model summary", text),
               ("Test set", f"loss {final['test_loss']:.4f}, accuracy {final['test_accuracy']:.4f}, "
-                           f"training time {final.get('train_seconds', math.nan):.1f} s")])
+                           f"training time {final.get('train_seconds', math.nan):.1f} s"),
+              ("Time per training step, by rank", "\n".join(
+                  f"rank {r}: {1000 * t:.2f} ms" for r, t in enumerate(final.get("rank_step_seconds", []))))])

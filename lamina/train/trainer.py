@@ -31,6 +31,7 @@ from ..autograd.tensor import Tensor
 from .callbacks import Callback, LRSchedulerCallback
 from .checkpoint import CheckpointError, load_checkpoint, load_part, save_checkpoint, set_rng_state
 from .metrics import Metric, get_metric
+from .ranks import any_rank, unwrap, writes_files
 
 __all__ = ["Trainer", "TrainingError", "TrainingInterrupted"]
 
@@ -114,7 +115,7 @@ class Trainer:
     # --- state --------------------------------------------------------------------------
     def state_dict(self, train_data: Any = None, loader_state: Any = None, batches_done: int = 0) -> dict[str, Any]:
         state = {
-            "model": self.model.state_dict(),
+            "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch, "step": self.step, "history": self.history, "batches_done": batches_done,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
@@ -130,7 +131,9 @@ class Trainer:
         state = self.state_dict(self.train_data, extra.pop("loader_state", None), extra.pop("batches_done", 0))
         state.update(self.checkpoint_extra)
         state.update(extra)
-        self.last_checkpoint = save_checkpoint(path, **state)
+        if writes_files():  # on several ranks, rank 0 writes; the others hold the same state
+            save_checkpoint(path, **state)
+        self.last_checkpoint = path
         return self.last_checkpoint
 
     def load_checkpoint(self, path: str | os.PathLike[str], train_data: Any = None) -> dict[str, Any]:
@@ -143,7 +146,7 @@ class Trainer:
         if not all(isinstance(h, dict) for h in ck.get("history", [])):
             raise CheckpointError(f"Trainer.load_checkpoint: {os.fspath(path)!r}: its history is not a list of "
                                   "dicts")
-        load_part(self.model, ck.get("model"), path, "model")
+        load_part(unwrap(self.model), ck.get("model"), path, "model")
         load_part(self.optimizer, ck.get("optimizer"), path, "optimizer")
         self.epoch, self.step = ck["epoch"], ck["step"]
         self.history = [dict(h) for h in ck.get("history", [])]
@@ -234,6 +237,9 @@ class Trainer:
             cb.on_epoch_begin(self, self.epoch)
         loader_state = train_data.state_dict() if hasattr(train_data, "state_dict") else None
         self.model.train()
+        sampler = getattr(train_data, "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a DistributedSampler: each epoch its own order, on every rank
+            sampler.set_epoch(self.epoch)
         for m in self.metrics:
             m.reset()
         total_loss, seen, t0 = 0.0, 0, time.perf_counter()
@@ -281,13 +287,15 @@ class Trainer:
                     shown[self.metrics[0].name] = f"{self.metrics[0].compute():.4f}"
                 bar.set_postfix(**shown, lr=f"{self._lr():.3g}", samples_s=f"{rate:.0f}")
                 bar.update(1)
-            if self._interrupted:
+            # on several ranks all stop after the same batch, so rank 0's checkpoint is every rank's state
+            interrupted = any_rank(self._interrupted)
+            if interrupted:
                 partial = {"loss_sum": total_loss, "seen": seen, "metrics": [m.state_dict() for m in self.metrics]}
                 path = self.save_checkpoint(self.checkpoint_path or "interrupted.lamina",
                                             loader_state=loader_state, batches_done=b + 1, partial_epoch=partial)
                 if bar is not None:
                     bar.close()
-                raise TrainingInterrupted(path, self._interrupted)
+                raise TrainingInterrupted(path, interrupted)
         if bar is not None:
             bar.close()
         elapsed = time.perf_counter() - t0

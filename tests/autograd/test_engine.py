@@ -321,3 +321,32 @@ def test_graph_repr_and_names():
     assert "grad_fn=<SumBackward>" in repr(y)
     assert y.grad_fn.next_functions[0].name() == "MulBackward"
     assert y.grad_fn.next_functions[0].next_functions[0].name() == "AccumulateGrad"
+
+
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_like_torch():
+    import torch
+
+    def run(mod, w, x):
+        seen = []
+        w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+        for _ in range(2):  # the second pass sees the sum of both
+            (w * x).sum().backward()
+        return seen
+
+    ours = run(lamina, lamina.tensor([1.0, 2.0], requires_grad=True), lamina.tensor([3.0, 4.0]))
+    theirs = run(torch, torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0]))
+    assert ours == theirs == [[3.0, 4.0], [6.0, 8.0]]
+
+
+def test_post_accumulate_grad_hook_only_on_leaves_and_removable():
+    w = lamina.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        lamina.tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
+    calls = []
+    h = w.register_post_accumulate_grad_hook(calls.append)
+    (w * 2).sum().backward()
+    h.remove()
+    (w * 2).sum().backward()
+    assert len(calls) == 1 and calls[0] is w

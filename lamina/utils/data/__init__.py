@@ -13,6 +13,7 @@ Example:
 from .collate import default_collate, default_convert, detection_collate
 from .dataloader import DataLoader
 from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .sampler import (
     BatchSampler,
     RandomSampler,
@@ -26,4 +27,5 @@ from .worker import WorkerInfo, get_worker_info
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "Subset",
            "random_split", "DataLoader", "default_collate", "default_convert", "detection_collate", "Sampler",
            "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+           "DistributedSampler",
            "WorkerInfo", "get_worker_info"]
