@@ -161,3 +161,29 @@ def test_bad_arguments_are_named() -> None:
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="LSTMCell: expected cx of shape \\(2, 4\\)"):
         nn.LSTMCell(3, 4)(lamina.randn(2, 3), (lamina.zeros(2, 4), lamina.zeros(1, 4)))
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_fused_steps_second_derivatives(mode: str) -> None:
+    from lamina.autograd import gradgradcheck
+    from lamina.ops.rnn import gru_step, lstm_step
+
+    lamina.manual_seed(1)
+    f64 = dict(dtype=lamina.float64, requires_grad=True)
+    if mode == "LSTM":
+        args = (lamina.randn(2, 3, **f64), lamina.randn(2, 2 + 4, **f64), lamina.randn(16, 3, **f64),
+                lamina.randn(16, 2, **f64), lamina.randn(16, **f64), lamina.randn(2, 4, **f64))
+        fn = lstm_step
+    else:
+        args = (lamina.randn(2, 3, **f64), lamina.randn(2, 4, **f64), lamina.randn(12, 3, **f64),
+                lamina.randn(12, 4, **f64), lamina.randn(12, **f64), lamina.randn(12, **f64))
+        fn = gru_step
+    assert gradcheck(fn, args)
+    assert gradgradcheck(fn, args)
+
+
+def test_fused_step_shape_errors() -> None:
+    from lamina.ops.rnn import lstm_step
+
+    with pytest.raises(ValueError, match="lstm_step: shapes do not fit"):
+        lstm_step(lamina.zeros(2, 3), lamina.zeros(2, 8), lamina.zeros(16, 2), lamina.zeros(16, 4))

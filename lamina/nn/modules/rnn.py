@@ -1,9 +1,8 @@
 """Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their cells, as ``torch.nn``'s.
 
-The recurrences are written with lamina's differentiable operations (one step is a handful of
-matmuls, sigmoids and products), so backpropagation through time is the ordinary backward pass
-over the unrolled graph. The input-to-hidden products of all time steps are one matmul before
-the loop; only the hidden-to-hidden product runs per step.
+The recurrences are written with lamina's differentiable operations, so backpropagation through
+time is the ordinary backward pass over the unrolled graph. The gate arithmetic of an LSTM or GRU
+step is one fused primitive (``lamina.ops.rnn``), so a step is two matmuls and a few nodes.
 
 Parameter names, shapes, gate order (LSTM ``i, f, g, o``; GRU ``r, z, n``) and initialization
 (every parameter ``U(−1/√hidden_size, 1/√hidden_size)``) are torch's, so a torch ``state_dict``
@@ -19,6 +18,7 @@ from typing import Any
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.join import cat, stack
+from ...ops.rnn import gru_step, lstm_step
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -39,29 +39,33 @@ def _check_size(value: Any, what: str, op: str, minimum: int = 1) -> int:
     return value
 
 
-def _step(mode: str, gi: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
-          w_hr: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """One step of the recurrence: ``gi`` the input part of the gates (with ``b_ih``), ``h``/``c`` the state."""
-    gh = h @ w_hh.t()
-    if b_hh is not None:
-        gh = gh + b_hh
-    if mode == "GRU":
-        n_h = gi.shape[-1] // 3
-        rz = (gi[..., :2 * n_h] + gh[..., :2 * n_h]).sigmoid()
-        r, z = rz[..., :n_h], rz[..., n_h:]
-        n = (gi[..., 2 * n_h:] + r * gh[..., 2 * n_h:]).tanh()
-        return n + z * (h - n), None  # (1 − z) n + z h
-    g = gi + gh
+def _bias_sum(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
+    return None if b_ih is None else b_ih + b_hh
+
+
+def _run_direction(mode: str, xs: list[Tensor], state: Tensor, weights: list[Tensor], bias: bool, proj: bool,
+                   reverse: bool) -> list[Tensor]:
+    """The states after every step of one layer in one direction (``xs``: the per-step inputs ``(N, F)``;
+    for the LSTM ``state`` and the states returned are ``[h, c]`` joined)."""
+    w_ih, w_hh = weights[0], weights[1]
+    b_ih, b_hh = (weights[2], weights[3]) if bias else (None, None)
+    steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
+    out: list[Any] = [None] * len(xs)
     if mode == "LSTM":
-        n_h = g.shape[-1] // 4
-        ifo = g[..., :2 * n_h].sigmoid(), g[..., 3 * n_h:].sigmoid()
-        i, f, o = ifo[0][..., :n_h], ifo[0][..., n_h:], ifo[1]
-        c = f * c + i * g[..., 2 * n_h:3 * n_h].tanh()
-        h = o * c.tanh()
-        if w_hr is not None:
-            h = h @ w_hr.t()
-        return h, c
-    return (g.tanh() if mode == "RNN_TANH" else g.relu()), None
+        b, w_hr = _bias_sum(b_ih, b_hh), (weights[-1] if proj else None)
+        for t in steps:
+            state = out[t] = lstm_step(xs[t], state, w_ih, w_hh, b, w_hr)
+        return out
+    if mode == "GRU":
+        for t in steps:
+            state = out[t] = gru_step(xs[t], state, w_ih, w_hh, b_ih, b_hh)
+        return out
+    b, w_ih_t, w_hh_t = _bias_sum(b_ih, b_hh), w_ih.t(), w_hh.t()
+    for t in steps:
+        g = xs[t] @ w_ih_t + state @ w_hh_t
+        g = g + b if b is not None else g
+        state = out[t] = g.tanh() if mode == "RNN_TANH" else g.relu()
+    return out
 
 
 class RNNBase(Module):
@@ -169,6 +173,8 @@ class RNNBase(Module):
         if batched and self.batch_first:
             x = x.transpose(0, 1)
         steps, n = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ValueError(f"{name}: the input sequence is empty (length 0, input shape {tuple(input.shape)})")
         d = 2 if self.bidirectional else 1
         out_size = self.proj_size or self.hidden_size
         lstm = self.mode == "LSTM"
@@ -186,34 +192,38 @@ class RNNBase(Module):
                 self._check_state(c0, (*lead, self.hidden_size), "c_0")
             if not batched:
                 h0, c0 = h0.unsqueeze(1), (c0.unsqueeze(1) if lstm else None)
-        zeros = backend.xp.zeros
-        h_last, c_last = [], []
+        h_size = out_size + (self.hidden_size if lstm else 0)  # the LSTM carries [h, c] joined
+        h_last: list[Tensor] = []
+        # the layers pass lists of per-step tensors: slicing one (L, N, ·) tensor per step would make
+        # the backward pass add L gradients of the whole tensor
+        xs = list(x.unbind(0))
         for layer in range(self.num_layers):
+            last = layer == self.num_layers - 1
             outs = []
             for k in range(d):
                 idx = layer * d + k
-                w = self.all_weights[idx]
-                w_ih, w_hh = w[0], w[1]
-                b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
-                w_hr = w[-1] if self.proj_size else None
-                h = h0[idx] if h0 is not None else Tensor._wrap(zeros((n, out_size), dtype=x.array.dtype))
-                c = None
+                if h0 is None:
+                    state = Tensor._wrap(backend.xp.zeros((n, h_size), dtype=x.array.dtype))
+                else:
+                    state = cat([h0[idx], c0[idx]], -1) if lstm else h0[idx]
+                states = _run_direction(self.mode, xs, state, self.all_weights[idx], self.bias, bool(self.proj_size),
+                                        reverse=k == 1)
+                h_last.append(states[-1 if k == 0 else 0])
+                outs.append(states)
+            if last:
+                seqs = [stack(o, 0) for o in outs]
                 if lstm:
-                    c = c0[idx] if c0 is not None else Tensor._wrap(zeros((n, self.hidden_size), dtype=x.array.dtype))
-                gi_all = F.linear(x, w_ih, b_ih)  # every step's input part at once
-                order = range(steps - 1, -1, -1) if k else range(steps)
-                ys: list[Any] = [None] * steps
-                for t in order:
-                    h, c = _step(self.mode, gi_all[t], h, c, w_hh, b_hh, w_hr)
-                    ys[t] = h
-                outs.append(stack(ys, 0))
-                h_last.append(h)
-                c_last.append(c)
-            x = outs[0] if d == 1 else cat(outs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
-        h_n = stack(h_last, 0)
-        c_n = stack(c_last, 0) if lstm else None
+                    seqs = [q[..., :out_size] for q in seqs]
+                x = seqs[0] if d == 1 else cat(seqs, -1)
+                break
+            if lstm:
+                outs = [[q[..., :out_size] for q in o] for o in outs]
+            xs = outs[0] if d == 1 else [cat([a, b], -1) for a, b in zip(*outs)]
+            if self.dropout and self.training:
+                xs = [F.dropout(v, self.dropout, True) for v in xs]
+        hn_all = stack(h_last, 0)
+        h_n = hn_all[..., :out_size] if lstm else hn_all
+        c_n = hn_all[..., out_size:] if lstm else None
         if batched and self.batch_first:
             x = x.transpose(0, 1)
         if not batched:
@@ -334,10 +344,11 @@ class RNNCellBase(Module):
                                  f"got {tuple(s.shape)}")
             zeros = Tensor._wrap(backend.xp.zeros(shape, dtype=x.array.dtype))
             states.append(zeros if s is None else (s if batched else s.unsqueeze(0)))
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h, c = _step(self._mode, gi, states[0], states[1] if self._mode == "LSTM" else None, self.weight_hh,
-                     self.bias_hh, None)
-        return h, c, batched
+        weights = [self.weight_ih, self.weight_hh] + ([self.bias_ih, self.bias_hh] if self.bias else [])
+        if self._mode == "LSTM":
+            hc = _run_direction("LSTM", [x], cat(states, -1), weights, self.bias, False, False)[0]
+            return hc[..., :self.hidden_size], hc[..., self.hidden_size:], batched
+        return _run_direction(self._mode, [x], states[0], weights, self.bias, False, False)[0], None, batched
 
 
 class RNNCell(RNNCellBase):
