@@ -72,7 +72,7 @@ def demo() -> int:
 def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     """What the user set on the command line (``None``: not set, the run's defaults apply)."""
     keys = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "scheduler", "seed", "data_root",
-            "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation")
+            "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation", "window", "stride")
     options = {key: getattr(args, key) for key in keys}
     if args.augment:
         options["augment"] = True
@@ -216,6 +216,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
+    if info.get("series"):
+        raise ValueError(f"lamina predict: this run is on time series ({config['data']}), predict classifies images "
+                         f"and 2-D points; lamina evaluate {args.checkpoint} scores its test series")
     if info["channels"] == 0:
         return _predict_points(args, config, model)
     size = info["size"]
@@ -359,7 +362,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="--model mlp: activation between the layers (default relu)")
     t.add_argument("--model-kwargs", dest="model_kwargs", metavar="JSON",
                    help="more constructor arguments of the model, e.g. '{\"width\": 16}' (see lamina summary)")
-    t.add_argument("--data-root", dest="data_root", help="folder with your own files (mnist, cifar, folder)")
+    t.add_argument("--data-root", dest="data_root",
+                   help="folder with your own files (mnist, cifar, folder); for csv: a .csv/.npz file of series")
+    t.add_argument("--window", type=int, help="series data: cut windows of this many steps (default: whole series)")
+    t.add_argument("--stride", type=int, help="series data: steps between window starts (default: the window)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", dest="batch_size", type=int)
     t.add_argument("--optimizer", choices=OPTIMIZERS)

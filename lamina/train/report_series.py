@@ -21,7 +21,7 @@ __all__ = ["saliency_over_time", "plot_series_examples", "plot_saliency", "serie
 
 
 def series_samples(ds: Any, per_class: int = 2, limit: int = 2000) -> tuple[Any, Any]:
-    """Up to ``per_class`` series of each class from the first ``limit`` samples of ``ds``: ``(x (M, C, L), y (M,))``."""
+    """Up to ``per_class`` series of each class among the first ``limit`` samples of ``ds``: ``(x, y)``."""
     xs, ys, count = [], [], {}
     for i in range(min(len(ds), limit)):
         x, y = ds[i]
