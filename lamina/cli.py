@@ -74,8 +74,8 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "scheduler", "seed", "data_root",
             "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation", "window", "stride")
     options = {key: getattr(args, key) for key in keys}
-    if args.augment:
-        options["augment"] = True
+    if args.augment is not None:
+        options["augment"] = args.augment
     if args.model_kwargs:
         try:
             kwargs = json.loads(args.model_kwargs)
@@ -330,6 +330,8 @@ def _train_epilog() -> str:
         kw = recipe.get("model_kwargs")
         model = recipe["model"] + (" (" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")" if kw else "")
         extra = f", lr {recipe['lr']:g}" if "lr" in recipe else ""
+        extra += f", batch {recipe['batch_size']}" if "batch_size" in recipe else ""
+        extra += ", augmented" if recipe.get("augment") else ""
         lines.append(f"  {name:<14} {model}, {recipe['epochs']} epochs{extra}")
     lines += ["",
               "The model must classify the data: segmentation models, image models on 2-D points and models",
@@ -372,7 +374,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--weight-decay", dest="weight_decay", type=float)
     t.add_argument("--scheduler", choices=SCHEDULERS)
-    t.add_argument("--augment", action="store_true", help="random crops (and flips where they keep the label)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crops (and flips where they keep the label); series: jitter, scaling, time shifts "
+                        "(--no-augment: none, where the data's recipe augments)")
     t.add_argument("--early-stopping", dest="early_stopping", type=int, metavar="PATIENCE")
     t.add_argument("--grad-clip", dest="grad_clip", type=float, metavar="MAX_NORM")
     t.add_argument("--num-workers", dest="num_workers", type=int)

@@ -125,6 +125,9 @@ def make_mnist1d(**kwargs: Any) -> tuple[Any, Any, Any, Any]:
     return xs[:split], ys[:split], xs[split:], ys[split:]
 
 
+_LAST: list[Any] = [None, None]
+
+
 class MNIST1D(Dataset):
     """MNIST-1D as a data set of ``(series, label)``: ``series`` a float32 Tensor ``(1, 40)``.
 
@@ -150,10 +153,13 @@ class MNIST1D(Dataset):
     def __init__(self, train: bool = True, shuffle_seq: bool = False, seed: int = 42,
                  transform: Callable[[Any], Any] | None = None, target_transform: Callable[[Any], Any] | None = None,
                  **kwargs: Any) -> None:
-        xtr, ytr, xte, yte = make_mnist1d(shuffle_seq=shuffle_seq, seed=seed, **kwargs)
+        key = tuple(sorted({**kwargs, "shuffle_seq": shuffle_seq, "seed": seed}.items()))
+        if _LAST[0] != key:  # the training and test parts of one set come from one generation
+            _LAST[:] = [key, make_mnist1d(shuffle_seq=shuffle_seq, seed=seed, **kwargs)]
+        xtr, ytr, xte, yte = _LAST[1]
         x, y = (xtr, ytr) if train else (xte, yte)
         self.data = x.astype(np.float32)[:, None, :]
-        self.targets = y
+        self.targets = y.copy()
         self.train, self.shuffle_seq = train, shuffle_seq
         self.transform, self.target_transform = transform, target_transform
 
