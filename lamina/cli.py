@@ -217,8 +217,10 @@ def _predict(args: argparse.Namespace) -> int:
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
     if info.get("series"):
-        raise ValueError(f"lamina predict: this run is on time series ({config['data']}), predict classifies images "
-                         f"and 2-D points; lamina evaluate {args.checkpoint} scores its test series")
+        from .train.series_data import read_series_inputs
+
+        names, series = read_series_inputs(config, list(args.images))
+        return _print_predictions(names, model, series, config["classes"])
     if info["channels"] == 0:
         return _predict_points(args, config, model)
     size = info["size"]
@@ -289,6 +291,20 @@ def _read_points(arg: str, what: str) -> list[tuple[str, Any]]:
         raise ValueError(f"lamina predict: {arg} holds an array of shape {pts.shape}; {what} needs finite points "
                          "of shape (N, 2)")
     return [(f"{arg}[{i}] ({x:g}, {y:g})", row) for i, (row, (x, y)) in enumerate(zip(pts, pts.tolist()))]
+
+
+def _print_predictions(names: list[str], model: Any, x: Any, classes: list[str]) -> int:
+    import numpy as np
+
+    import lamina
+
+    with lamina.no_grad():
+        prob = model(lamina.tensor(x)).softmax(1).array
+    for name, row in zip(names, prob):
+        k = int(row.argmax())
+        top = ", ".join(f"{classes[j]}: {row[j]:.3f}" for j in np.argsort(-row)[:3])
+        print(f"{name}: {classes[k]}  (p = {row[k]:.3f}; top {min(3, len(row))}: {top})")
+    return 0
 
 
 def _predict_points(args: argparse.Namespace, config: dict[str, Any], model: Any) -> int:

@@ -108,3 +108,43 @@ def series_transform(config: dict[str, Any], train: bool) -> Any:
     from ..transforms import series as TS
 
     return TS.Compose([TS.Jitter(0.03), TS.Scaling(0.1), TS.TimeShift(2)])
+
+
+def read_series_inputs(config: dict[str, Any], paths: list[str]) -> tuple[list[str], Any]:
+    """The series that ``lamina predict`` classifies for a run on series, standardized as its data:
+    ``.npy`` files of one series ``(L,)`` / ``(C, L)`` or a batch ``(N, C, L)``, or ``.csv`` / ``.npz``
+    files in the training format (their labels are ignored). Returns ``(names, x (M, C, L))``.
+
+    Raises:
+        DatasetFileError: a file that cannot be read or holds series of another shape than the run's.
+    """
+    import numpy as np
+
+    from .run_config import data_info
+
+    info = data_info(config)
+    want = (info["channels"], info["size"])
+    names, xs = [], []
+    for path in paths:
+        if path.endswith(".npy"):
+            try:
+                a = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise DatasetFileError(f"lamina predict: cannot read {path} as a NumPy array: {e}") from None
+            a = a[None, None] if a.ndim == 1 else a[None] if a.ndim == 2 else a
+        else:
+            series, _ = read_series(path)
+            a = np.stack(series) if len({s.shape for s in series}) == 1 else None
+            if a is None:
+                raise DatasetFileError(f"lamina predict: {path} holds series of different lengths")
+        if a.ndim != 3 or tuple(a.shape[1:]) != want or a.dtype.kind not in "fiu" or not np.isfinite(a).all():
+            raise DatasetFileError(f"lamina predict: {path} holds an array of shape {a.shape}; this run classifies "
+                                   f"finite series of {want[0]} channel(s) × {want[1]} steps ((L,), (C, L) or "
+                                   "(N, C, L))")
+        names += [path] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))]
+        xs.append(a.astype(np.float64))
+    x = np.concatenate(xs)
+    if config["data"] == "csv":  # the raw values of the user's file: standardize as the training windows
+        stats = build_series_data(config, True)
+        x = (x - stats.mean[:, None]) / stats.std[:, None]
+    return names, x.astype(np.float32)

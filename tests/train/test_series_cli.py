@@ -39,9 +39,17 @@ def test_mnist1d_report_shows_series_saliency_and_confusion(tmp_path, capsys):
         assert (run / png).read_bytes()[:4] == b"\x89PNG" and f"alt='{png}'" in html
     assert "misclassified.png" not in html  # image grids mean nothing for series
     capsys.readouterr()
-    assert main(["predict", str(run), "x.csv"]) == 2
+    test = lamina.datasets.MNIST1D(train=False)
+    np.save(tmp_path / "one.npy", test.data[0, 0])  # (L,)
+    np.save(tmp_path / "batch.npy", test.data[:3])  # (N, C, L)
+    assert main(["predict", str(run), str(tmp_path / "one.npy"), str(tmp_path / "batch.npy")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[1].startswith(f"{tmp_path / 'batch.npy'}[0]: ")
+    assert lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]  # the same series, the same scores
+    np.save(tmp_path / "short.npy", test.data[0, 0, :30])
+    assert main(["predict", str(run), str(tmp_path / "short.npy")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "this run is on time series (mnist1d)" in err and "lamina evaluate" in err
+    assert err.count("\n") == 0 and "shape (1, 1, 30); this run classifies finite series of 1 channel(s) × 40" in err
     assert main(["explain", str(run)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "saliency over time" in err
