@@ -64,19 +64,22 @@ def _lstm(M: Any, x: Any, hc: Any, w_ih: Any, w_hh: Any, b: Any, w_hr: Any) -> t
     tc = M.tanh(c2)
     hp = o * tc
     h2 = hp @ M.t(w_hr) if w_hr is not None else hp
-    return M.cat([h2, c2]), (i, f, g, o, tc, hp)
+    # the slopes of the four gate activations (σ′ = σ(1 − σ), tanh′ = 1 − tanh²), side by side
+    ds = s * (1.0 - s)
+    slope = M.cat([ds[..., :2 * n], 1.0 - g * g, ds[..., 3 * n:]])
+    return M.cat([h2, c2]), (i, f, g, o, tc, hp, slope)
 
 
 def _lstm_vjp(M: Any, gout: Any, x: Any, hc: Any, w_ih: Any, w_hh: Any, w_hr: Any, saved: tuple[Any, ...],
               needs: tuple[bool, ...]) -> tuple[Any, ...]:
-    i, f, g, o, tc, hp = saved
+    i, f, g, o, tc, hp, slope = saved
     n = w_hh.shape[0] // 4
     p = hc.shape[-1] - n
     h, c = hc[..., :p], hc[..., p:]
     dh2, dc_out = gout[..., :p], gout[..., p:]
     dhp = dh2 @ w_hr if w_hr is not None else dh2
     dc2 = dc_out + dhp * o * (1.0 - tc * tc)
-    da = M.cat([dc2 * g * i * (1.0 - i), dc2 * c * f * (1.0 - f), dc2 * i * (1.0 - g * g), dhp * tc * o * (1.0 - o)])
+    da = M.cat([dc2 * g, dc2 * c, dc2 * i, dhp * tc]) * slope  # through i, f, g, o to their pre-activations
     dx = da @ w_ih if needs[0] else None
     dhc = M.cat([da @ w_hh, dc2 * f]) if needs[1] else None
     dw_ih = M.t(da) @ x if needs[2] else None
