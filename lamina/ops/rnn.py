@@ -22,6 +22,8 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from .common import const
 from .join import cat
+from .kernels import rnn_numba
+from .kernels.im2col import use_numba
 
 __all__ = ["lstm_step", "gru_step"]
 
@@ -36,11 +38,62 @@ def _sigmoid(a: Any) -> Any:
     return s
 
 
+def _gates(M: Any, a: Any, c: Any, n: int) -> tuple[Any, ...]:
+    """The LSTM's gate arithmetic from the pre-activations ``a`` and the cell ``c``:
+    ``(i, f, g, o, c2, tc, hp, slope, act)`` with ``slope`` the activations' slopes (σ′ = σ(1 − σ),
+    tanh′ = 1 − tanh²) side by side and ``act`` the four activations in one array (from the
+    array path; None here)."""
+    s = M.sigmoid(a)
+    i, f, o = s[..., :n], s[..., n:2 * n], s[..., 3 * n:]
+    g = M.tanh(a[..., 2 * n:3 * n])
+    c2 = f * c + i * g
+    tc = M.tanh(c2)
+    ds = s * (1.0 - s)
+    return i, f, g, o, c2, tc, o * tc, M.cat([ds[..., :2 * n], 1.0 - g * g, ds[..., 3 * n:]]), None
+
+
+def _gate_grads(M: Any, dhp: Any, dc_out: Any, c: Any, saved: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``(da, dc2 f)``: the gradients of the pre-activations and of the previous cell."""
+    i, f, g, o, tc, hp, slope, _ = saved
+    dc2 = dc_out + dhp * o * (1.0 - tc * tc)
+    return M.cat([dc2 * g, dc2 * c, dc2 * i, dhp * tc]) * slope, dc2 * f
+
+
+def _fast(*arrays: Any) -> bool:
+    return (rnn_numba.lstm_gate_grads is not None and use_numba() and arrays[0].dtype in (xp.float32, xp.float64)
+            and all(isinstance(a, xp.ndarray) and a.dtype == arrays[0].dtype for a in arrays))
+
+
 class _Arrays:
     cat = staticmethod(lambda parts: xp.concatenate(parts, axis=-1))
     sigmoid = staticmethod(_sigmoid)
     tanh = staticmethod(xp.tanh)
     t = staticmethod(lambda a: a.T)
+
+    @staticmethod
+    def gates(a: Any, c: Any, n: int) -> tuple[Any, ...]:
+        # the generic formulas with the four activations (and their slopes) kept in one array each:
+        # NumPy's vectorized tanh is faster than a compiled scalar loop here; the backward kernel
+        # reads ``act``
+        act = _sigmoid(a)
+        g = xp.tanh(a[:, 2 * n:3 * n])
+        act[:, 2 * n:3 * n] = g
+        i, f, o = act[:, :n], act[:, n:2 * n], act[:, 3 * n:]
+        c2 = f * c + i * g
+        tc = xp.tanh(c2)
+        slope = act * (1.0 - act)
+        slope[:, 2 * n:3 * n] = 1.0 - g * g
+        return i, f, act[:, 2 * n:3 * n], o, c2, tc, o * tc, slope, act
+
+    @staticmethod
+    def gate_grads(dhp: Any, dc_out: Any, c: Any, saved: tuple[Any, ...]) -> tuple[Any, Any]:
+        tc, slope, act = saved[4], saved[6], saved[7]
+        if act is None or not _fast(dhp, dc_out, c, tc, slope):
+            return _gate_grads(_Arrays, dhp, dc_out, c, saved)
+        da, dcf = xp.empty_like(slope), xp.empty_like(c)
+        rnn_numba.lstm_gate_grads(xp.ascontiguousarray(dhp), xp.ascontiguousarray(dc_out), xp.ascontiguousarray(c),
+                                  act, tc, slope, da, dcf)
+        return da, dcf
 
 
 class _Tensors:
@@ -48,6 +101,8 @@ class _Tensors:
     sigmoid = staticmethod(lambda a: a.sigmoid())
     tanh = staticmethod(lambda a: a.tanh())
     t = staticmethod(lambda a: a.t())
+    gates = staticmethod(lambda a, c, n: _gates(_Tensors, a, c, n))
+    gate_grads = staticmethod(lambda dhp, dc_out, c, saved: _gate_grads(_Tensors, dhp, dc_out, c, saved))
 
 
 def _lstm(M: Any, x: Any, hc: Any, w_ih: Any, w_hh: Any, b: Any, w_hr: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -57,31 +112,22 @@ def _lstm(M: Any, x: Any, hc: Any, w_ih: Any, w_hh: Any, b: Any, w_hr: Any) -> t
     a = x @ M.t(w_ih) + h @ M.t(w_hh)
     if b is not None:
         a = a + b
-    s = M.sigmoid(a)
-    i, f, o = s[..., :n], s[..., n:2 * n], s[..., 3 * n:]
-    g = M.tanh(a[..., 2 * n:3 * n])
-    c2 = f * c + i * g
-    tc = M.tanh(c2)
-    hp = o * tc
+    i, f, g, o, c2, tc, hp, slope, act = M.gates(a, c, n)
     h2 = hp @ M.t(w_hr) if w_hr is not None else hp
-    # the slopes of the four gate activations (σ′ = σ(1 − σ), tanh′ = 1 − tanh²), side by side
-    ds = s * (1.0 - s)
-    slope = M.cat([ds[..., :2 * n], 1.0 - g * g, ds[..., 3 * n:]])
-    return M.cat([h2, c2]), (i, f, g, o, tc, hp, slope)
+    return M.cat([h2, c2]), (i, f, g, o, tc, hp, slope, act)
 
 
 def _lstm_vjp(M: Any, gout: Any, x: Any, hc: Any, w_ih: Any, w_hh: Any, w_hr: Any, saved: tuple[Any, ...],
               needs: tuple[bool, ...]) -> tuple[Any, ...]:
-    i, f, g, o, tc, hp, slope = saved
+    hp = saved[5]
     n = w_hh.shape[0] // 4
     p = hc.shape[-1] - n
     h, c = hc[..., :p], hc[..., p:]
     dh2, dc_out = gout[..., :p], gout[..., p:]
     dhp = dh2 @ w_hr if w_hr is not None else dh2
-    dc2 = dc_out + dhp * o * (1.0 - tc * tc)
-    da = M.cat([dc2 * g, dc2 * c, dc2 * i, dhp * tc]) * slope  # through i, f, g, o to their pre-activations
+    da, dcf = M.gate_grads(dhp, dc_out, c, saved)  # through i, f, g, o to their pre-activations
     dx = da @ w_ih if needs[0] else None
-    dhc = M.cat([da @ w_hh, dc2 * f]) if needs[1] else None
+    dhc = M.cat([da @ w_hh, dcf]) if needs[1] else None
     dw_ih = M.t(da) @ x if needs[2] else None
     dw_hh = M.t(da) @ h if needs[3] else None
     db = da.sum(0) if needs[4] else None

@@ -187,3 +187,29 @@ def test_fused_step_shape_errors() -> None:
 
     with pytest.raises(ValueError, match="lstm_step: shapes do not fit"):
         lstm_step(lamina.zeros(2, 3), lamina.zeros(2, 8), lamina.zeros(16, 2), lamina.zeros(16, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_step_compiled_kernel_matches_the_numpy_formulas(dtype) -> None:
+    from lamina.ops import rnn as R
+    from lamina.ops.kernels import rnn_numba
+    from lamina.ops.kernels.im2col import use_numba
+
+    if rnn_numba.lstm_gate_grads is None or not use_numba():
+        pytest.skip("numba is not installed: the NumPy formulas are the only path")
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in [(5, 3), (5, 2 + 4), (16, 3), (16, 2), (16,), (2, 4)]]
+    gout = rng.standard_normal((5, 6)).astype(dtype)
+    results = []
+    for fast in (True, False):
+        use_numba(fast)
+        try:
+            ins = [lamina.tensor(a, requires_grad=True) for a in arrays]
+            out = R.lstm_step(*ins)
+            (out * lamina.tensor(gout)).sum().backward()
+            results.append([out.array] + [t.grad.array for t in ins])
+        finally:
+            use_numba(True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
