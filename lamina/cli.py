@@ -72,10 +72,10 @@ def demo() -> int:
 def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     """What the user set on the command line (``None``: not set, the run's defaults apply)."""
     keys = ("model", "data", "epochs", "batch_size", "optimizer", "lr", "scheduler", "seed", "data_root",
-            "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation")
+            "weight_decay", "early_stopping", "grad_clip", "num_workers", "hidden", "activation", "window", "stride")
     options = {key: getattr(args, key) for key in keys}
-    if args.augment:
-        options["augment"] = True
+    if args.augment is not None:
+        options["augment"] = args.augment
     if args.model_kwargs:
         try:
             kwargs = json.loads(args.model_kwargs)
@@ -233,6 +233,11 @@ def _predict(args: argparse.Namespace) -> int:
 
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
+    if info.get("series"):
+        from .train.series_data import read_series_inputs
+
+        names, series = read_series_inputs(config, list(args.images))
+        return _print_predictions(names, model, series, config["classes"])
     if info["channels"] == 0:
         return _predict_points(args, config, model)
     size = info["size"]
@@ -305,6 +310,20 @@ def _read_points(arg: str, what: str) -> list[tuple[str, Any]]:
     return [(f"{arg}[{i}] ({x:g}, {y:g})", row) for i, (row, (x, y)) in enumerate(zip(pts, pts.tolist()))]
 
 
+def _print_predictions(names: list[str], model: Any, x: Any, classes: list[str]) -> int:
+    import numpy as np
+
+    import lamina
+
+    with lamina.no_grad():
+        prob = model(lamina.tensor(x)).softmax(1).array
+    for name, row in zip(names, prob):
+        k = int(row.argmax())
+        top = ", ".join(f"{classes[j]}: {row[j]:.3f}" for j in np.argsort(-row)[:3])
+        print(f"{name}: {classes[k]}  (p = {row[k]:.3f}; top {min(3, len(row))}: {top})")
+    return 0
+
+
 def _predict_points(args: argparse.Namespace, config: dict[str, Any], model: Any) -> int:
     """``lamina predict`` for a run on 2-D points: each INPUT is a point or a file of points."""
     import numpy as np
@@ -344,6 +363,8 @@ def _train_epilog() -> str:
         kw = recipe.get("model_kwargs")
         model = recipe["model"] + (" (" + ", ".join(f"{k}={v}" for k, v in kw.items()) + ")" if kw else "")
         extra = f", lr {recipe['lr']:g}" if "lr" in recipe else ""
+        extra += f", batch {recipe['batch_size']}" if "batch_size" in recipe else ""
+        extra += ", augmented" if recipe.get("augment") else ""
         lines.append(f"  {name:<14} {model}, {recipe['epochs']} epochs{extra}")
     lines += ["",
               "The model must classify the data: segmentation models, image models on 2-D points and models",
@@ -376,14 +397,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="--model mlp: activation between the layers (default relu)")
     t.add_argument("--model-kwargs", dest="model_kwargs", metavar="JSON",
                    help="more constructor arguments of the model, e.g. '{\"width\": 16}' (see lamina summary)")
-    t.add_argument("--data-root", dest="data_root", help="folder with your own files (mnist, cifar, folder)")
+    t.add_argument("--data-root", dest="data_root",
+                   help="folder with your own files (mnist, cifar, folder); for csv: a .csv/.npz file of series")
+    t.add_argument("--window", type=int, help="series data: cut windows of this many steps (default: whole series)")
+    t.add_argument("--stride", type=int, help="series data: steps between window starts (default: the window)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", dest="batch_size", type=int)
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--lr", type=float)
     t.add_argument("--weight-decay", dest="weight_decay", type=float)
     t.add_argument("--scheduler", choices=SCHEDULERS)
-    t.add_argument("--augment", action="store_true", help="random crops (and flips where they keep the label)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crops (and flips where they keep the label); series: jitter, scaling, time shifts "
+                        "(--no-augment: none, where the data's recipe augments)")
     t.add_argument("--early-stopping", dest="early_stopping", type=int, metavar="PATIENCE")
     t.add_argument("--grad-clip", dest="grad_clip", type=float, metavar="MAX_NORM")
     t.add_argument("--num-workers", dest="num_workers", type=int)

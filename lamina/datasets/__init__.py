@@ -6,6 +6,7 @@ from .digits import Digits, load_digits
 from .files import DatasetFileError
 from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, read_image
 from .mnist import MNIST, FashionMNIST, read_idx
+from .mnist1d import MNIST1D, MNIST1D_DEFAULTS, make_mnist1d, mnist1d_templates
 from .segmentation_folder import SegmentationFolder
 from .shapes import SHAPE_CLASSES, Shapes, masks_to_boxes, render_shape
 from .shapes_detection import ShapesDetection
@@ -18,5 +19,5 @@ __all__ = list(_synthetic_all) + [
     "VisionDataset", "Digits", "load_digits", "Shapes", "ShapesDetection", "SHAPE_CLASSES", "render_shape",
     "masks_to_boxes", "MNIST", "FashionMNIST", "read_idx", "CIFAR10", "CIFAR100", "DatasetFolder", "ImageFolder",
     "IMG_EXTENSIONS", "DatasetFileError", "read_image", "CocoDetection", "VOCDetection", "VOC_CLASSES",
-    "SegmentationFolder",
+    "SegmentationFolder", "MNIST1D", "MNIST1D_DEFAULTS", "make_mnist1d", "mnist1d_templates",
 ]

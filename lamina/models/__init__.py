@@ -40,6 +40,7 @@ from .resnet import (
     wide_resnet101_2,
 )
 from .segmentation import FCN, DeepLabV3, UNet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101, fcn8s, fcn32s, unet
+from .sequence import TCN, CNN1d, RecurrentClassifier, TemporalBlock, cnn1d, gru, lstm, receptive_field, tcn
 from .transfer import (
     FrozenBatchNorm2d,
     discriminative_lr_groups,
@@ -54,13 +55,15 @@ from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, 
 __all__ = [
     # classes
     "LeNet5", "LeNetSmall", "AlexNet", "VGG", "GoogLeNet", "GoogLeNetOutputs", "ResNet", "DenseNet", "MobileNetV1",
-    "MobileNetV2", "CifarResNet", "WideResNet", "FCN", "UNet", "DeepLabV3",
+    "MobileNetV2", "CifarResNet", "WideResNet", "FCN", "UNet", "DeepLabV3", "CNN1d", "TCN", "TemporalBlock",
+    "RecurrentClassifier",
     # builders
     "lenet5", "lenet_small", "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
     "vgg19_bn", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
     "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v1", "mobilenet_v2", "resnet20", "resnet32", "resnet56", "wrn28_10", "fcn32s", "fcn8s", "unet",
     "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101", "fasterrcnn_small", "maskrcnn_small",
+    "cnn1d", "tcn", "gru", "lstm", "receptive_field",
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names", "ClassifierBackbone",
@@ -74,7 +77,7 @@ _BUILDERS = [
     resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, wide_resnet50_2, wide_resnet101_2,
     densenet121, densenet161, densenet169, densenet201, mobilenet_v1, mobilenet_v2, resnet20, resnet32, resnet56,
     wrn28_10, fcn32s, fcn8s, unet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101,
-    fasterrcnn_small, maskrcnn_small,
+    fasterrcnn_small, maskrcnn_small, cnn1d, tcn, gru, lstm,
 ]
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {b.__name__: b for b in _BUILDERS}
 _REGISTRY["yolov1"] = detection.yolov1

@@ -36,6 +36,7 @@ from .report import (
 from .run_config import (
     DATASETS,
     IMAGE_SETS,
+    SERIES_SETS,
     SYNTHETIC,
     USER_FILE_SETS,
     build_model,
@@ -111,6 +112,10 @@ def _make_data(config: dict[str, Any], train: bool) -> Any:
         ds = TensorDataset(X, y)
         ds.classes = [str(c) for c in range(int(y.array.max()) + 1)]
         return ds
+    if name in SERIES_SETS:
+        from .series_data import build_series_data, series_transform
+
+        return build_series_data(config, train, series_transform(config, train))
     if name in USER_FILE_SETS and not root:
         raise ValueError(f"data set {name!r} reads your own files: give --data-root (the folder holding them)")
     info = data_info(config)
@@ -261,6 +266,8 @@ def check_model_fits(model: nn.Module, config: dict[str, Any]) -> None:
     info, k, name, data = data_info(config), len(config["classes"]), config["model"], config["data"]
     if info["channels"] == 0:
         shape: tuple[int, ...] = (2, 2)
+    elif info.get("series"):
+        shape = (2, info["channels"], info["size"])
     else:
         side = model_input_size(config, info["size"])
         shape = (2, info["channels"], side, side)
@@ -384,6 +391,18 @@ def evaluate_run(path: str) -> dict[str, Any]:
     return res
 
 
+def _series_figures(run_dir: str, model: nn.Module, test_ds: Any, classes: list[str]) -> list[tuple[str, str]]:
+    from .report_series import plot_saliency, plot_series_examples, saliency_over_time, series_samples
+
+    x, y = series_samples(test_ds)
+    names = classes or [str(i) for i in range(int(y.max()) + 1)]
+    plot_series_examples(x, y, os.path.join(run_dir, "series.png"), names)
+    one = xp.asarray([list(y).index(c) for c in sorted(set(y.tolist()))])  # one series per class
+    plot_saliency(x[one], saliency_over_time(model, x[one], y[one]), y[one], os.path.join(run_dir, "saliency.png"),
+                  names)
+    return [("Example test series", "series.png"), ("Saliency over time (gradient × input)", "saliency.png")]
+
+
 def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, float]], model: nn.Module,
                  final: dict[str, Any], test_ds: Any, classes: list[str]) -> str:
     """The PNG plots and the self-contained HTML report of a run."""
@@ -398,17 +417,21 @@ def write_report(run_dir: str, config: dict[str, Any], history: list[dict[str, f
         plot_confusion_matrix(final["confusion_matrix"], os.path.join(run_dir, "confusion_matrix.png"), classes or None)
         images.append(("Confusion matrix on the test set", "confusion_matrix.png"))
         conv = next((m for m in model.modules() if type(m).__name__ == "Conv2d"), None)
-        if conv is not None:
+        if info.get("series"):
+            images += _series_figures(run_dir, model, test_ds, classes)
+        elif conv is not None:
             plot_filters(conv.weight.array, os.path.join(run_dir, "filters.png"))
             images.append(("First-layer filters", "filters.png"))
         wrong = final["misclassified"]
-        if info["channels"]:
+        if info["channels"] and not info.get("series"):
             plot_misclassified(xp.stack([w[0] for w in wrong]) if wrong else xp.zeros((0, 1, 2, 2)),
                                [w[1] for w in wrong], [w[2] for w in wrong],
                                os.path.join(run_dir, "misclassified.png"), classes or None)
             images.append(("Misclassified test examples", "misclassified.png"))
     size = model_input_size(config, info["size"])
     in_size = (1, 2) if info["channels"] == 0 else (1, info["channels"], size, size)
+    if info.get("series"):
+        in_size = (1, info["channels"], info["size"])
     text = str(summary(model, in_size))
     atomic_write_text(os.path.join(run_dir, "summary.txt"), text + "\n")  # replaces a link, never writes through
     names = classes or [str(i) for i in range(len(final["precision"]))]

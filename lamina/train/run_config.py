@@ -16,14 +16,18 @@ from typing import Any
 
 from .. import nn
 
-__all__ = ["DATASETS", "SYNTHETIC", "IMAGE_SETS", "USER_FILE_SETS", "ACTIVATIONS", "DATA_DEFAULTS",
+__all__ = ["DATASETS", "SYNTHETIC", "IMAGE_SETS", "SERIES_SETS", "USER_FILE_SETS", "ACTIVATIONS", "DATA_DEFAULTS",
            "default_config", "data_info", "data_classes", "class_difference", "resolve_config", "build_model",
            "model_input_size"]
 
 SYNTHETIC = ("rings", "xor", "spirals", "moons", "blobs")
 IMAGE_SETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
-USER_FILE_SETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
-DATASETS = IMAGE_SETS + SYNTHETIC
+USER_FILE_SETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "csv")
+# time series (N, C, L): MNIST-1D generated (and its control with the time steps shuffled), or
+# the user's own series (a .csv or .npz file, or a folder with train and test files: see
+# lamina.datasets.series)
+SERIES_SETS = ("mnist1d", "mnist1d-shuffled", "csv")
+DATASETS = IMAGE_SETS + SYNTHETIC + SERIES_SETS
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU,
                "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "selu": nn.SELU, "mish": nn.Mish, "softplus": nn.Softplus}
@@ -41,6 +45,11 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
                "model_kwargs": {"global_pool": "max", "dropout": 0.0}},
     **{name: {"model": "lenet_small", "epochs": 15} for name in USER_FILE_SETS},
     **{name: dict(_POINTS) for name in SYNTHETIC},
+    # the paper's optimizer (Adam, lr 1e-2, batches of 100), a cosine schedule over 40 epochs, and the
+    # series augmentations (jitter, scaling, circular time shifts: MNIST-1D's own translation is circular)
+    **{name: {"model": "cnn1d", "epochs": 40, "lr": 1e-2, "batch_size": 100, "augment": True}
+       for name in ("mnist1d", "mnist1d-shuffled")},
+    "csv": {"model": "cnn1d", "epochs": 30, "lr": 3e-3},
 }
 
 _TABLE = {"digits": (1, 8), "shapes": (3, 32), "mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32),
@@ -52,7 +61,7 @@ def default_config() -> dict[str, Any]:
     return {"model": "lenet_small", "data": "digits", "epochs": 15, "batch_size": 32, "optimizer": "adam",
             "lr": 2e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "cosine", "augment": False, "seed": 0,
             "data_root": None, "model_kwargs": {}, "early_stopping": 0, "grad_clip": None, "num_workers": 0,
-            "val_fraction": 0.1}
+            "val_fraction": 0.1, "window": None, "stride": None}
 
 
 def _check_data_name(name: str) -> None:
@@ -68,6 +77,14 @@ def data_info(config: dict[str, Any]) -> dict[str, Any]:
     k = len(config["classes"]) if config.get("classes") else None
     if name in SYNTHETIC:
         return {"channels": 0, "size": 2, "num_classes": k or 2}
+    if name in SERIES_SETS:
+        if name == "csv":
+            from .series_data import csv_shape
+
+            c, length = csv_shape(config)
+        else:
+            c, length = 1, 40
+        return {"channels": c, "size": length, "num_classes": k or (10 if name != "csv" else None), "series": True}
     c, s = _TABLE[name]
     if k is None and name != "folder":
         k = len(_builtin_classes(name))
@@ -81,6 +98,8 @@ def _builtin_classes(name: str) -> list[str]:
              "cifar100": D.CIFAR100}
     if name == "shapes":
         return list(D.SHAPE_CLASSES)
+    if name.startswith("mnist1d"):
+        return list(D.MNIST1D.classes)
     return [str(c) for c in table[name].classes]
 
 
@@ -93,6 +112,10 @@ def data_classes(config: dict[str, Any]) -> list[str]:
         raise ValueError(f"data set {name!r} reads your own files: give --data-root (the folder holding them)")
     if name in SYNTHETIC:
         return ["0", "1"]  # the two-class form of each generator (make_spirals, make_blobs: their defaults)
+    if name == "csv":
+        from .series_data import csv_classes
+
+        return csv_classes(config)
     if name != "folder":
         return _builtin_classes(name)
     from ..datasets.folder import find_classes
@@ -202,7 +225,8 @@ def _complete_model_kwargs(config: dict[str, Any], legacy: bool) -> None:
     k = len(config["classes"])
     if name == "mlp":
         kw.setdefault("num_classes", k)
-        kw.setdefault("in_features", 2 if info["channels"] == 0 else info["channels"] * info["size"] ** 2)
+        side = info["size"] if info.get("series") else info["size"] ** 2
+        kw.setdefault("in_features", 2 if info["channels"] == 0 else info["channels"] * side)
         for key, value in (_LEGACY_MLP if legacy else MLP_DEFAULTS).items():
             kw.setdefault(key, list(value) if isinstance(value, list) else value)
         if info["channels"]:
@@ -223,6 +247,8 @@ def _complete_model_kwargs(config: dict[str, Any], legacy: bool) -> None:
         kw.setdefault("in_channels", info["channels"])
         if name == "lenet_small":
             kw.setdefault("input_size", model_input_size(config, info["size"]))
+        if name == "cnn1d":
+            kw.setdefault("input_length", info["size"])
     if kw["num_classes"] != k:
         raise ValueError(f"model_kwargs says num_classes={kw['num_classes']} but data {data!r} has {k} classes "
                          f"({', '.join(config['classes'])})")

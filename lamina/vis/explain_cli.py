@@ -77,9 +77,13 @@ def run_explain(args: argparse.Namespace) -> int:
 # --- loading ---------------------------------------------------------------------------------
 def _load(run: str) -> tuple[str, dict[str, Any], Any]:
     from ..train.run import load_run, resolve_checkpoint
+    from ..train.run_config import SERIES_SETS
 
     ck = resolve_checkpoint(run)
     config, model, _ = load_run(run)
+    if config.get("data") in SERIES_SETS:
+        raise ValueError(f"explain: its methods read images; this run is on time series ({config['data']}): its "
+                         "report.html shows the saliency over time (gradient × input)")
     return os.path.dirname(os.path.abspath(ck)), config, model
 
 

@@ -66,6 +66,11 @@ SHAPES = {
     "fcn32s": ({"num_classes": 5, "fc_channels": 32}, (1, 3, 64, 32), (1, 5, 64, 32)),
     "fcn8s": ({"num_classes": 5, "fc_channels": 32}, (1, 3, 64, 32), (1, 5, 64, 32)),
     "unet": ({"num_classes": 3, "base_channels": 8}, (1, 1, 48, 40), (1, 3, 48, 40)),
+    # the series classifiers take (N, C, L)
+    "cnn1d": ({"num_classes": 7}, (2, 1, 40), (2, 7)),
+    "tcn": ({"num_classes": 7, "in_channels": 3}, (2, 3, 40), (2, 7)),
+    "gru": ({"num_classes": 7, "in_channels": 3}, (2, 3, 12), (2, 7)),
+    "lstm": ({"num_classes": 7, "in_channels": 3}, (2, 3, 12), (2, 7)),
 }
 
 

@@ -12,6 +12,7 @@ import pytest
 from lamina import nn
 from lamina.cli import main
 from lamina.train.run import DATASETS, SYNTHETIC, build_data, load_run, resolve_config
+from lamina.train.run_config import SERIES_SETS
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed (pip install 'lamina[image]')")
 
@@ -38,6 +39,13 @@ def make_files(root, data, n=24, classes=("cat", "dog"), test_classes=None):
                       else rng.integers(0, 10, (n, 1)))
             with open(os.path.join(root, name), "wb") as f:
                 f.write(np.concatenate([labels, rng.integers(0, 256, (n, 3072))], 1).astype(np.uint8).tobytes())
+    elif data == "csv":  # one series a row: a label, then 16 steps
+        path = os.path.join(root, "series.csv")
+        rows = ["label," + ",".join(f"t{i}" for i in range(16))]
+        rows += [f"{classes[i % 2]}," + ",".join(f"{v:.3f}" for v in rng.standard_normal(16)) for i in range(n)]
+        with open(path, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        return path
     elif data == "folder":
         for part, names in (("train", classes), ("test", test_classes or classes)):
             for c in names:
@@ -57,7 +65,7 @@ def test_every_run_folder_evaluates_predicts_and_explains(data, model, tmp_path,
     run = tmp_path / "run"
     args = ["train", "--data", data, "--epochs", "1", "--batch-size", "16", "--run-dir", str(run), "--quiet",
             "--no-report"]
-    if data in ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder"):
+    if data in ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "csv"):
         args += ["--data-root", make_files(str(tmp_path / "files"), data)]
     if model:
         args += ["--model", model]
@@ -68,7 +76,7 @@ def test_every_run_folder_evaluates_predicts_and_explains(data, model, tmp_path,
     rebuilt = load_run(str(run))[1]  # the config alone rebuilds the model the checkpoint's weights fit
     assert config["model_kwargs"]["num_classes"] == len(config["classes"])
     if config["model"] != "mlp":
-        expected = 1 if data in ("digits", "mnist", "fashion-mnist") else 3
+        expected = 1 if data in ("digits", "mnist", "fashion-mnist", *SERIES_SETS) else 3
         assert config["model_kwargs"]["in_channels"] == expected
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
     capsys.readouterr()
@@ -94,6 +102,11 @@ def test_every_run_folder_evaluates_predicts_and_explains(data, model, tmp_path,
     assert main(["predict", str(run), *inputs]) == 0, capsys.readouterr().err
     line = capsys.readouterr().out.strip()
     assert re.match(r"^(.*?): (.+?)  \(p = ", line).group(2) in config["classes"], line
+    if data in SERIES_SETS:  # explain's methods read images; the report holds the saliency over time
+        assert main(["explain", str(run), *explain]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "saliency over time" in err
+        return
 
     assert main(["explain", str(run), *explain]) == 0, capsys.readouterr().err
     png = run / f"explain_{explain[1]}.png"

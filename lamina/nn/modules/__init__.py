@@ -18,6 +18,8 @@ from .normalization import *  # noqa: F403
 from .normalization import __all__ as _normalization_all
 from .pooling import *  # noqa: F403
 from .pooling import __all__ as _pooling_all
+from .rnn import *  # noqa: F403
+from .rnn import __all__ as _rnn_all
 from .sync_batchnorm import *  # noqa: F403
 from .sync_batchnorm import __all__ as _sync_batchnorm_all
 from .vision import *  # noqa: F403
@@ -34,5 +36,6 @@ __all__ = (
     + _normalization_all
     + _pooling_all
     + _sync_batchnorm_all
+    + _rnn_all
     + _vision_all
 )
