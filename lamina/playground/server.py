@@ -225,15 +225,24 @@ def create_app(runs_dir: str = "runs", allowed_hosts: list[str] | None = None) -
 
 
 def serve(port: int = 8765, open_browser: bool = True, runs_dir: str = "runs") -> None:
-    """Serve the playground on http://127.0.0.1:PORT until Ctrl-C (and open it in the browser)."""
+    """Serve the playground on http://127.0.0.1:PORT until Ctrl-C (and open it in the browser).
+
+    The socket is bound here, to the loopback address only, so that a port in use raises OSError
+    (uvicorn would exit the process instead); ``port=0`` takes a free one."""
+    import socket
     import threading
     import webbrowser
 
     import uvicorn
 
-    url = f"http://{HOST}:{port}/"
-    config = uvicorn.Config(create_app(runs_dir), host=HOST, port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    url = f"http://{HOST}:{sock.getsockname()[1]}/"
+    server = uvicorn.Server(uvicorn.Config(create_app(runs_dir), log_level="warning"))
     print(f"lamina playground: {url} (Ctrl-C stops it)", flush=True)
     if open_browser:
         def _open() -> None:
@@ -242,4 +251,4 @@ def serve(port: int = 8765, open_browser: bool = True, runs_dir: str = "runs") -
             if server.started:
                 webbrowser.open(url)
         threading.Thread(target=_open, daemon=True).start()
-    server.run()
+    server.run(sockets=[sock])
