@@ -33,3 +33,42 @@ def cnn_client(runs_dir):
 
     with TestClient(create_app(str(runs_dir), allowed_hosts=["testserver"])) as c:
         yield c
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(runs_dir):
+    """``python -m lamina playground --no-browser`` in a subprocess: ``(base URL, process)`` once it answers."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "lamina", "playground", "--no-browser", "--port", str(port),
+                             "--runs", str(runs_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True)
+    base = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "api/meta", timeout=1).read()
+            break
+        except (TimeoutError, urllib.error.URLError, ConnectionError):
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("lamina playground did not start: " + proc.stdout.read()) from None
+            time.sleep(0.2)
+    yield base, proc
+    proc.terminate()
+    proc.communicate(timeout=20)

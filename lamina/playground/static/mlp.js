@@ -2,7 +2,7 @@
 "use strict";
 const MLP = {
   meta: null, config: null, id: null, history: [], source: null, snap: null, points: null,
-  view: "mlp", csvName: null,
+  view: "mlp", ticket: 0,
 };
 const LIST_KEYS = ["features", "hidden", "activations"];
 
@@ -82,16 +82,22 @@ function controlsFromConfig() {
 
 async function startSession(config) {
   pause();
+  // the latest settings win: a reply to an older request (the user changed more meanwhile) is dropped
+  const ticket = ++MLP.ticket;
+  MLP.config = config;
   try {
     const r = await api("/api/mlp/session", { config });
+    if (ticket !== MLP.ticket) return;
     MLP.id = r.id; MLP.config = r.config; MLP.points = r.points; MLP.history = r.snapshot.history;
     showError("");
     render(r.snapshot);
   } catch (e) {
+    if (ticket !== MLP.ticket) return;
     showError(e.message);
   }
   controlsFromConfig();
   writeHash();
+  document.body.dataset.session = MLP.id;
   $("export-weights").href = "/api/mlp/export/weights?id=" + MLP.id;
 }
 
