@@ -1,7 +1,7 @@
 // The CNN explainer: a run's model on one image, every layer's maps, a unit's arithmetic,
 // the gradients, Grad-CAM and saliency (all computed by lamina on the server).
 "use strict";
-const CNN = { runs: [], image: null, upload: null, forward: null };
+const CNN = { runs: [], upload: null, forward: null, unitTicket: 0, showTicket: 0 };
 
 function cnnRequest() {
   const body = { run: $("cnn-run").value };
@@ -94,8 +94,10 @@ function grid(a) {
 }
 
 async function showUnit(layer, channel, y, x) {
+  const ticket = ++CNN.unitTicket;  // the last unit clicked is the one shown
   let u;
   try { u = await api("/api/cnn/unit", { ...cnnRequest(), layer, channel, y, x }); } catch (e) { cnnError(e.message); return; }
+  if (ticket !== CNN.unitTicket) return;
   const el = $("cnn-unit");
   let html = `<b>${u.layer}</b> (${u.type}) channel ${channel}` + (u.kind === "linear" || u.kind === "softmax" ? "" :
     `, row ${y}, column ${x}`) + "<br>";
@@ -125,9 +127,10 @@ async function showUnit(layer, channel, y, x) {
   el.innerHTML = html;
 }
 
-async function explainCnn() {
+async function explainCnn(ticket) {
   let r;
   try { r = await api("/api/cnn/explain", cnnRequest()); } catch (e) { cnnError(e.message); return; }
+  if (ticket !== CNN.showTicket) return;
   const el = $("cnn-explain");
   el.innerHTML = `<div>for class ${CNN.forward.classes[r.target]}</div>`;
   const row = document.createElement("div");
@@ -148,8 +151,13 @@ async function explainCnn() {
 async function showCnn() {
   cnnError("");
   if (!$("cnn-run").value) { cnnError("no run folder with an image classifier in the runs folder (lamina train makes one)"); return; }
-  try { renderForward(await api("/api/cnn/forward", cnnRequest())); } catch (e) { cnnError(e.message); return; }
-  await explainCnn();
+  const ticket = ++CNN.showTicket;  // the last image asked for is the one shown
+  let f;
+  try { f = await api("/api/cnn/forward", cnnRequest()); } catch (e) { cnnError(e.message); return; }
+  if (ticket !== CNN.showTicket) return;
+  renderForward(f);
+  await explainCnn(ticket);
+  if (ticket !== CNN.showTicket) return;
   document.body.dataset.cnnReady = "1";
 }
 

@@ -1,6 +1,6 @@
 // The conv-arithmetic explorer: the server's lamina formula for the user's numbers, animated here.
 "use strict";
-const CONV = { timer: null, frame: 0, info: null };
+const CONV = { timer: null, frame: 0, info: null, ticket: 0 };
 
 function convParams() {
   const q = new URLSearchParams();
@@ -11,13 +11,18 @@ function convParams() {
 }
 
 async function updateConv() {
+  const ticket = ++CONV.ticket;  // only the reply to the latest numbers is shown
+  let info;
   try {
-    CONV.info = await api("/api/conv?" + convParams().toString());
+    info = await api("/api/conv?" + convParams().toString());
   } catch (e) {
+    if (ticket !== CONV.ticket) return;
     CONV.info = null;
     $("cv-problems").textContent = e.message;
     return;
   }
+  if (ticket !== CONV.ticket) return;
+  CONV.info = info;
   const i = CONV.info;
   $("cv-formula").textContent = (i.transposed ? "transposed: " : "") + "output size = " + i.formula + " = " +
     (i.legal ? i.out : "illegal");
