@@ -6,6 +6,7 @@
     lamina summary    per-layer table of a model (shapes, parameters, multiply-adds, memory)
     lamina explain    visualize what a trained CNN learned and why it decides (lamina.vis)
     lamina demo       backpropagation through a small graph, printed
+    lamina playground the MLP playground, CNN explainer and conv arithmetic in the browser
 
 A bare ``lamina train`` trains a LeNet-style CNN on the embedded 8×8 digits in well under a
 minute on 2 cores.
@@ -467,6 +468,9 @@ def _parser() -> argparse.ArgumentParser:
         pass
     else:
         add_explain_parser(sub)
+    from .playground import add_playground_parser
+
+    add_playground_parser(sub)
     return p
 
 
