@@ -139,7 +139,18 @@ class Tensor:
 
     @property
     def is_cuda(self) -> bool:
+        """False: lamina has no GPU backend (also ``is_xpu``, ``is_mps``, ``is_meta``; ``is_cpu`` is True)."""
         return False
+
+    is_xpu = is_mps = is_meta = is_cuda
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
+
+    def get_device(self) -> int:
+        """-1, torch's answer for a CPU tensor."""
+        return -1
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or its length along ``dim``."""
@@ -162,8 +173,15 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.array.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
-        return bool(self.array.flags.c_contiguous)
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        """Whether the array is laid out as ``memory_format`` (default: C-contiguous, torch's
+        ``contiguous_format``; ``lamina.channels_last`` asks for channels innermost)."""
+        return backend.is_memory_format(self.array, memory_format)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """The strides in elements (as torch), or the stride along ``dim``."""
+        st = tuple(s // self.array.itemsize for s in self.array.strides)
+        return st if dim is None else st[_wrap_dim(dim, self.ndim, "stride")]
 
     @property
     def _version(self) -> int:

@@ -33,25 +33,47 @@ def to_dtype(input: Tensor, dtype: Any) -> Tensor:
     return Cast.apply(input, dtype=d)
 
 
+class ToMemoryFormat(Function):
+    """The same values laid out in memory as ``fmt``; the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, fmt: Any) -> Any:
+        return backend.to_memory_format(x, fmt)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        return gy
+
+
+def to_memory_format(input: Tensor, memory_format: Any) -> Tensor:
+    """``input`` laid out as ``memory_format`` (``input`` itself if it already is)."""
+    if memory_format is backend.preserve_format or backend.is_memory_format(input.array, memory_format):
+        return input
+    return ToMemoryFormat.apply(input, fmt=memory_format)
+
+
 @register("to")
 def to(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)`` as torch."""
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` or ``to(memory_format=)``
+    as torch. Any device other than the CPU raises: lamina has no GPU backend."""
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
     copy = kwargs.pop("copy", False)
+    memory_format = kwargs.pop("memory_format", backend.preserve_format)
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, (str, backend.Device)) and str(a).split(":")[0] in ("cpu", "cuda"):
+        elif backend.is_device_spec(a):
             device = a
         else:
             dtype = a
     if device is not None:
         backend.to_device(device)
     out = to_dtype(input, dtype) if dtype is not None else input
+    out = to_memory_format(out, memory_format)
     return clone(out) if copy and out is input else out
 
 
@@ -85,8 +107,16 @@ def clone(input: Tensor) -> Tensor:
     return Clone.apply(input)
 
 
-@register("cpu", "cuda")
-def _cpu(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+@register("cpu")
+def _cpu(input: Tensor, memory_format: Any = None) -> Tensor:
+    """The tensor itself: lamina's tensors live on the CPU."""
+    return input
+
+
+@register("cuda", "xpu", "mps")
+def _gpu(input: Tensor, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+    """Raises as ``input.to('cuda')`` does: lamina has no GPU backend."""
+    backend.to_device("cuda" if device is None else device if backend.is_device_spec(device) else f"cuda:{device}")
     return input
 
 
