@@ -23,6 +23,17 @@ from .autograd import (
     tensor,
 )
 from .autograd.factory import *  # noqa: F403
+from .autograd.legacy import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
 from .autograd.factory import __all__ as _factory_all
 from .backend import (
     Device,
@@ -120,7 +131,9 @@ __all__ = [
     "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",
     "summary", "models", "vision", "cuda", "amp", "backends", "accelerator", "autocast", "inference_mode",
     "is_inference_mode_enabled", "Generator", "memory_format", "channels_last", "channels_last_3d",
-    "contiguous_format", "preserve_format", "bfloat16", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "contiguous_format", "preserve_format", "bfloat16", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor",
+    "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "dropout", "alpha_dropout", "embedding", "bilinear", "prelu", "selu", "celu",

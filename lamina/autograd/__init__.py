@@ -11,10 +11,11 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .legacy import Variable
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Tensor", "tensor", "Function", "Context", "grad", "no_grad", "enable_grad",
+    "Variable", "Tensor", "tensor", "Function", "Context", "grad", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError",
 ]

@@ -31,6 +31,13 @@ class _GradMode:
 
     _mode = True
 
+    def __new__(cls, orig_func: Any = None) -> Any:
+        if orig_func is not None:  # bare @no_grad / @enable_grad, as torch allows
+            if not callable(orig_func):
+                raise TypeError(f"{cls.__name__}: expected a function to decorate, got {type(orig_func).__name__}")
+            return cls()(orig_func)
+        return super().__new__(cls)
+
     def __enter__(self) -> None:
         self._prev = _state.enabled
         _state.enabled = self._mode
@@ -70,6 +77,9 @@ class enable_grad(_GradMode):
 
 class set_grad_enabled(_GradMode):
     """Set grad mode to ``mode``: takes effect at once, and as a context manager restores it after."""
+
+    def __new__(cls, mode: bool) -> Any:
+        return object.__new__(cls)
 
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)

@@ -82,5 +82,8 @@ def _no_gpu(name: str) -> Any:
 
 
 for _name in ("current_device", "set_device", "synchronize", "get_device_name", "get_device_properties",
-              "get_device_capability", "current_stream", "Stream", "Event", "device"):
+              "get_device_capability", "current_stream", "Stream", "Event", "device",
+              # the legacy typed GPU tensors (``torch.cuda.FloatTensor(...)``)
+              "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
+              "ByteTensor", "BoolTensor"):
     globals()[_name] = _no_gpu(_name)

@@ -7,7 +7,8 @@ from typing import Any
 
 from .. import backend
 from ..autograd.function import Context, Function
-from ..autograd.tensor import Tensor, register
+from ..autograd.legacy import dtype_of_type, type_name
+from ..autograd.tensor import Tensor, register, tensor
 
 __all__ = ["to_dtype", "clone"]
 
@@ -120,6 +121,15 @@ def _gpu(input: Tensor, device: Any = None, non_blocking: bool = False, memory_f
     return input
 
 
+@register("type")
+def type_(input: Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+    """``x.type()`` is the legacy type name (``'lamina.FloatTensor'``); ``x.type(t)`` converts to ``t``
+    (a dtype, ``lamina.DoubleTensor`` or ``'torch.DoubleTensor'``), as torch."""
+    if dtype is None:
+        return type_name(input.dtype)
+    return to_dtype(input, dtype_of_type(dtype))
+
+
 @register("type_as")
 def type_as(input: Tensor, other: Tensor) -> Tensor:
     """``input`` converted to ``other``'s dtype."""
@@ -155,4 +165,4 @@ def new_full(self: Tensor, size: Any, fill_value: Any, dtype: Any = None, device
 
 @register("new_tensor")
 def new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+    return tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
