@@ -46,6 +46,8 @@ __all__ = [
     "channels_last_3d",
     "preserve_format",
     "bfloat16",
+    "promote_types",
+    "can_cast",
 ]
 
 xp = numpy
@@ -102,6 +104,34 @@ def to_dtype(dtype: Any) -> numpy.dtype:
 
 def is_floating_dtype(dtype: numpy.dtype) -> bool:
     return dtype.kind == "f"
+
+
+def _category(dtype: numpy.dtype) -> _builtins.int:
+    return 0 if dtype.kind == "b" else 2 if dtype.kind == "f" else 1
+
+
+def promote_types(type1: Any, type2: Any) -> numpy.dtype:
+    """The smallest dtype both ``type1`` and ``type2`` convert to, as ``torch.promote_types``.
+
+    Bool < integers < floats: the higher category wins (``int64`` with ``float16`` is
+    ``float16``, where NumPy says ``float64``); within floats the wider one; within integers
+    NumPy's rule, which is torch's (``uint8`` with ``int8`` is ``int16``).
+    """
+    a, b = to_dtype(type1), to_dtype(type2)
+    if a == b:
+        return a
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    if ca == 2:
+        return a if a.itemsize >= b.itemsize else b
+    return numpy.result_type(a, b)
+
+
+def can_cast(from_: Any, to: Any) -> _builtins.bool:
+    """Whether an in-place op may write a ``from_`` result into a ``to`` tensor, as
+    ``torch.can_cast``: not float into integer or bool, nor integer into bool."""
+    return _category(to_dtype(from_)) <= _category(to_dtype(to))
 
 
 def get_default_dtype() -> numpy.dtype:

@@ -10,6 +10,7 @@ from . import join as _join
 from . import linalg as _linalg
 from . import moments as _moments
 from . import pad as _pad
+from . import promotion as _promotion
 from . import reduce as _reduce
 from . import shape as _shape
 from . import sort as _sort
@@ -23,6 +24,7 @@ from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
 from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
+from .promotion import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sort import *  # noqa: F403
@@ -30,6 +32,7 @@ from .unary import *  # noqa: F403
 
 __all__ = (
     ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
-    + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _sort.__all__
+    + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
+    + _sort.__all__
     + _unary.__all__
 )
