@@ -331,7 +331,7 @@ def to_memory_format(array: Any, fmt: Any) -> Any:
     if fmt is preserve_format:
         return array
     if fmt.order is None:
-        return numpy.ascontiguousarray(array)
+        return numpy.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes 0-d 1-d
     if array.ndim != len(fmt.order):
         raise RuntimeError(f"required rank {len(fmt.order)} tensor to use {fmt.name} format (got shape "
                            f"{tuple(array.shape)})")
