@@ -14,6 +14,7 @@ from . import promotion as _promotion
 from . import reduce as _reduce
 from . import shape as _shape
 from . import sort as _sort
+from . import trig as _trig
 from . import unary as _unary
 from .activation import erf
 from .arithmetic import *  # noqa: F403
@@ -28,11 +29,12 @@ from .promotion import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sort import *  # noqa: F403
+from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
     ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
-    + _sort.__all__
+    + _sort.__all__ + _trig.__all__
     + _unary.__all__
 )
