@@ -69,6 +69,7 @@ from . import autograd, datasets, linear_model, nn, optim, transforms, utils  # 
 from . import models, vision  # noqa: E402
 from . import accelerator, amp, backends, cuda  # noqa: E402
 from .amp import autocast
+from ._info import Size, finfo, iinfo
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
     conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
@@ -132,7 +133,7 @@ __all__ = [
     "summary", "models", "vision", "cuda", "amp", "backends", "accelerator", "autocast", "inference_mode",
     "is_inference_mode_enabled", "Generator", "memory_format", "channels_last", "channels_last_3d",
     "contiguous_format", "preserve_format", "bfloat16", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor",
-    "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+    "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo", "Size",
     "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "batch_norm", "layer_norm", "group_norm", "instance_norm",
