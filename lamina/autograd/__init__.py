@@ -1,5 +1,6 @@
 """Floor 1: the autograd engine — Tensor, Function, graph traversal, grad modes, gradcheck."""
 
+from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import grad
 from .function import Context, Function
 from .grad_mode import (
@@ -15,7 +16,8 @@ from .legacy import Variable
 from .tensor import Tensor, tensor
 
 __all__ = [
-    "Variable", "Tensor", "tensor", "Function", "Context", "grad", "no_grad", "enable_grad",
+    "set_detect_anomaly", "detect_anomaly", "is_anomaly_enabled", "Variable",
+    "Tensor", "tensor", "Function", "Context", "grad", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
     "gradcheck", "gradgradcheck", "GradcheckError",
 ]

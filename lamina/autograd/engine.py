@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import backend
+from .anomaly_mode import _state as _anomaly
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, Node
 from .tensor import Tensor
@@ -182,6 +183,9 @@ def _execute(
                     if not isinstance(gi, Tensor):
                         raise RuntimeError(f"{node.name()} returned a non-Tensor gradient at {i}")
                     _check_grad(node, i, gi)
+                    if _anomaly["enabled"] and _anomaly["check_nan"] and gi.dtype.kind == "f" \
+                            and bool(xp.isnan(gi.array).any()):
+                        raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
                     buffers[nxt] = buffers[nxt] + gi if nxt in buffers else gi
                 deps[nxt] -= 1
                 if deps[nxt] == 0:
