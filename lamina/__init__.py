@@ -15,16 +15,34 @@ from .autograd import (
     Function,
     Tensor,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
     tensor,
 )
 from .autograd.factory import *  # noqa: F403
+from .autograd.legacy import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
 from .autograd.factory import __all__ as _factory_all
 from .backend import (
     Device,
+    Generator,
+    bfloat16,
     bool_,
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
     double,
     float16,
     float32,
@@ -37,6 +55,8 @@ from .backend import (
     int64,
     long,
     manual_seed,
+    memory_format,
+    preserve_format,
     set_default_dtype,
     short,
     uint8,
@@ -47,6 +67,9 @@ from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
 from . import autograd, datasets, distributed, linear_model, nn, optim, transforms, utils  # noqa: E402
 from . import models, vision  # noqa: E402
+from . import accelerator, amp, backends, cuda  # noqa: E402
+from .amp import autocast
+from ._info import Size, finfo, iinfo
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
     conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
@@ -108,7 +131,11 @@ __all__ = [
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",
-    "summary", "models", "vision", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "summary", "models", "vision", "cuda", "amp", "backends", "accelerator", "autocast", "inference_mode",
+    "is_inference_mode_enabled", "Generator", "memory_format", "channels_last", "channels_last_3d",
+    "contiguous_format", "preserve_format", "bfloat16", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor",
+    "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo", "Size",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "pixel_shuffle", "pixel_unshuffle", "dropout", "alpha_dropout", "embedding", "bilinear", "prelu", "selu", "celu",

@@ -29,7 +29,8 @@ _MAX_HEADER = 10_000  # bytes of an .npy header (NumPy's own default limit)
 # what a damaged zip member or stream can raise while it is read (zlib: corrupt deflate data;
 # EOFError: a stream that ends early; struct.error: a truncated local header; NotImplementedError:
 # zipfile's answer to a damaged "version needed to extract" or an unknown feature)
-STREAM_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, NotImplementedError)
+STREAM_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, NotImplementedError,
+                 UnicodeDecodeError)  # a damaged member name flagged as UTF-8
 
 
 class SerializationError(ValueError):

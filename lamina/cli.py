@@ -419,7 +419,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", dest="run_dir", help="exact run folder to write")
     t.add_argument("--resume",
                    help="run folder or checkpoint to continue (to --epochs in total; its model and data stay)")
-    t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
+    t.add_argument("--device", default="cpu", help="cpu (lamina has no GPU backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
     t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
     t.add_argument("--nproc", type=int, metavar="N",

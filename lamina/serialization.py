@@ -19,6 +19,7 @@ import math
 import os
 import re
 import tempfile
+import zipfile
 from collections import OrderedDict
 from typing import Any
 
@@ -137,8 +138,16 @@ def _decode(node: Any, arrays: Archive, name: str, where: str = "the top") -> An
     raise _bad(name, where, f"unknown entry type {kind!r}")
 
 
-def save(obj: Any, f: Any) -> None:
+def save(obj: Any, f: Any, format: str = "lamina") -> None:  # noqa: A002  (the issue's and torch's word)
     """Save ``obj`` (typically a ``state_dict``) to the path or binary file ``f``.
+
+    Args:
+        obj: dicts, lists, tuples, tensors, NumPy arrays (lamina format only), numbers, strings,
+            booleans and None.
+        f: a path (written atomically) or a binary file.
+        format: ``'lamina'`` (an ``.npz`` archive with a JSON structure), ``'torch'`` (torch's zip
+            checkpoint, which ``torch.load(f, weights_only=True)`` reads; written without torch),
+            or ``'safetensors'`` (a flat dict of tensors, through the ``safetensors`` package).
 
     Example:
         >>> import lamina, tempfile, os
@@ -147,6 +156,22 @@ def save(obj: Any, f: Any) -> None:
         >>> lamina.load(path)["step"]
         3
     """
+    if format == "torch":
+        from ._torch_save import write_torch_zip
+
+        write_torch_zip(obj, io.BytesIO())  # refuse what cannot be saved before touching the file
+        if hasattr(f, "write"):
+            write_torch_zip(obj, f)
+        else:
+            atomic_write(f, lambda out: write_torch_zip(obj, out))
+        return
+    if format == "safetensors":
+        from ._safetensors import save_safetensors
+
+        save_safetensors(obj, f)
+        return
+    if format != "lamina":
+        raise ValueError(f"lamina.save: format must be 'lamina', 'torch' or 'safetensors', got {format!r}")
     arrays: dict[str, Any] = {}
     tree = _encode(obj, arrays, "")
     meta = json.dumps({"format": _MAGIC, "version": _VERSION, "tree": tree}, allow_nan=False)
@@ -251,16 +276,30 @@ def _open(f: Any, name: str) -> Any:
 
 
 def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
-    """Load what :func:`save` wrote. Never unpickles: a file that is not a lamina file, or is
-    truncated, corrupt or crafted, raises :class:`SerializationError` naming it.
+    """Load what :func:`save` wrote, a PyTorch ``.pt``/``.pth`` checkpoint (zip or legacy format) or
+    a safetensors file; the format is recognized from the content.
+
+    Nothing in the file can run code: lamina files are read with ``allow_pickle=False``, and a torch
+    file's pickle through a restricted unpickler that knows only the globals
+    ``torch.load(weights_only=True)`` allows for plain checkpoints (tensors, parameters, containers,
+    numbers, dtypes) and refuses any other before anything is called. A file that is not one of
+    these, or is truncated, corrupt or crafted, raises :class:`SerializationError` naming it.
+    ``weights_only=False`` is accepted for compatibility and changes nothing: lamina never
+    unpickles arbitrary objects. A torch file's bfloat16 tensors are widened to float32 (exactly).
 
     Each array is read from the archive straight into its final place (peak memory about the size
     of the arrays), after its declared shape, dtype and size are checked against what the file holds."""
-    if map_location is not None:
-        backend.to_device(map_location if not callable(map_location) else "cpu")
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        backend.to_device(map_location)  # 'cpu' is fine; a GPU is a clear error (callables and dicts: cpu anyway)
     name = repr(getattr(f, "name", f)) if hasattr(f, "read") else repr(os.fspath(f))
     fileobj, opened = _open(f, name)
     try:
+        start = fileobj.tell()
+        head = fileobj.read(16)
+        fileobj.seek(start)
+        foreign = _load_foreign(fileobj, head, name)
+        if foreign is not _MISSING:
+            return foreign
         try:
             archive = Archive(fileobj, name)
         except STREAM_ERRORS as e:
@@ -272,6 +311,35 @@ def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
     finally:
         if opened:
             fileobj.close()
+
+
+def _load_foreign(fileobj: Any, head: bytes, name: str) -> Any:
+    """A torch or safetensors file's content, or ``_MISSING`` for anything else (a lamina file)."""
+    from . import _torch_pickle as tp
+
+    what = f"lamina.load: {name}"
+    start = fileobj.tell()
+    size = fileobj.seek(0, os.SEEK_END) - start
+    fileobj.seek(start)
+    if tp.is_torch_legacy(head):
+        return tp.load_torch_legacy(fileobj, size, what)
+    if head[:4] == b"PK\x03\x04":
+        try:
+            zf = zipfile.ZipFile(fileobj)
+        except STREAM_ERRORS as e:
+            raise SerializationError(f"{what}: cannot read the zip archive ({e})") from None
+        try:
+            if tp.is_torch_zip(zf):
+                return tp.load_torch_zip(zf, size, what)
+        finally:
+            zf.close()
+            fileobj.seek(start)
+        return _MISSING
+    if len(head) >= 9 and head[8:9] == b"{":  # safetensors: an 8-byte header length, then JSON
+        from ._safetensors import load_safetensors
+
+        return load_safetensors(fileobj, what)
+    return _MISSING
 
 
 def _load_archive(archive: Archive, name: str) -> Any:

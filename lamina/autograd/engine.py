@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import backend
+from .anomaly_mode import _state as _anomaly
 from .grad_mode import set_grad_enabled
 from .graph import AccumulateGrad, Node
 from .tensor import Tensor
@@ -185,6 +187,9 @@ def _execute(
                     if not isinstance(gi, Tensor):
                         raise RuntimeError(f"{node.name()} returned a non-Tensor gradient at {i}")
                     _check_grad(node, i, gi)
+                    if _anomaly["enabled"] and _anomaly["check_nan"] and gi.dtype.kind == "f" \
+                            and bool(xp.isnan(gi.array).any()):
+                        raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
                     buffers[nxt] = buffers[nxt] + gi if nxt in buffers else gi
                 deps[nxt] -= 1
                 if deps[nxt] == 0:
@@ -248,7 +253,9 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    only_inputs: bool = True,
     allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
     materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is untouched).
@@ -264,6 +271,12 @@ def grad(
         >>> g.item(), h.item()
         (27.0, 18.0)
     """
+    if not only_inputs:
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To "
+                      "accumulate gradient for other parts of the graph, please use lamina.autograd.backward.",
+                      FutureWarning, stacklevel=2)
+    if is_grads_batched:
+        raise NotImplementedError("grad: is_grads_batched=True (torch's vmap over grad_outputs) is not implemented")
     outputs = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
     if not inputs:

@@ -6,6 +6,7 @@ Operations are not defined here: each op file under ``lamina/ops`` attaches its 
 
 from __future__ import annotations
 
+import builtins as _builtins
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from .. import backend
 from .graph import AccumulateGrad, RemovableHandle
 
-__all__ = ["Tensor", "register", "tensor", "as_array"]
+__all__ = ["Tensor", "register", "tensor", "as_array", "legacy_array"]
 
 xp = backend.xp
 
@@ -54,6 +55,34 @@ def _infer_array(data: Any, dtype: Any) -> Any:
     return arr
 
 
+def _is_size_arg(a: Any) -> bool:
+    return isinstance(a, (_builtins.int, xp.integer)) and not isinstance(a, (_builtins.bool, xp.bool_))
+
+
+def legacy_array(args: tuple[Any, ...], dtype: Any, op: str) -> Any:
+    """The array of ``torch.Tensor(*args)`` / ``torch.FloatTensor(*args)``: no arguments → empty;
+    integers (or one ``Size``) → an uninitialized tensor of that shape; else the data, converted to
+    ``dtype`` (``torch.Tensor(np.float64 array)`` is float32, as torch)."""
+    if not args:
+        return xp.empty((0,), dtype=dtype)
+    if all(_is_size_arg(a) for a in args):
+        return xp.empty(tuple(_builtins.int(a) for a in args), dtype=dtype)
+    if len(args) == 1 and type(args[0]).__name__ == "Size" and isinstance(args[0], tuple):
+        return xp.empty(tuple(args[0]), dtype=dtype)
+    if len(args) > 1:
+        raise TypeError(f"{op}: expected sizes (integers) or one data argument, got "
+                        f"({', '.join(type(a).__name__ for a in args)})")
+    data = args[0]
+    if isinstance(data, Tensor):
+        return data.array if data.dtype == dtype else data.array.astype(dtype)
+    if isinstance(data, (_builtins.float, _builtins.complex, str)):
+        raise TypeError(f"{op}: expected a sequence, an array or sizes, got a {type(data).__name__} ({data!r})")
+    arr = xp.asarray(data)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: cannot make a tensor from data of type {arr.dtype}")
+    return arr.astype(dtype)
+
+
 def _flat(seq: Any) -> Iterator[Any]:
     for s in seq:
         if isinstance(s, (list, tuple)):
@@ -76,10 +105,15 @@ def as_array(x: Any) -> Any:
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
+    ``Tensor(...)`` itself follows torch's legacy constructor: ``Tensor(2, 3)`` is an
+    uninitialized 2×3 tensor and ``Tensor(data)`` is a copy of the data in the default float
+    dtype (``Tensor(np.float64 array)`` is float32, as torch). ``lamina.tensor(data)`` infers
+    the dtype instead, and is what new code should call.
+
     Args:
-        data: array-like (nested lists, NumPy array, number, or Tensor); copied.
-        dtype: the dtype (default: inferred as ``lamina.tensor`` does).
-        requires_grad: record operations on this tensor for backward.
+        *data: sizes (integers) or one array-like (nested lists, NumPy array, or Tensor); copied.
+        dtype: the dtype (default: the default float dtype); a lamina extension.
+        requires_grad: record operations on this tensor for backward; a lamina extension.
 
     Attributes:
         array: the backend (NumPy) array underneath; a lamina extension to torch's API.
@@ -91,9 +125,18 @@ class Tensor:
                  "_retains_grad", "_is_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars and arrays defer to Tensor's operators
 
-    def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
-        arr = _infer_array(data, dtype)
-        self.array = xp.array(arr, copy=True)
+    def __init__(self, *data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> None:
+        if device is not None:
+            backend.to_device(device)
+        if type(self) is Tensor:  # torch.Tensor's own constructor: sizes, or data in the default dtype
+            d = backend.get_default_dtype() if dtype is None else backend.to_dtype(dtype)
+            arr = legacy_array(data, d, "Tensor")
+        else:  # subclasses (Parameter, Buffer) keep the data's dtype as lamina.tensor does
+            arr = _infer_array(data[0] if data else (), dtype)
+        self._init_array(xp.array(arr, copy=True), requires_grad)
+
+    def _init_array(self, arr: Any, requires_grad: bool) -> None:
+        self.array = arr
         self._grad: Tensor | None = None
         self.grad_fn: Any = None
         self._requires_grad = False
@@ -141,7 +184,18 @@ class Tensor:
 
     @property
     def is_cuda(self) -> bool:
+        """False: lamina has no GPU backend (also ``is_xpu``, ``is_mps``, ``is_meta``; ``is_cpu`` is True)."""
         return False
+
+    is_xpu = is_mps = is_meta = is_cuda
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
+
+    def get_device(self) -> int:
+        """-1, torch's answer for a CPU tensor."""
+        return -1
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or its length along ``dim``."""
@@ -164,8 +218,15 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.array.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
-        return bool(self.array.flags.c_contiguous)
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        """Whether the array is laid out as ``memory_format`` (default: C-contiguous, torch's
+        ``contiguous_format``; ``lamina.channels_last`` asks for channels innermost)."""
+        return backend.is_memory_format(self.array, memory_format)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """The strides in elements (as torch), or the stride along ``dim``."""
+        st = tuple(s // self.array.itemsize for s in self.array.strides)
+        return st if dim is None else st[_wrap_dim(dim, self.ndim, "stride")]
 
     @property
     def _version(self) -> int:
@@ -372,7 +433,7 @@ class Tensor:
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol"
             )
         new = type(self).__new__(type(self))
-        Tensor.__init__(new, self.array)  # copies the array
+        new._init_array(self.array.copy(), False)
         new._requires_grad = self._requires_grad
         new.grad = self.grad.__deepcopy__(memo) if self.grad is not None else None
         memo[id(self)] = new
@@ -418,4 +479,6 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     """
     if device is not None:
         backend.to_device(device)
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    t = Tensor.__new__(Tensor)
+    t._init_array(xp.array(_infer_array(data, dtype), copy=True), requires_grad)
+    return t

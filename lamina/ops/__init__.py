@@ -10,9 +10,11 @@ from . import join as _join
 from . import linalg as _linalg
 from . import moments as _moments
 from . import pad as _pad
+from . import promotion as _promotion
 from . import reduce as _reduce
 from . import shape as _shape
 from . import sort as _sort
+from . import trig as _trig
 from . import unary as _unary
 from .activation import erf
 from .arithmetic import *  # noqa: F403
@@ -23,13 +25,16 @@ from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
 from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
+from .promotion import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sort import *  # noqa: F403
+from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
     ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
-    + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _reduce.__all__ + _shape.__all__ + _sort.__all__
+    + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
+    + _sort.__all__ + _trig.__all__
     + _unary.__all__
 )

@@ -11,7 +11,9 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
+from .cast import to_dtype
 from .common import binary_operands, broadcast_shape, check_tensor, const, to_tensor
+from .promotion import result_dtype
 from .shape import sum_to
 
 __all__ = [
@@ -375,15 +377,13 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
     check_tensor(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    if input.dtype.kind != "f" and any(isinstance(b, float) or isinstance(b, Tensor) and b.dtype.kind == "f"
-                                       for b in (min, max)):
-        input = const(input.array.astype(backend.get_default_dtype()))  # int with float bounds: float, as torch
+    d = result_dtype(input, *[b for b in (min, max) if b is not None])  # torch's promotion over all three
+    input = input if input.dtype == d else to_dtype(input, d)
     bounds = []
     for name, b in (("min", min), ("max", max)):
         if b is not None:
             b = to_tensor(b, input)
-            if b.dtype.kind == "f" and input.dtype.kind == "f" and b.dtype != input.dtype:
-                raise TypeError(f"clamp: {name} has dtype {b.dtype} but input has {input.dtype}")
+            b = b if b.dtype == d else to_dtype(b, d)
             if broadcast_shape("clamp", input.shape, b.shape) != input.shape:
                 raise RuntimeError(
                     f"clamp: {name} of shape {tuple(b.shape)} would broadcast the input "

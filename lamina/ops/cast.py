@@ -7,7 +7,8 @@ from typing import Any
 
 from .. import backend
 from ..autograd.function import Context, Function
-from ..autograd.tensor import Tensor, register
+from ..autograd.legacy import dtype_of_type, type_name
+from ..autograd.tensor import Tensor, register, tensor
 from .common import as_int
 
 __all__ = ["to_dtype", "clone"]
@@ -34,25 +35,47 @@ def to_dtype(input: Tensor, dtype: Any) -> Tensor:
     return Cast.apply(input, dtype=d)
 
 
+class ToMemoryFormat(Function):
+    """The same values laid out in memory as ``fmt``; the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, fmt: Any) -> Any:
+        return backend.to_memory_format(x, fmt)
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        return gy
+
+
+def to_memory_format(input: Tensor, memory_format: Any) -> Tensor:
+    """``input`` laid out as ``memory_format`` (``input`` itself if it already is)."""
+    if memory_format is backend.preserve_format or backend.is_memory_format(input.array, memory_format):
+        return input
+    return ToMemoryFormat.apply(input, fmt=memory_format)
+
+
 @register("to")
 def to(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)`` as torch."""
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` or ``to(memory_format=)``
+    as torch. Any device other than the CPU raises: lamina has no GPU backend."""
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
     copy = kwargs.pop("copy", False)
+    memory_format = kwargs.pop("memory_format", backend.preserve_format)
     if kwargs:
         raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, (str, backend.Device)) and str(a).split(":")[0] in ("cpu", "cuda"):
+        elif backend.is_device_spec(a):
             device = a
         else:
             dtype = a
     if device is not None:
         backend.to_device(device)
     out = to_dtype(input, dtype) if dtype is not None else input
+    out = to_memory_format(out, memory_format)
     return clone(out) if copy and out is input else out
 
 
@@ -86,9 +109,26 @@ def clone(input: Tensor) -> Tensor:
     return Clone.apply(input)
 
 
-@register("cpu", "cuda")
-def _cpu(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+@register("cpu")
+def _cpu(input: Tensor, memory_format: Any = None) -> Tensor:
+    """The tensor itself: lamina's tensors live on the CPU."""
     return input
+
+
+@register("cuda", "xpu", "mps")
+def _gpu(input: Tensor, device: Any = None, non_blocking: bool = False, memory_format: Any = None) -> Tensor:
+    """Raises as ``input.to('cuda')`` does: lamina has no GPU backend."""
+    backend.to_device("cuda" if device is None else device if backend.is_device_spec(device) else f"cuda:{device}")
+    return input
+
+
+@register("type")
+def type_(input: Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
+    """``x.type()`` is the legacy type name (``'lamina.FloatTensor'``); ``x.type(t)`` converts to ``t``
+    (a dtype, ``lamina.DoubleTensor`` or ``'torch.DoubleTensor'``), as torch."""
+    if dtype is None:
+        return type_name(input.dtype)
+    return to_dtype(input, dtype_of_type(dtype))
 
 
 @register("type_as")
@@ -126,4 +166,4 @@ def new_full(self: Tensor, size: Any, fill_value: Any, dtype: Any = None, device
 
 @register("new_tensor")
 def new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)
+    return tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad)

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, _infer_array
+from .cast import to_dtype
+from .promotion import result_dtype
 
 __all__ = ["const", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
            "check_tensor", "broadcast_shape", "as_int"]
@@ -51,13 +53,15 @@ def broadcast_shape(op: str, *shapes: Sequence[int]) -> tuple[int, ...]:
         ) from None
 
 
-def binary_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Coerce the operands of a binary op to Tensors of one dtype.
+def binary_operands(op: str, a: Any, b: Any, promote: bool = True) -> tuple[Tensor, Tensor]:
+    """Coerce the operands of a binary op to Tensors of one dtype: torch's ``result_type``.
 
-    Rules: a Python/NumPy scalar or array takes the float dtype of the tensor beside it; an
-    integer or bool tensor beside a float tensor is cast to the float dtype; two different
-    float dtypes raise (lamina promotes floats only explicitly: call ``.double()`` or
-    ``.float()``); integer tensors with Python floats become the default float dtype.
+    A tensor with dimensions outranks a 0-d tensor, which outranks a Python (or NumPy) number; a
+    lower-ranked operand changes the dtype only when it is of a higher category (bool < integer <
+    float) — see :mod:`lamina.ops.promotion`. So ``float32 * 2.5`` and ``float32 + 0-d float64``
+    stay float32, ``int64 * 2.5`` is the default float dtype, and ``float32 + float64`` tensors
+    is float64 (the float32 operand is cast, differentiably). Lists are a lamina extension, taken
+    as ``lamina.tensor(list)``. ``promote=False`` (``matmul``, as torch) refuses two float dtypes.
     """
     # fast paths: two tensors of one dtype and shape, or a tensor and a Python number
     ta, tb = type(a), type(b)
@@ -73,47 +77,35 @@ def binary_operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
             return Tensor._wrap(xp.asarray(a, dtype=b.array.dtype)), b
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor operand")
-    like = a if isinstance(a, Tensor) else b
-    if not isinstance(a, Tensor):
-        a = _scalar_operand(op, a, like)
-    if not isinstance(b, Tensor):
-        b = _scalar_operand(op, b, like)
-    da, db = a.dtype, b.dtype
-    if da != db:
-        fa, fb = da.kind == "f", db.kind == "f"
-        if fa and fb:
-            raise TypeError(
-                f"{op}: dtype mismatch: {da} and {db} (lamina does not promote floating dtypes "
-                "implicitly; convert one with .to(dtype), .float() or .double())"
-            )
-        if fa:
-            b = const(b.array.astype(da))
-        elif fb:
-            a = const(a.array.astype(db))
-        else:
-            d = xp.result_type(da, db)
-            a = a if a.dtype == d else const(a.array.astype(d))
-            b = b if b.dtype == d else const(b.array.astype(d))
+    a, b = _operand(op, a), _operand(op, b)
+    if not promote and isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype \
+            and a.dtype.kind == "f" and b.dtype.kind == "f":
+        raise TypeError(f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype} "
+                        f"(convert one with .to(dtype), .float() or .double())")
+    d = result_dtype(a, b)
+    a, b = _as_dtype(a, d), _as_dtype(b, d)
     if a.shape != b.shape and a.ndim and b.ndim:
         broadcast_shape(op, a.shape, b.shape)
     return a, b
 
 
-def _scalar_operand(op: str, x: Any, like: Tensor) -> Tensor:
-    if not isinstance(x, (_SCALARS, xp.ndarray, list, tuple)):
+def _operand(op: str, x: Any) -> Any:
+    """A Tensor, a NumPy array or a number, checked; a list becomes an array as ``lamina.tensor`` infers."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (list, tuple)):
+        x = _infer_array(x, None)
+    elif not isinstance(x, (_SCALARS, xp.ndarray)):
         raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}")
-    arr = xp.asarray(x)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{op}: unsupported operand dtype {arr.dtype}")
-    if like.dtype.kind == "f":
-        return const(arr.astype(like.dtype))
-    if arr.dtype.kind == "f":  # int/bool tensor with a float scalar: default float dtype
-        return const(arr.astype(backend.get_default_dtype()))
-    if like.dtype.kind == "b" and arr.dtype.kind == "b":
-        return const(arr)
-    if like.dtype.kind == "b":
-        return const(arr.astype(backend.int64))
-    return const(arr.astype(like.dtype))
+    if xp.asarray(x).dtype.kind not in "fiub":
+        raise TypeError(f"{op}: unsupported operand dtype {xp.asarray(x).dtype}")
+    return x
+
+
+def _as_dtype(x: Any, d: Any) -> Tensor:
+    if isinstance(x, Tensor):
+        return x if x.dtype == d else to_dtype(x, d)
+    return const(xp.array(x).astype(d))  # astype, not asarray(dtype=): uint8 - 1 wraps, as torch
 
 
 def normalize_dim(dim: Any, ndim: int, op: str) -> int:

@@ -19,7 +19,8 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
 from .arithmetic import add, clamp, div, mul, sub
 from .cast import clone, to_dtype
-from .common import to_tensor
+from .common import const, to_tensor
+from .promotion import can_cast, result_dtype
 
 __all__ = ["apply_inplace"]
 
@@ -68,19 +69,20 @@ def apply_inplace(self: Tensor, op: str, graph_fn: Callable[[Tensor], Tensor],
     return self
 
 
-def _check_out_dtype(self: Tensor, other: Tensor, op: str) -> None:
-    if other.dtype.kind == "f" and self.dtype.kind != "f":
-        raise RuntimeError(
-            f"{op}: result type {other.dtype} can't be cast to the desired output type {self.dtype}"
-        )
-    if other.dtype.kind == "f" and self.dtype.kind == "f" and other.dtype != self.dtype:
-        raise TypeError(f"{op}: dtype mismatch: {self.dtype} and {other.dtype}")
+def _check_out_dtype(self: Tensor, result: Any, op: str) -> None:
+    if not can_cast(result, self.dtype):
+        raise RuntimeError(f"{op}: result type {result} can't be cast to the desired output type {self.dtype}")
 
 
 def _binary_inplace(name: str, op: Callable[..., Tensor], ufunc: Any) -> None:
     def method(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
-        o = to_tensor(other, self)
-        _check_out_dtype(self, o, name)
+        if isinstance(other, (list, tuple)):
+            other = Tensor._wrap(xp.asarray(other, dtype=self.dtype))
+        d = result_dtype(self, other)  # torch computes in the promoted dtype, then casts into self
+        _check_out_dtype(self, d, name)
+        o = other if isinstance(other, Tensor) else const(xp.array(other).astype(d))
+        if o.dtype != d:
+            o = to_dtype(o, d)
         if alpha != 1:
             o = o * alpha
 
@@ -92,9 +94,9 @@ def _binary_inplace(name: str, op: Callable[..., Tensor], ufunc: Any) -> None:
                 )
             if ufunc is xp.true_divide and self.dtype.kind != "f":
                 raise RuntimeError(f"{name}: result type Float can't be cast to {self.dtype}")
-            ufunc(self.array, o.array.astype(self.dtype, copy=False), out=self.array)
+            ufunc(self.array, o.array, out=self.array, casting="unsafe")
 
-        return apply_inplace(self, name, lambda src: op(src, o), array_fn, (o,))
+        return apply_inplace(self, name, lambda src: to_dtype(op(src, o), self.dtype), array_fn, (o,))
 
     method.__name__ = name
     method.__doc__ = f"In-place ``{name[:-1]}``; bumps the version counter."

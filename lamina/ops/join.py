@@ -14,6 +14,7 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from .common import as_int, check_tensor, normalize_dim
 from .indexing import getitem
+from .promotion import promote_types
 
 __all__ = ["cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "hstack", "vstack"]
 
@@ -70,15 +71,11 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def _promote(tensors: list[Tensor], op: str) -> list[Tensor]:
-    """One dtype for all: integer/bool tensors take the float dtype beside them (as binary ops
-    do); two different float dtypes raise (lamina never promotes floats implicitly)."""
-    floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
-    if len(floats) > 1:
-        first = tensors[0].dtype
-        i, t = next((i, t) for i, t in enumerate(tensors) if t.dtype != first)
-        raise TypeError(f"{op}: tensors[{i}] has dtype {t.dtype} but tensors[0] has {first} (lamina does not "
-                        "promote floating dtypes implicitly)")
-    target = floats.pop() if floats else xp.result_type(*[t.dtype for t in tensors])
+    """One dtype for all, as torch's ``cat``: the promotion of every tensor's dtype (float32 with
+    float64 is float64; the cast is differentiable)."""
+    target = tensors[0].dtype
+    for t in tensors[1:]:
+        target = promote_types(target, t.dtype)
     return [t if t.dtype == target else t.to(target) for t in tensors]
 
 

@@ -59,7 +59,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     Shape:
         ``(*, n, m) @ (*, m, p) → (*, n, p)``.
     """
-    a, b = binary_operands("matmul", input, other) if not (
+    a, b = binary_operands("matmul", input, other, promote=False) if not (
         isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype == other.dtype
     ) else (input, other)
     if a.ndim == 0 or b.ndim == 0:

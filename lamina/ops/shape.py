@@ -13,6 +13,7 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
+from .cast import to_memory_format
 from .common import as_int, check_tensor, normalize_dim, normalize_dims
 
 __all__ = [
@@ -285,8 +286,11 @@ class Contiguous(Function):
 
 
 @register("contiguous")
-def contiguous(input: Tensor) -> Tensor:
-    """A C-contiguous tensor with the same values (``input`` itself if already contiguous)."""
+def contiguous(input: Tensor, memory_format: Any = None) -> Tensor:
+    """A C-contiguous tensor with the same values (``input`` itself if already contiguous);
+    ``memory_format=lamina.channels_last`` lays it out with channels innermost instead."""
+    if memory_format is not None and memory_format is not backend.contiguous_format:
+        return to_memory_format(input, memory_format)
     if input.array.flags.c_contiguous:
         return input
     return Contiguous.apply(input)

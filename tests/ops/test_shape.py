@@ -104,8 +104,7 @@ def test_join_split_gradcheck(name, shapes, fn):
 def test_cat_errors():
     with pytest.raises(RuntimeError, match=r"cat: sizes of tensors must match except in dimension 0"):
         lamina.cat([lamina.ones(2, 3), lamina.ones(2, 4)])
-    with pytest.raises(TypeError, match="cat: tensors\\[1\\] has dtype float64"):
-        lamina.cat([lamina.ones(2), lamina.ones(2, dtype=lamina.float64)])
+    assert lamina.cat([lamina.ones(2), lamina.ones(2, dtype=lamina.float64)]).dtype == lamina.float64  # as torch
     with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to 7"):
         lamina.ones(7).split([3, 3])
 

@@ -16,6 +16,8 @@ from .module import *  # noqa: F403
 from .module import __all__ as _module_all
 from .normalization import *  # noqa: F403
 from .normalization import __all__ as _normalization_all
+from .padding import *  # noqa: F403
+from .padding import __all__ as _padding_all
 from .pooling import *  # noqa: F403
 from .pooling import __all__ as _pooling_all
 from .rnn import *  # noqa: F403
@@ -34,6 +36,7 @@ __all__ = (
     + _loss_all
     + _module_all
     + _normalization_all
+    + _padding_all
     + _pooling_all
     + _sync_batchnorm_all
     + _rnn_all

@@ -301,11 +301,17 @@ class Module(_StateDictMixin, _HooksMixin):
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(dtype)`` / ``to(device)``: converts floating parameters and buffers in place."""
+        """``to(dtype)`` / ``to(device)`` / ``to(memory_format=)``: converts floating parameters and
+        buffers in place (``memory_format=lamina.channels_last`` re-lays the 4-d ones, as torch).
+        Any device other than the CPU raises: lamina has no GPU backend."""
         dtype = kwargs.pop("dtype", None)
         device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        memory_format = kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"Module.to: unexpected arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, (str, backend.Device)) and str(a).split(":")[0] in ("cpu", "cuda"):
+            if backend.is_device_spec(a):
                 device = a
             elif isinstance(a, Tensor):
                 dtype = a.dtype
@@ -313,6 +319,11 @@ class Module(_StateDictMixin, _HooksMixin):
                 dtype = a
         if device is not None:
             backend.to_device(device)
+        if memory_format is not None:
+            fmt = memory_format
+            rank = len(fmt.order) if isinstance(fmt, backend.memory_format) and fmt.order else None
+            self._apply_arrays(lambda t: backend.to_memory_format(t.array, fmt)
+                               if t.dtype.kind == "f" and (rank is None or t.ndim == rank) else t.array)
         if dtype is None:
             return self
         d = backend.to_dtype(dtype)
@@ -333,7 +344,8 @@ class Module(_StateDictMixin, _HooksMixin):
         return self
 
     def cuda(self, device: Any = None) -> Module:
-        backend.to_device("cuda")
+        """Raises as ``to('cuda')`` does: lamina has no GPU backend."""
+        backend.to_device("cuda" if device is None else device if backend.is_device_spec(device) else f"cuda:{device}")
         return self
 
     # --- calling ---------------------------------------------------------------------------

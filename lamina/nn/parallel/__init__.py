@@ -1,5 +1,7 @@
-"""``lamina.nn.parallel``: data-parallel training over processes (``DistributedDataParallel``), as torch's."""
+"""``lamina.nn.parallel``: data parallelism as torch's: ``DistributedDataParallel`` over processes
+(MPI) and ``DataParallel`` on the one device lamina has (a pass-through)."""
 
+from .data_parallel import DataParallel
 from .distributed import DistributedDataParallel
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel"]
