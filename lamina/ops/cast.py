@@ -9,7 +9,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.legacy import dtype_of_type, type_name
 from ..autograd.tensor import Tensor, register, tensor
-from .common import as_int
+from ._ints import as_int
 
 __all__ = ["to_dtype", "clone"]
 

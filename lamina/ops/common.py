@@ -11,7 +11,7 @@ from .cast import to_dtype
 from .promotion import result_dtype
 
 __all__ = ["const", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
-           "check_tensor", "broadcast_shape", "as_int"]
+           "check_tensor", "broadcast_shape"]
 
 xp = backend.xp
 
@@ -130,13 +130,3 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise RuntimeError(f"{op}: dim {dim} appears multiple times in the list of dims")
     return tuple(out) if ndim > 0 else ()
-
-
-def as_int(value: Any, name: str, op: str) -> int:
-    """``value`` as an int when it is one (a Python or NumPy integer, or a 0-d integer tensor);
-    a float, even a whole one, is refused as torch refuses it, never truncated."""
-    if isinstance(value, Tensor):
-        value = value.item() if value.ndim == 0 and value.dtype.kind in "iu" else value
-    if isinstance(value, (int, xp.integer)) and not isinstance(value, (bool, xp.bool_)):
-        return int(value)
-    raise TypeError(f"{op}: {name} must be made of ints, got {value!r} ({type(value).__name__})")

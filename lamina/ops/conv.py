@@ -21,7 +21,8 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
-from .common import as_int, check_tensor
+from ._ints import as_int
+from .common import check_tensor
 from .kernels import conv_gemm as K
 from .pad import pad as _pad
 

@@ -12,7 +12,8 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .common import as_int, check_tensor, normalize_dim
+from ._ints import as_int
+from .common import check_tensor, normalize_dim
 from .indexing import getitem
 from .promotion import promote_types
 

@@ -15,8 +15,9 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
+from ._ints import as_int
 from .arithmetic import abs, sign
-from .common import as_int, check_tensor, const
+from .common import check_tensor, const
 from .kernels import pool as K
 from .unary import relu
 

@@ -18,7 +18,8 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
-from .common import as_int, check_tensor, const
+from ._ints import as_int
+from .common import check_tensor, const
 from .pooling import adaptive_avg_pool_nd
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "source_index_linear", "source_index_nearest",

@@ -13,8 +13,9 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
+from ._ints import as_int
 from .cast import to_memory_format
-from .common import as_int, check_tensor, normalize_dim, normalize_dims
+from .common import check_tensor, normalize_dim, normalize_dims
 
 __all__ = [
     "reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose", "swapaxes",

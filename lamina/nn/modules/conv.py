@@ -8,7 +8,7 @@ from typing import Any
 
 from ... import backend
 from ...autograd.tensor import Tensor
-from ...ops.common import as_int
+from ...ops._ints import as_int
 from ...ops.conv import conv_nd, conv_transpose_nd
 from ...ops.conv_fold import fold_nd, unfold_nd
 from .. import init
