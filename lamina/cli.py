@@ -87,6 +87,17 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _refuse_task_options(args: argparse.Namespace) -> None:
+    """A classification run takes none of the detection/segmentation options: say so, not ignore them."""
+    from .cli_tasks import TASK_OPTIONS
+
+    given = [f"--{k.replace('_', '-')}" for k in TASK_OPTIONS if k != "task" and getattr(args, k, None) is not None]
+    given += ["--freeze-bn"] if args.freeze_bn else []
+    if given:
+        raise ValueError(f"{', '.join(given)}: options of --task detect|segment; a classification run has none "
+                         "(add --task detect or --task segment)")
+
+
 def _train(args: argparse.Namespace) -> int:
     from .train.run import resolve_checkpoint, resolve_config, train_run
     from .train.trainer import TrainingError, TrainingInterrupted
@@ -105,9 +116,17 @@ def _train(args: argparse.Namespace) -> int:
 
         saved = load_checkpoint(resume).get("config")
         run_dir = run_dir or os.path.dirname(os.path.abspath(resume))
+    base = json.loads(saved) if saved else None
+    if (base or {}).get("task") or (args.task not in (None, "classify")):
+        from .cli_tasks import train_task
+
+        if base is not None and args.task not in (None, base["task"]):
+            raise ValueError(f"--resume continues a {base['task']} run; it cannot change --task to {args.task}")
+        return train_task(args, options, base, resume, run_dir)
+    _refuse_task_options(args)
     # names and combinations are checked here, the model against the data in train_run: both before
     # the run folder exists, so a run that cannot train leaves none
-    config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
+    config = resolve_config(options, base) if base else resolve_config(options)
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = os.path.join(args.out, f"{config['model']}-{config['data']}-{stamp}")
@@ -139,8 +158,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_of_run(path: str) -> str:
+    """The task of the run folder or checkpoint ``path`` (``'classify'`` for a classification run)."""
+    from .train.checkpoint import load_checkpoint
+    from .train.run import resolve_checkpoint
+
+    saved = load_checkpoint(resolve_checkpoint(path)).get("config")
+    return str(json.loads(saved).get("task") or "classify") if saved else "classify"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from .train.run import evaluate_run
+
+    if _task_of_run(args.run) != "classify":
+        from .cli_tasks import evaluate_task
+
+        return evaluate_task(args.run)
 
     res = evaluate_run(args.run)
     if res["nonfinite_outputs"] or not math.isfinite(res["test_loss"]):
@@ -214,6 +247,13 @@ def _predict(args: argparse.Namespace) -> int:
     from .train.finite import check_finite
     from .train.run import _model_input_size, data_info, load_run
 
+    if _task_of_run(args.checkpoint) != "classify":
+        from .cli_tasks import predict_task
+
+        return predict_task(args, args.checkpoint)
+    if args.out is not None or args.score_thresh is not None:
+        raise ValueError("--out and --score-thresh are options of detection and segmentation runs; this run "
+                         "classifies (its predictions are printed)")
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
     if info["channels"] == 0:
@@ -332,13 +372,27 @@ def _train_epilog() -> str:
               "The model must classify the data: segmentation models, image models on 2-D points and models",
               "whose layers do not fit the images are refused before anything is written. --model mlp works on",
               "every data set (images are flattened). config.json records every constructor argument",
-              "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model."]
+              "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model.",
+              "", "--task detect|segment: defaults per model (on the synthetic shapes-det set unless --data says "
+              "otherwise):"]
+    from .train.task_config import TASK_DEFAULTS, TASK_MODELS
+
+    for task, names in TASK_MODELS.items():
+        for name in names:
+            r = TASK_DEFAULTS[name]
+            lines.append(f"  {task} {name:<11} {r['epochs']} epochs, lr {r['lr']:g}, batch {r['batch_size']}, "
+                         f"{r['image_size']} px, {r['train_images']} training images")
+    lines += ["  (the first model of each task is its default; --data-root DIR layouts: see lamina.train.task_data)"]
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .cli_tasks import add_task_arguments
     from .train.run import DATASETS, OPTIMIZERS, SCHEDULERS
     from .train.run_config import ACTIVATIONS
+    from .train.task_config import TASK_DATA
+
+    task_only = tuple(sorted({d for names in TASK_DATA.values() for d in names} - set(DATASETS)))
 
     p = argparse.ArgumentParser(prog="lamina", description="lamina: deep learning from first principles on NumPy")
     p.add_argument("--debug", action="store_true",
@@ -348,11 +402,14 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", help="train a model and write a run folder with a report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a classifier and write a run folder (config.json, metrics.csv, checkpoint.lamina, "
-                    "report.html).\nWith no arguments: a LeNet-style CNN on the embedded 8×8 digits.",
+        description="Train a classifier (or with --task a detector or a segmenter) and write a run folder "
+                    "(config.json, metrics.csv, checkpoint.lamina, report.html).\nWith no arguments: a LeNet-style "
+                    "CNN on the embedded 8×8 digits.",
         epilog=_train_epilog())
     t.add_argument("--model", help="a name from lamina.models.list_models() or 'mlp' (default: the data's, below)")
-    t.add_argument("--data", choices=DATASETS, help="data set (default digits)")
+    t.add_argument("--data", choices=DATASETS + task_only,
+                   help="data set (default digits; shapes-det for --task detect|segment; coco, voc, masks: your "
+                        "files in --data-root)")
     t.add_argument("--hidden", type=int, nargs="+", metavar="WIDTH",
                    help="--model mlp: widths of the hidden layers (default 64 64)")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS),
@@ -378,6 +435,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", help="cpu (cuda needs the CuPy backend)")
     t.add_argument("--no-report", dest="no_report", action="store_true", help="skip plots and HTML report")
     t.add_argument("--quiet", action="store_true", help="print only the final test metrics")
+    add_task_arguments(t)
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run folder or checkpoint on its test data")
@@ -398,6 +456,10 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                     help="invert the grey levels (dark ink on light paper) or, with --no-invert, keep them "
                          "(default: invert each image whose background is the opposite of the training images')")
+    pr.add_argument("--out", metavar="DIR", help="detection/segmentation runs: folder for the drawn images "
+                                                 "(default: the run folder's predictions/)")
+    pr.add_argument("--score-thresh", dest="score_thresh", type=float,
+                    help="detection runs: draw and print the detections scoring at least this (default 0.3)")
     pr.set_defaults(func=_predict)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters, multiply-adds and memory of a model")
