@@ -20,6 +20,7 @@ from .. import nn
 from . import detection
 from ._init import no_weight_init
 from .alexnet import AlexNet, alexnet
+from .backbone_utils import ClassifierBackbone, backbone_lr_groups, classifier_backbone
 from .cifar import CifarResNet, WideResNet, resnet20, resnet32, resnet56, wrn28_10
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .feature_extraction import create_feature_extractor, get_graph_node_names
@@ -61,7 +62,8 @@ __all__ = [
     "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101",
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
-    "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names",
+    "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names", "ClassifierBackbone",
+    "classifier_backbone", "backbone_lr_groups",
     # registry and construction
     "detection", "no_weight_init", "get_model", "list_models", "register_model",
 ]
@@ -73,6 +75,7 @@ _BUILDERS = [
     wrn28_10, fcn32s, fcn8s, unet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101,
 ]
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {b.__name__: b for b in _BUILDERS}
+_REGISTRY["yolov1"] = detection.yolov1
 
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> None:

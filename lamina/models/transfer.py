@@ -119,7 +119,7 @@ def replace_head(model: nn.Module, num_classes: int, name: str | None = None) ->
 
 
 def discriminative_lr_groups(model: nn.Module, lr: float, decay: float = 2.6,
-                             groups: Sequence[str | Sequence[str]] | None = None,
+                             groups: Sequence[str | Sequence[str]] | None = None, include_frozen: bool = False,
                              **options: Any) -> list[dict[str, Any]]:
     """Optimizer parameter groups whose learning rate grows with depth (Howard & Ruder, 2018):
     the last group gets ``lr``, the one before ``lr/decay``, then ``lr/decay²`` …
@@ -131,15 +131,18 @@ def discriminative_lr_groups(model: nn.Module, lr: float, decay: float = 2.6,
         groups: module-name prefixes from input to output, one entry (a prefix or a list of
             prefixes) per group; by default each top-level child of ``model`` that holds
             trainable parameters is a group, in registration order.
+        include_frozen: keep parameters with ``requires_grad=False`` in their groups (no gradient,
+            so no update until they are unfrozen: what ``lamina.train.GradualUnfreezing`` needs
+            for a run that can be resumed).
         options: further keys for every group (``momentum``, ``weight_decay`` …).
 
     Returns:
         a list of ``{'params': [...], 'lr': ...}`` for any ``lamina.optim`` optimizer. Frozen
-        parameters are left out.
+        parameters are left out unless ``include_frozen``.
     """
     if decay <= 0:
         raise ValueError(f"discriminative_lr_groups: decay must be positive, got {decay}")
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if include_frozen or p.requires_grad]
     if groups is None:
         groups = [name for name, _ in model.named_children()]
     prefixes = [[g] if isinstance(g, str) else list(g) for g in groups]
