@@ -2,6 +2,7 @@
 
 from .callbacks import SWA, Callback, Curriculum, EarlyStopping, GradientClipping, LRSchedulerCallback, ModelCheckpoint
 from .checkpoint import load_checkpoint, save_checkpoint
+from .detection_metrics import MeanAveragePrecision
 from .metrics import Accuracy, ConfusionMatrix, MeanAbsoluteError, MeanSquaredError, Metric, TopKAccuracy, get_metric
 from .summary import ModelSummary, summary
 from .trainer import Trainer, TrainingError, TrainingInterrupted
@@ -10,5 +11,5 @@ __all__ = [
     "Trainer", "TrainingError", "TrainingInterrupted", "Callback", "EarlyStopping", "ModelCheckpoint",
     "LRSchedulerCallback", "GradientClipping", "SWA", "Curriculum", "save_checkpoint", "load_checkpoint",
     "Metric", "Accuracy", "TopKAccuracy", "ConfusionMatrix", "MeanSquaredError", "MeanAbsoluteError", "get_metric",
-    "summary", "ModelSummary",
+    "summary", "ModelSummary", "MeanAveragePrecision",
 ]
