@@ -92,7 +92,7 @@ def train_task(args: argparse.Namespace, options: dict[str, Any], saved: dict[st
 def evaluate_task(path: str) -> int:
     """``lamina evaluate RUN`` of a detection run (the COCO summary and the per-class table) or a
     segmentation run (pixel accuracy, IoU per class, mIoU)."""
-    from .train.task_eval import coco_summary, detection_table, format_table, segmentation_table
+    from .train.task_eval import detection_table, format_table, segmentation_table
     from .train.task_run import evaluate_task_run, headline
 
     config, res = evaluate_task_run(path)
@@ -100,13 +100,13 @@ def evaluate_task(path: str) -> int:
     if config["task"] == "segment":
         print(format_table(segmentation_table(classes, res)))
         return 0
-    print("boxes:")
-    print(coco_summary(res["box"]))
-    if "segm" in res:
-        print("masks:")
-        print(coco_summary(res["segm"]))
-    print()
-    print(format_table(detection_table(classes, res)))
+    for kind, what in (("box", "boxes"), ("segm", "masks")):
+        if kind in res:
+            print(f"COCO summary, {what}:")
+            print(res[f"{kind}_summary"])
+            print()
+            print(format_table(detection_table(classes, res, kind)))
+            print()
     print(headline(config, res))
     return 0
 

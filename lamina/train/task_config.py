@@ -82,13 +82,48 @@ def _check_names(config: dict[str, Any]) -> None:
         raise ValueError(f"--image-size must be at least 32 pixels, got {config['image_size']}")
 
 
+def _backbone_config(config: dict[str, Any]) -> None:
+    """The configuration of the classification run ``--backbone-from`` names (what rebuilds its
+    model; its weights are read when training starts), checked to take the run's RGB images."""
+    import json
+
+    from .checkpoint import load_checkpoint
+    from .run import resolve_checkpoint
+    from .run_config import resolve_config
+
+    run = config["backbone_from"]
+    if config["task"] != "detect":
+        raise ValueError("--backbone-from: the segmentation models build their own encoders (U-Net, FCN's VGG, "
+                         "DeepLab's ResNet); a classifier's backbone is taken by --task detect models")
+    saved = load_checkpoint(resolve_checkpoint(run)).get("config")
+    base = json.loads(saved) if saved else None
+    if not isinstance(base, dict) or base.get("task"):
+        raise ValueError(f"--backbone-from {run}: not a classification run (its checkpoint has "
+                         f"{'a ' + str(base['task']) + ' run' if isinstance(base, dict) else 'no run configuration'})")
+    base = resolve_config({}, base)
+    if base["model_kwargs"].get("in_channels") != 3:
+        raise ValueError(f"--backbone-from {run}: its model ({base['model']} on {base['data']}) takes "
+                         f"{base['model_kwargs'].get('in_channels', '2-D points as')} input channels; "
+                         f"{config['data']} images have 3 (train the classifier on RGB images, e.g. --data shapes)")
+    config["backbone_config"] = base
+    config["backbone_from"] = os.path.abspath(run)
+
+
 def _complete(config: dict[str, Any]) -> None:
     from .task_data import task_classes
 
+    if config.get("backbone_from") and not config.get("backbone_config"):
+        _backbone_config(config)
     if "classes" not in config or config["classes"] is None:
         config["classes"] = task_classes(config)
     k = len(config["classes"])
     kw = dict(config.get("model_kwargs") or {})
+    size = int(config["image_size"])
+    if config["model"] == "yolov1":
+        kw.setdefault("image_size", size)
+    elif config["model"] in ("fasterrcnn", "maskrcnn"):  # the model's own resize keeps the run's size
+        kw.setdefault("min_size", size)
+        kw.setdefault("max_size", size)
     kw.setdefault("num_classes", k)  # detectors and segmenters alike count the background
     if kw["num_classes"] != k:
         raise ValueError(f"model_kwargs says num_classes={kw['num_classes']} but data {config['data']!r} has {k} "

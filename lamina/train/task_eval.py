@@ -1,10 +1,12 @@
 """Evaluation of detection and segmentation runs: COCO AP through
-:class:`lamina.train.detection_metrics.MeanAveragePrecision`, the per-class table of a detector
-(images, instances, precision, recall, AP@0.5, AP@[.5:.95]) with its precision-recall curves, and
-the pixel accuracy / IoU per class / mIoU of a segmenter."""
+:class:`lamina.train.detection_metrics.MeanAveragePrecision` with its summary, per-class table
+(images, instances, precision, recall, AP@0.5, AP@[.5:.95]) and precision-recall curves; the
+anchor coverage of an anchor-based detector; the pixel accuracy / IoU per class / mIoU of a
+segmenter."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -12,8 +14,8 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 
-__all__ = ["PRCurves", "SegmentationScores", "evaluate_detector", "evaluate_segmenter", "segmentation_output",
-           "anchor_coverage", "coco_summary", "detection_table", "segmentation_table", "format_table"]
+__all__ = ["SegmentationScores", "evaluate_detector", "evaluate_segmenter", "segmentation_output",
+           "anchor_coverage", "detection_table", "segmentation_table", "format_table"]
 
 
 def _np(t: Any) -> np.ndarray:
@@ -26,57 +28,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     return _np(box_iou(Tensor._wrap(a.astype(np.float32)), Tensor._wrap(b.astype(np.float32))))
-
-
-class PRCurves:
-    """Per-class detections matched to the ground truth at one IoU threshold (greedy by score, as
-    COCO: a detection takes the unmatched ground-truth box it overlaps most), giving per-class
-    precision-recall curves and the precision and recall at the score of the best F1."""
-
-    def __init__(self, num_classes: int, iou_threshold: float = 0.5) -> None:
-        self.k, self.thr = num_classes, iou_threshold
-        self.scores: list[list[float]] = [[] for _ in range(num_classes)]
-        self.tp: list[list[bool]] = [[] for _ in range(num_classes)]
-        self.instances = np.zeros(num_classes, dtype=np.int64)
-        self.images = np.zeros(num_classes, dtype=np.int64)
-
-    def update(self, pred: dict[str, Any], target: dict[str, Any]) -> None:
-        pb, ps, pl = _np(pred["boxes"]).reshape(-1, 4), _np(pred["scores"]), _np(pred["labels"]).astype(np.int64)
-        tb, tl = _np(target["boxes"]).reshape(-1, 4), _np(target["labels"]).astype(np.int64)
-        for c in np.unique(np.concatenate([pl, tl])):
-            if not 0 < c < self.k:
-                continue
-            g, d = tb[tl == c], np.argsort(-ps[pl == c], kind="stable")
-            boxes, scores = pb[pl == c][d], ps[pl == c][d]
-            self.instances[c] += len(g)
-            self.images[c] += int(len(g) > 0)
-            iou, used = _iou(boxes, g), np.zeros(len(g), dtype=bool)
-            for i in range(len(boxes)):
-                j = int(np.argmax(np.where(used, -1.0, iou[i]))) if len(g) else -1
-                hit = j >= 0 and not used[j] and iou[i, j] >= self.thr
-                if hit:
-                    used[j] = True
-                self.scores[c].append(float(scores[i]))
-                self.tp[c].append(bool(hit))
-
-    def curve(self, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(recall, precision, score)`` of class ``c``, one point per detection by falling score."""
-        s, tp = np.asarray(self.scores[c]), np.asarray(self.tp[c], dtype=bool)
-        order = np.argsort(-s, kind="stable")
-        s, tp = s[order], tp[order]
-        ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
-        recall = ctp / max(int(self.instances[c]), 1)
-        precision = ctp / np.maximum(ctp + cfp, 1)
-        return recall, precision, s
-
-    def best_f1(self, c: int) -> tuple[float, float]:
-        """Precision and recall of class ``c`` at the score threshold of the highest F1."""
-        r, p, _ = self.curve(c)
-        if len(r) == 0:
-            return 0.0, 0.0
-        f1 = 2 * p * r / np.maximum(p + r, 1e-12)
-        i = int(np.argmax(f1))
-        return float(p[i]), float(r[i])
 
 
 class SegmentationScores:
@@ -124,43 +75,50 @@ def evaluate_segmenter(model: Any, loader: Any, num_classes: int, keep: int = 0)
     return res
 
 
-def evaluate_detector(model: Any, loader: Any, num_classes: int, masks: bool = False, keep: int = 0) -> dict[str, Any]:
-    """COCO AP (box, and mask with ``masks``) of ``model`` on ``loader``, the per-class table and
-    precision-recall curves at IoU 0.5 (:class:`PRCurves`), and with ``keep`` the first images
-    with their targets and detections (``examples``)."""
+def evaluate_detector(model: Any, loader: Any, num_classes: int, image_size: int, masks: bool = False,
+                      keep: int = 0, score_threshold: float = 0.5) -> dict[str, Any]:
+    """COCO AP of ``model`` on ``loader`` by :class:`~lamina.train.detection_metrics.MeanAveragePrecision`
+    (boxes: ``box``, and masks with ``masks``: ``segm``; area ranges relative to the
+    ``image_size`` images), each with its 12-line ``summary``, the per-class ``table``
+    (precision and recall of the detections scoring ≥ ``score_threshold`` at IoU 0.5) and the
+    ``pr`` curves at IoU 0.5; ``images`` counted; with ``keep`` the first images with their
+    targets and detections (``examples``)."""
     from .detection_metrics import MeanAveragePrecision
 
     model.eval()
-    box = MeanAveragePrecision(iou_type="bbox", class_metrics=True)
-    box50 = MeanAveragePrecision(iou_type="bbox", iou_thresholds=[0.5], class_metrics=True)
-    segm = MeanAveragePrecision(iou_type="segm", class_metrics=True) if masks else None
-    curves, examples, seen = PRCurves(num_classes), [], 0
+    opts = dict(class_metrics=True, area_ranges="relative", image_size=(image_size, image_size))
+    metrics = {"box": MeanAveragePrecision(iou_type="bbox", **opts)}
+    if masks:
+        metrics["segm"] = MeanAveragePrecision(iou_type="segm", **opts)
+    examples: list[Any] = []
+    seen = 0
     with no_grad():
         for images, targets in loader:
             seen += len(images)
             dets = model(images)
-            box.update(dets, targets)
-            box50.update(dets, targets)
-            if segm is not None:
-                segm.update([{**d, "masks": _np(d["masks"])[:, 0] > 0.5} for d in dets],
-                            [{**t, "masks": _np(t["masks"]).astype(bool)} for t in targets])
+            for m in metrics.values():
+                m.update(dets, targets)
             for img, d, t in zip(images, dets, targets):
-                curves.update(d, t)
                 if len(examples) < keep:
                     examples.append((_np(img), {k: _np(v) for k, v in t.items() if k in ("boxes", "labels", "masks")},
                                      {k: _np(v) for k, v in d.items()}))
-    res: dict[str, Any] = {"box": _plain(box.compute()), "box50": _plain(box50.compute()), "curves": curves,
-                           "examples": examples, "images": seen}
-    if segm is not None:
-        res["segm"] = _plain(segm.compute())
+    res: dict[str, Any] = {"images": seen, "examples": examples}
+    with warnings.catch_warnings():
+        # tiny images hold no COCO-"large" objects: the -1 in the summary says so already
+        warnings.simplefilter("ignore", UserWarning)
+        for name, m in metrics.items():
+            res[name] = _plain(m.compute())
+            res[f"{name}_summary"] = m.summary()
+            res[f"{name}_table"] = _plain(m.per_class(score_threshold=score_threshold))
+            res[f"{name}_pr"] = _plain(m.pr_curves())
     return res
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in d.items():
-        a = _np(v)
-        out[k] = float(a) if a.ndim == 0 else a.tolist()
+        a = np.asarray(v)
+        out[k] = a.item() if a.ndim == 0 else a.tolist()
     return out
 
 
@@ -198,48 +156,25 @@ def anchor_coverage(model: Any, loader: Any, limit: int = 200) -> dict[str, Any]
             "best_iou": b.tolist()}
 
 
-_COCO_LINES = (("AP", "0.50:0.95", "all", 100, "map"), ("AP", "0.50", "all", 100, "map_50"),
-               ("AP", "0.75", "all", 100, "map_75"), ("AP", "0.50:0.95", "small", 100, "map_small"),
-               ("AP", "0.50:0.95", "medium", 100, "map_medium"), ("AP", "0.50:0.95", "large", 100, "map_large"),
-               ("AR", "0.50:0.95", "all", 1, "mar_1"), ("AR", "0.50:0.95", "all", 10, "mar_10"),
-               ("AR", "0.50:0.95", "all", 100, "mar_100"), ("AR", "0.50:0.95", "small", 100, "mar_small"),
-               ("AR", "0.50:0.95", "medium", 100, "mar_medium"), ("AR", "0.50:0.95", "large", 100, "mar_large"))
-
-
-def coco_summary(res: dict[str, Any]) -> str:
-    """The 12 lines of pycocotools' ``COCOeval.summarize()`` for the results ``res`` of
-    ``MeanAveragePrecision.compute()`` (-1: no ground truth in that area range)."""
-    lines = []
-    for kind, iou, area, dets, key in _COCO_LINES:
-        title = "Average Precision" if kind == "AP" else "Average Recall"
-        value = float(res.get(key, -1.0))
-        lines.append(f" {title:<18} ({kind}) @[ IoU={iou:<9} | area={area:>6} | maxDets={dets:>3} ] = {value:.3f}")
-    return "\n".join(lines)
-
-
-def _per_class(values: Any, k: int) -> list[float]:
-    """``map_per_class`` as one value per label 1..k-1 (a scalar when there is one class)."""
-    a = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    return [float(a[c - 1]) if c - 1 < len(a) else -1.0 for c in range(1, k)]
-
-
-def detection_table(classes: list[str], res: dict[str, Any]) -> list[list[str]]:
-    """The per-class table of a detector's evaluation, a header row first: Class, Images,
-    Instances, P and R (at the score of the best F1, IoU 0.5), mAP50, mAP50-95; the last row
-    ``all`` sums the counts and averages the rest over the classes."""
-    k, curves = len(classes), res["curves"]
-    ap50, ap = _per_class(res["box50"]["map_per_class"], k), _per_class(res["box"]["map_per_class"], k)
+def detection_table(classes: list[str], res: dict[str, Any], kind: str = "box") -> list[list[str]]:
+    """The per-class table of a detector's evaluation (``kind`` ``'box'`` or ``'segm'``), a header
+    row first: Class, Images, Instances, P, R, mAP50, mAP50-95; the last row ``all`` counts the
+    test images and objects, averages P and R over the classes with objects and gives the COCO
+    ``map_50`` and ``map``."""
+    t = res[f"{kind}_table"]
     rows = [["Class", "Images", "Instances", "P", "R", "mAP50", "mAP50-95"]]
-    pr = [curves.best_f1(c) for c in range(1, k)]
-    for c in range(1, k):
-        p, r = pr[c - 1]
-        rows.append([classes[c], str(int(curves.images[c])), str(int(curves.instances[c])), f"{p:.3f}", f"{r:.3f}",
-                     f"{ap50[c - 1]:.3f}", f"{ap[c - 1]:.3f}"])
-    n_images = int(res.get("images", 0)) or int(curves.images.max(initial=0))
-    rows.append(["all", str(n_images), str(int(curves.instances.sum())),
-                 f"{np.mean([p for p, _ in pr]):.3f}" if pr else "0.000",
-                 f"{np.mean([r for _, r in pr]):.3f}" if pr else "0.000",
-                 f"{res['box']['map_50']:.3f}", f"{res['box']['map']:.3f}"])
+    ps, rs = [], []
+    for i, c in enumerate(t["classes"]):
+        name = classes[int(c)] if 0 <= int(c) < len(classes) else str(c)
+        p, r = float(t["precision"][i]), float(t["recall"][i])
+        if r >= 0:
+            ps.append(p)
+            rs.append(r)
+        rows.append([name, str(int(t["images"][i])), str(int(t["instances"][i])), f"{p:.3f}",
+                     f"{r:.3f}" if r >= 0 else "-", f"{float(t['map_50'][i]):.3f}", f"{float(t['map'][i]):.3f}"])
+    rows.append(["all", str(int(res["images"])), str(int(sum(int(v) for v in t["instances"]))),
+                 f"{np.mean(ps):.3f}" if ps else "-", f"{np.mean(rs):.3f}" if rs else "-",
+                 f"{res[kind]['map_50']:.3f}", f"{res[kind]['map']:.3f}"])
     return rows
 
 

@@ -29,109 +29,155 @@ def _segmenter(name: str, kw: dict[str, Any]) -> nn.Module:
     return S.deeplabv3(backbone=backbone, **kw)
 
 
-def _detector(name: str, kw: dict[str, Any]) -> nn.Module:
+_DETECTORS = {"yolov1": "yolov1", "fasterrcnn": "fasterrcnn_small", "maskrcnn": "maskrcnn_small"}
+
+
+def _rcnn_over(name: str, backbone: nn.Module, kw: dict[str, Any]) -> nn.Module:
+    """A small Faster / Mask R-CNN (the anchors, RoI sizes and heads of ``fasterrcnn_small``) over
+    another backbone (a classifier's, from :func:`lamina.models.classifier_backbone`)."""
+    from ..models import detection as Dm
+    from ..models.detection.faster_rcnn import _small_kwargs
+    from ..vision.ops import MultiScaleRoIAlign
+
+    kw = dict(kw)
+    num_classes, rep = kw.pop("num_classes"), kw.pop("representation_size", 256)
+    mask_layers = kw.pop("mask_layers", (64, 64))
+    kw.pop("channels", None)  # the small backbone's widths: this backbone has its own
+    kw = _small_kwargs(kw)
+    res = kw["box_roi_pool"].output_size[0]
+    kw.setdefault("box_head", Dm.TwoMLPHead(backbone.out_channels * res ** 2, rep))
+    kw.setdefault("box_predictor", Dm.FastRCNNPredictor(rep, num_classes))
+    if name == "fasterrcnn":
+        return Dm.FasterRCNN(backbone, None, **kw)
+    kw.setdefault("mask_roi_pool", MultiScaleRoIAlign(featmap_names=["0"], output_size=14, sampling_ratio=2))
+    kw.setdefault("mask_head", Dm.MaskRCNNHeads(backbone.out_channels, list(mask_layers), 1))
+    kw.setdefault("mask_predictor", Dm.MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
+    return Dm.MaskRCNN(backbone, None, **kw)
+
+
+def _detector(name: str, kw: dict[str, Any], backbone_config: dict[str, Any] | None) -> nn.Module:
     from ..models import detection as Dm
 
-    builder = getattr(Dm, name, None)
-    if builder is None:
-        raise ValueError(f"model {name!r} is not in lamina.models.detection of this lamina")
-    return builder(**kw)
+    if backbone_config is None:
+        return getattr(Dm, _DETECTORS[name])(**kw)
+    from ..models.backbone_utils import classifier_backbone
+    from .run_config import build_model
+
+    backbone = classifier_backbone(build_model(backbone_config))
+    if name == "yolov1":
+        return Dm.yolov1(backbone=backbone, **kw)
+    return _rcnn_over(name, backbone, kw)
 
 
 def build_task_model(config: dict[str, Any]) -> nn.Module:
-    """The model that ``config['model']`` and ``config['model_kwargs']`` describe (without the
-    fine-tuning options: see :func:`apply_finetuning`)."""
+    """The model that ``config['model']`` and ``config['model_kwargs']`` describe, over the
+    backbone of the classifier ``config['backbone_config']`` describes when there is one (its
+    weights come with :func:`apply_finetuning` or the run's checkpoint), with batch norm frozen
+    when ``config['freeze_bn']`` (so a checkpoint of such a run loads)."""
     kw = dict(config["model_kwargs"])
     try:
         if config["task"] == "segment":
-            return _segmenter(config["model"], kw)
-        return _detector(config["model"], kw)
+            model = _segmenter(config["model"], kw)
+        else:
+            model = _detector(config["model"], kw, config.get("backbone_config"))
     except TypeError as e:  # a constructor argument the model does not have
         raise ValueError(f"model {config['model']!r} cannot be built with {kw}: {e}") from None
+    if config.get("freeze_bn"):
+        from ..models.transfer import freeze_batchnorm
+
+        freeze_batchnorm(getattr(model, "backbone", model))
+    return model
 
 
-def backbone_stages(model: nn.Module) -> list[str]:
-    """The names of the backbone's top-level children that hold parameters, from the input on
-    (the stages ``trainable_layers`` counts from the end and gradual unfreezing opens)."""
+def backbone_stages(model: nn.Module) -> list[list[str]]:
+    """The backbone's stages from the input on, each a list of parameter-name prefixes: a
+    :class:`~lamina.models.backbone_utils.ClassifierBackbone`'s ``stages``; else the children
+    holding parameters of the backbone (descending through a lone wrapper such as ``body``), or
+    for a model without ``backbone`` (U-Net, FCN) its own encoder children."""
     root = getattr(model, "backbone", None)
-    prefix = "backbone."
-    if root is None:  # U-Net, FCN: the encoder is the model's own first children
-        root, prefix = model, ""
-    names = [n for n, m in root.named_children() if any(True for _ in m.parameters())]
-    if not prefix:
-        names = [n for n in names if n not in ("outc", "ups", "score_fr", "upscore2", "upscore_pool4", "upscore8",
-                                               "score_pool3", "score_pool4")]
-    return [prefix + n for n in names]
+    if root is None:
+        names = [n for n, m in model.named_children() if any(True for _ in m.parameters())]
+        enc = [n for n in names if n in ("inc", "downs", "features", "fc6", "fc7")]
+        if "downs" in enc:  # U-Net: each down step is a stage
+            return [["inc"]] + [[f"downs.{i}"] for i in range(len(model.downs))]
+        return [[n] for n in enc]
+    stages = getattr(root, "stages", None)
+    if stages:
+        return [[f"backbone.{u}" for u in stage] for stage in stages]
+    prefix = "backbone"
+    children = [(n, m) for n, m in root.named_children() if any(True for _ in m.parameters())]
+    while len(children) == 1:
+        prefix = f"{prefix}.{children[0][0]}"
+        root = children[0][1]
+        children = [(n, m) for n, m in root.named_children() if any(True for _ in m.parameters())]
+    return [[f"{prefix}.{n}"] for n, _ in children]
+
+
+def _owned(name: str, stage: list[str]) -> bool:
+    return any(name == q or name.startswith(q + ".") for q in stage)
 
 
 def _load_backbone(model: nn.Module, run: str) -> int:
-    """Copy the weights of a classification run's model into ``model``'s backbone: every tensor
-    whose name (after the backbone prefix) and shape agree. Returns the number copied."""
+    """Copy the weights of a classification run's model into ``model``'s backbone (a
+    ``ClassifierBackbone`` keeps the classifier's parameter names). Returns the number copied."""
     from .run import load_run
 
-    config, source, _ = load_run(run)
-    if config.get("task"):
-        raise ValueError(f"--backbone-from {run}: that run is a {config['task']} run; give a classification run")
-    target = getattr(model, "backbone", model)
-    theirs = source.state_dict()
-    mine = target.state_dict()
-    copied = {}
-    for name, value in mine.items():
-        for cand in (name, f"features.{name}", name.removeprefix("body.")):
-            if cand in theirs and tuple(theirs[cand].shape) == tuple(value.shape):
-                copied[name] = theirs[cand]
-                break
+    _, source, _ = load_run(run)
+    target = model.backbone
+    mine, theirs = target.state_dict(), source.state_dict()
+    copied = {k: v for k, v in theirs.items() if k in mine and tuple(v.shape) == tuple(mine[k].shape)}
     if not copied:
-        raise ValueError(f"--backbone-from {run}: no weight of its model ({config['model']}) has the name and shape "
-                         f"of a backbone weight of this model (names look like {next(iter(mine), '?')!r} here and "
-                         f"{next(iter(theirs), '?')!r} there)")
+        raise ValueError(f"--backbone-from {run}: no weight of its model fits this model's backbone")
     target.load_state_dict({**mine, **copied})
     return len(copied)
 
 
-def apply_finetuning(model: nn.Module, config: dict[str, Any], log: Any = None) -> None:
-    """Apply the run's fine-tuning options to ``model`` in place (before the optimizer is built)."""
+def apply_finetuning(model: nn.Module, config: dict[str, Any], log: Any = None, load_weights: bool = True) -> None:
+    """Apply the run's fine-tuning options to a new ``model`` in place (before the optimizer is
+    built): the classifier's weights (``backbone_from``), frozen parameters (``freeze`` globs,
+    ``trainable_layers``: the last so many backbone stages train). A resumed run passes
+    ``load_weights=False``: its checkpoint holds every weight."""
     from ..models import transfer
 
     say = log or (lambda *a: None)
-    if config.get("backbone_from"):
+    if config.get("backbone_from") and load_weights:
         n = _load_backbone(model, config["backbone_from"])
-        say(f"backbone: {n} tensors from {config['backbone_from']}")
-    if config.get("freeze_bn"):
-        say(f"frozen batch norm: {transfer.freeze_batchnorm(model)} layers")
+        say(f"backbone: {n} tensors from the classification run {config['backbone_from']}")
     if config.get("freeze"):
-        say(f"frozen: {len(transfer.freeze(model, config['freeze']))} parameters ({config['freeze']})")
+        say(f"frozen: {len(transfer.freeze(model, config['freeze']))} parameters ({', '.join(config['freeze'])})")
     k = config.get("trainable_layers")
     if k is not None:
         stages = backbone_stages(model)
         if not 0 <= int(k) <= len(stages):
-            raise ValueError(f"--trainable-layers must lie in 0..{len(stages)} (the stages "
-                             f"{', '.join(stages)}), got {k}")
+            raise ValueError(f"--trainable-layers must lie in 0..{len(stages)} (this model's backbone has the stages "
+                             f"{', '.join('+'.join(s) for s in stages)}), got {k}")
         frozen = stages[:len(stages) - int(k)]
-        for name in frozen:
-            transfer.freeze(model, f"{name}.*")
-        say(f"trainable backbone stages: {int(k)} of {len(stages)}" + (f" (frozen: {', '.join(frozen)})"
-                                                                       if frozen else ""))
+        for name, p in model.named_parameters():
+            if any(_owned(name, s) for s in frozen):
+                p.requires_grad_(False)
+        say(f"trainable backbone stages: {int(k)} of {len(stages)}")
 
 
 def param_groups(model: nn.Module, config: dict[str, Any]) -> Any:
-    """The optimizer's parameters: every parameter (frozen ones are skipped by the optimizers as
-    they get no gradient, and gradual unfreezing can open them later), or with ``lr_decay``
-    discriminative groups (backbone stages from the input, then the rest as the head)."""
+    """The optimizer's parameters: all of them (frozen ones get no gradient, so no update, and
+    gradual unfreezing can open them later), or with ``lr_decay`` discriminative groups: the
+    head at ``lr``, the backbone's last stage at ``lr / lr_decay``, each stage nearer the input
+    divided by ``lr_decay`` once more."""
     if not config.get("lr_decay"):
         return list(model.parameters())
+    decay, lr = float(config["lr_decay"]), float(config["lr"])
+    if decay <= 0:
+        raise ValueError(f"--lr-decay must be positive, got {decay}")
     stages = backbone_stages(model)
-    head = [n for n, _ in model.named_children() if n != "backbone" and n not in stages]
-    groups = [*stages, head] if head else stages
-    named = dict(model.named_parameters())
-    out = []
-    n = len(groups)
-    for i, g in enumerate(groups):
-        pre = [g] if isinstance(g, str) else g
-        params = [p for k, p in named.items() if any(k == q or k.startswith(q + ".") for q in pre)]
-        if params:
-            out.append({"params": params, "lr": float(config["lr"]) / float(config["lr_decay"]) ** (n - 1 - i)})
-    return out
+    groups: list[dict[str, Any]] = []
+    taken: set[int] = set()
+    for i, stage in enumerate(stages):
+        ps = [p for n, p in model.named_parameters() if _owned(n, stage)]
+        taken.update(id(p) for p in ps)
+        if ps:
+            groups.append({"params": ps, "lr": lr / decay ** (len(stages) - i)})
+    rest = [p for p in model.parameters() if id(p) not in taken]
+    return groups + ([{"params": rest, "lr": lr}] if rest else [])
 
 
 class GradualUnfreezing(Callback):
@@ -146,17 +192,21 @@ class GradualUnfreezing(Callback):
     def on_train_begin(self, trainer: Any) -> None:
         named = list(trainer.model.named_parameters())
         self.frozen = [s for s in backbone_stages(trainer.model)
-                       if any(not p.requires_grad for n, p in named if n.startswith(s + "."))]
+                       if any(not p.requires_grad for n, p in named if _owned(n, s))]
 
     def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
-        from ..models import transfer
-
         if self.every <= 0 or not self.frozen:
             return
-        opened = self.frozen[len(self.frozen) - min(epoch // self.every, len(self.frozen)):]
-        for name in opened:
-            params = [p for n, p in trainer.model.named_parameters() if n.startswith(name + ".")]
+        for stage in self.frozen[len(self.frozen) - min(epoch // self.every, len(self.frozen)):]:
+            params = [p for n, p in trainer.model.named_parameters() if _owned(n, stage)]
             if not all(p.requires_grad for p in params):
-                transfer.unfreeze(trainer.model, f"{name}.*")
+                for p in params:
+                    p.requires_grad_(True)
                 if trainer.log is not None:
-                    trainer.log(f"epoch {epoch + 1}: unfroze {name}")
+                    trainer.log(f"epoch {epoch + 1}: unfroze {'+'.join(stage)}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"frozen": self.frozen}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.frozen = [list(s) for s in state.get("frozen", [])]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .report import _pyplot, _save_fig, have_matplotlib, plot_curves, write_html_report
-from .task_eval import anchor_coverage, coco_summary, detection_table, segmentation_table
+from .task_eval import anchor_coverage, detection_table, segmentation_table
 
 __all__ = ["write_task_report", "palette"]
 
@@ -60,22 +60,24 @@ def plot_detections(examples: list[Any], classes: list[str], path: str, score_th
     return _save_fig(fig, path)
 
 
-def plot_pr_curves(curves: Any, classes: list[str], path: str) -> str:
-    """Precision-recall curves per class at IoU 0.5."""
+def plot_pr_curves(pr: dict[str, Any], classes: list[str], path: str, title: str) -> str:
+    """Precision-recall curves per class (COCO's enveloped precision at its recall levels)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     colors = palette(len(classes))
-    for c in range(1, len(classes)):
-        r, p, _ = curves.curve(c)
-        if len(r):
-            ax.plot(np.concatenate([[0], r]), np.concatenate([[1], p]), color=colors[c], label=classes[c])
+    recall = np.asarray(pr["recall"])
+    for c, prec in zip(pr["classes"], np.asarray(pr["precision"]).reshape(len(pr["classes"]), -1)):
+        c = int(c)
+        if (prec >= 0).any():
+            ax.plot(recall, np.where(prec >= 0, prec, np.nan), color=colors[c % len(colors)],
+                    label=classes[c] if c < len(classes) else str(c))
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("precision-recall at IoU 0.5 (test)")
+    ax.set_title(title)
     return _save_fig(fig, path)
 
 
@@ -150,11 +152,12 @@ def write_task_report(run_dir: str, config: dict[str, Any], history: list[dict[s
                            "IoU per class (test)")
             images.append(("IoU per class", "iou_per_class.png"))
     else:
-        tables.append(("Per-class results (test; P and R at the best-F1 score, IoU 0.5)",
-                       detection_table(classes, res)))
-        text.append(("COCO summary (boxes, test)", coco_summary(res["box"])))
-        if "segm" in res:
-            text.append(("COCO summary (masks, test)", coco_summary(res["segm"])))
+        kinds = ["box"] + (["segm"] if "segm" in res else [])
+        for kind in kinds:
+            what = "boxes" if kind == "box" else "masks"
+            tables.append((f"Per-class results, {what} (test; P and R of the detections scoring ≥ 0.5 at IoU 0.5)",
+                           detection_table(classes, res, kind)))
+            text.append((f"COCO summary, {what} (test)", res[f"{kind}_summary"]))
         cov = anchor_coverage(model, task_loader(config, test_ds, False))
         if cov is not None:
             text.append(("Anchor coverage", f"{cov['coverage']:.1%} of {cov['boxes']} ground-truth boxes (test) have "
@@ -163,8 +166,11 @@ def write_task_report(run_dir: str, config: dict[str, Any], history: list[dict[s
         if plots:
             plot_detections(res["examples"], classes, os.path.join(run_dir, "predictions.png"))
             images.append(("Predictions over the ground truth", "predictions.png"))
-            plot_pr_curves(res["curves"], classes, os.path.join(run_dir, "pr_curves.png"))
-            images.append(("Precision-recall curves", "pr_curves.png"))
+            for kind in kinds:
+                what = "boxes" if kind == "box" else "masks"
+                plot_pr_curves(res[f"{kind}_pr"], classes, os.path.join(run_dir, f"pr_curves_{kind}.png"),
+                               f"precision-recall at IoU 0.5, {what} (test)")
+                images.append((f"Precision-recall curves ({what})", f"pr_curves_{kind}.png"))
             rows = detection_table(classes, res)[1:-1]
             plot_per_class([r[0] for r in rows], [[float(r[5]) for r in rows], [float(r[6]) for r in rows]],
                            ["AP@0.5", "AP@[.5:.95]"], os.path.join(run_dir, "ap_per_class.png"), "AP per class (test)")

@@ -181,7 +181,8 @@ def _evaluate(config: dict[str, Any], model: nn.Module, loader: Any, keep: int =
     k = len(config["classes"])
     if config["task"] == "segment":
         return evaluate_segmenter(model, loader, k, keep)
-    return evaluate_detector(model, loader, k, masks=config["model"] == "maskrcnn", keep=keep)
+    return evaluate_detector(model, loader, k, int(config["image_size"]), masks=config["model"] == "maskrcnn",
+                             keep=keep)
 
 
 def headline(config: dict[str, Any], res: dict[str, Any]) -> str:
@@ -196,8 +197,7 @@ def headline(config: dict[str, Any], res: dict[str, Any]) -> str:
 
 def _scalars(res: dict[str, Any]) -> dict[str, Any]:
     """What of an evaluation goes to ``results.json`` (numbers and lists, no arrays, no examples)."""
-    out = {k: v for k, v in res.items() if k not in ("curves", "examples")}
-    return out
+    return {k: v for k, v in res.items() if k != "examples"}
 
 
 def train_task_run(config: dict[str, Any], run_dir: str, resume: str | None = None, log: Any = print,
@@ -214,7 +214,7 @@ def train_task_run(config: dict[str, Any], run_dir: str, resume: str | None = No
     manual_seed(seed)
     full_train, test_ds = build_task_data(config, True), build_task_data(config, False)
     model = build_task_model(config)
-    apply_finetuning(model, config, log if resume is None else None)
+    apply_finetuning(model, config, log if resume is None else None, load_weights=resume is None)
     os.makedirs(run_dir, exist_ok=True)
     train_ds, val_ds = split_validation(full_train, float(config.get("val_fraction", 0.1)), seed)
     train_loader, val_loader = task_loader(config, train_ds, True), task_loader(config, val_ds, False)
@@ -245,10 +245,6 @@ def load_task_run(path: str, ck: dict[str, Any] | None = None) -> tuple[dict[str
     ck = ck if ck is not None else load_checkpoint(ck_path)
     config = resolve_task_config({}, json.loads(ck["config"]))
     model = build_task_model(config)
-    if config.get("freeze_bn"):
-        from ..models.transfer import freeze_batchnorm
-
-        freeze_batchnorm(model)  # the checkpoint holds FrozenBatchNorm2d buffers
     load_part(model, ck.get("model"), ck_path, "model")
     model.eval()
     return config, model
