@@ -4,6 +4,7 @@ from .callbacks import SWA, Callback, Curriculum, EarlyStopping, GradientClippin
 from .checkpoint import load_checkpoint, save_checkpoint
 from .detection_metrics import MeanAveragePrecision
 from .metrics import Accuracy, ConfusionMatrix, MeanAbsoluteError, MeanSquaredError, Metric, TopKAccuracy, get_metric
+from .segmentation_metrics import MeanIoU, PixelAccuracy, SegmentationConfusionMatrix
 from .summary import ModelSummary, summary
 from .trainer import Trainer, TrainingError, TrainingInterrupted
 
@@ -12,4 +13,5 @@ __all__ = [
     "LRSchedulerCallback", "GradientClipping", "SWA", "Curriculum", "save_checkpoint", "load_checkpoint",
     "Metric", "Accuracy", "TopKAccuracy", "ConfusionMatrix", "MeanSquaredError", "MeanAbsoluteError", "get_metric",
     "summary", "ModelSummary", "MeanAveragePrecision",
+    "SegmentationConfusionMatrix", "MeanIoU", "PixelAccuracy",
 ]

@@ -166,17 +166,23 @@ class MeanAbsoluteError(MeanSquaredError):
 
 
 def get_metric(name: str, num_classes: int | None = None) -> Metric:
-    """A metric by name: ``accuracy``, ``top5`` (any ``topK``), ``confusion_matrix``, ``mse``, ``mae``."""
+    """A metric by name: ``accuracy``, ``top5`` (any ``topK``), ``confusion_matrix``, ``mse``, ``mae``, and the
+    segmentation metrics ``miou`` and ``pixel_accuracy`` (these three need ``num_classes``)."""
     if name == "accuracy":
         return Accuracy()
     if name.startswith("top") and name[3:].isdigit():
         return TopKAccuracy(int(name[3:]))
+    if name in ("confusion_matrix", "miou", "pixel_accuracy") and num_classes is None:
+        raise ValueError(f"get_metric: {name} needs num_classes")
     if name == "confusion_matrix":
-        if num_classes is None:
-            raise ValueError("get_metric: confusion_matrix needs num_classes")
         return ConfusionMatrix(num_classes)
+    if name in ("miou", "pixel_accuracy"):
+        from .segmentation_metrics import MeanIoU, PixelAccuracy  # that file builds on this one
+
+        return MeanIoU(num_classes) if name == "miou" else PixelAccuracy(num_classes)
     if name == "mse":
         return MeanSquaredError()
     if name == "mae":
         return MeanAbsoluteError()
-    raise ValueError(f"get_metric: unknown metric {name!r} (accuracy, topK, confusion_matrix, mse, mae)")
+    raise ValueError(f"get_metric: unknown metric {name!r} (accuracy, topK, confusion_matrix, mse, mae, miou, "
+                     "pixel_accuracy)")
