@@ -20,7 +20,7 @@ __all__ = ["TASKS", "TASK_MODELS", "TASK_DATA", "TASK_DEFAULTS", "SEG_LOSSES", "
 
 TASKS = ("classify", "detect", "segment")
 TASK_MODELS = {"detect": ("yolov1", "fasterrcnn", "maskrcnn"), "segment": ("unet", "fcn8s", "deeplabv3")}
-TASK_DATA = {"detect": ("shapes-det", "coco", "voc"), "segment": ("shapes-det", "masks", "coco")}
+TASK_DATA = {"detect": ("shapes-det", "coco", "voc"), "segment": ("shapes-det", "masks")}
 USER_TASK_DATA = ("coco", "voc", "masks")
 SEG_LOSSES = ("ce", "dice", "focal", "ce+dice")
 

@@ -9,7 +9,10 @@ Layouts under ``--data-root DIR``:
   ``test.txt`` (Pascal VOC's own layout).
 - ``masks``: ``DIR/train/images/``, ``DIR/train/masks/`` (PNG class maps of the same names;
   255 = ignore), the same under ``DIR/test/``, and optionally ``DIR/classes.txt`` (one name a
-  line, the background first).
+  line, the background first). Images and maps are resized to ``--image-size``.
+
+Detection images keep their sizes (the detectors resize inside and give boxes in each image's
+pixels). VOC's test part takes the training part's class list.
 """
 
 from __future__ import annotations
@@ -30,22 +33,49 @@ def _shapes(config: dict[str, Any], train: bool, transforms: Any = None) -> Any:
                            max_objects=int(config["max_objects"]), seed=seed, transforms=transforms, target=target)
 
 
-def _resize(config: dict[str, Any]) -> Any:
-    """A transform on ``(image, target)`` to the run's square image size (boxes and masks follow)."""
-    from ..transforms import detection as T
+class _SegmentationResize:
+    """``(image, mask)`` → the run's square size: the image bilinear, the class map nearest (so
+    every pixel keeps a class of its own, and 255 stays ignore); batches of one size stack."""
 
-    size = int(config["image_size"])
-    return T.Resize((size, size))
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, image: Any, mask: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        from ..autograd.tensor import Tensor
+        from ..nn import functional as F
+
+        s = self.size
+        if tuple(image.shape[-2:]) == (s, s):
+            return image, mask
+        img = F.interpolate(image[None], size=(s, s), mode="bilinear", align_corners=False)[0]
+        m = np.asarray(mask.array)
+        rows = np.minimum((np.arange(s) + 0.5) * m.shape[0] / s, m.shape[0] - 1).astype(int)
+        cols = np.minimum((np.arange(s) + 0.5) * m.shape[1] / s, m.shape[1] - 1).astype(int)
+        return img, Tensor._wrap(np.ascontiguousarray(m[rows][:, cols]))
 
 
-def _augment(config: dict[str, Any], train: bool, steps: list[Any]) -> Any:
-    if not steps and not (train and config.get("augment")):
+def _flip(train: bool, config: dict[str, Any]) -> Any:
+    """The training augmentation (a horizontal flip that moves boxes and masks too), or None."""
+    if not (train and config.get("augment")):
         return None
     from ..transforms import detection as T
 
-    if train and config.get("augment"):
-        steps = [*steps, T.RandomHorizontalFlip(0.5)]
-    return T.Compose(steps) if steps else None
+    return T.RandomHorizontalFlip(0.5)
+
+
+def _chain(*steps: Any) -> Any:
+    steps = tuple(s for s in steps if s is not None)
+    if not steps:
+        return None
+
+    def run(image: Any, target: Any) -> tuple[Any, Any]:
+        for step in steps:
+            image, target = step(image, target)
+        return image, target
+
+    return run
 
 
 def _user(config: dict[str, Any], train: bool) -> Any:
@@ -55,18 +85,22 @@ def _user(config: dict[str, Any], train: bool) -> Any:
     split = "train" if train else "test"
     if not os.path.isdir(root):
         raise FileNotFoundError(f"data {name!r}: --data-root {root!r} is not a folder")
-    tf = _augment(config, train, [_resize(config)])
+    known = config.get("classes")
     if name == "coco":
-        ann = os.path.join(root, f"{split}.json")
-        ds = D.CocoDetection(os.path.join(root, split), ann, transforms=tf)
-    elif name == "voc":
-        ds = D.VOCDetection(root, image_set=split, transforms=tf)
-    else:
-        ds = D.SegmentationFolder(os.path.join(root, split), transforms=tf,
-                                  classes_file=os.path.join(root, "classes.txt"))
-    if config["task"] == "segment" and name == "coco":
-        ds = D.semantic_from_instances(ds)
-    return ds
+        # the detectors resize inside (YOLO to its input, R-CNN's transform) and give boxes in each
+        # image's own pixels: the images keep their sizes
+        return D.CocoDetection(os.path.join(root, split), os.path.join(root, f"{split}.json"),
+                               transforms=_flip(train, config))
+    if name == "voc":
+        return D.VOCDetection(root, image_set=split, transforms=_flip(train, config),
+                              classes=list(known[1:]) if known else None)
+    names_file = os.path.join(root, "classes.txt")
+    classes = known
+    if classes is None and os.path.isfile(names_file):
+        with open(names_file, encoding="utf-8") as f:
+            classes = [line.strip() for line in f if line.strip()]
+    return D.SegmentationFolder(os.path.join(root, split), classes=classes,
+                                transforms=_chain(_SegmentationResize(int(config["image_size"])), _flip(train, config)))
 
 
 def build_task_data(config: dict[str, Any], train: bool) -> Any:
@@ -76,7 +110,7 @@ def build_task_data(config: dict[str, Any], train: bool) -> Any:
         ValueError: the data's classes are not the run's ``config['classes']``.
     """
     if config["data"] == "shapes-det":
-        ds = _shapes(config, train, _augment(config, train, []))
+        ds = _shapes(config, train, _flip(train, config))
     else:
         ds = _user(config, train)
     expected = config.get("classes")
@@ -94,8 +128,9 @@ def task_classes(config: dict[str, Any]) -> list[str]:
     if config["data"] == "shapes-det":
         return list(_shapes({**config, "train_images": 1}, True).classes)
     train = build_task_data({**config, "classes": None}, True)
-    test = build_task_data({**config, "classes": None}, False)
-    a, b = [str(c) for c in train.classes], [str(c) for c in test.classes]
+    a = [str(c) for c in train.classes]
+    test = build_task_data({**config, "classes": a if config["data"] == "voc" else None}, False)
+    b = [str(c) for c in test.classes]
     if a != b:
         from .run_config import class_difference
 

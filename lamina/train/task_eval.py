@@ -14,7 +14,7 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 
-__all__ = ["SegmentationScores", "evaluate_detector", "evaluate_segmenter", "segmentation_output",
+__all__ = ["evaluate_detector", "evaluate_segmenter", "segmentation_output",
            "anchor_coverage", "detection_table", "segmentation_table", "format_table"]
 
 
@@ -30,49 +30,30 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _np(box_iou(Tensor._wrap(a.astype(np.float32)), Tensor._wrap(b.astype(np.float32))))
 
 
-class SegmentationScores:
-    """The confusion matrix of per-pixel predictions over ``num_classes`` (pixels labelled
-    ``ignore_index`` skipped) and, as torchvision's segmentation references compute them, the
-    global pixel accuracy, the IoU per class and their mean (classes never seen nor predicted
-    count as IoU 0, as there)."""
-
-    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
-        self.k, self.ignore = num_classes, ignore_index
-        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        p, t = np.asarray(pred).reshape(-1).astype(np.int64), np.asarray(target).reshape(-1).astype(np.int64)
-        ok = (t != self.ignore) & (t >= 0) & (t < self.k)
-        self.matrix += np.bincount(t[ok] * self.k + p[ok], minlength=self.k ** 2).reshape(self.k, self.k)
-
-    def compute(self) -> dict[str, Any]:
-        h = self.matrix.astype(np.float64)
-        diag = np.diag(h)
-        iou = diag / np.maximum(h.sum(1) + h.sum(0) - diag, 1)
-        return {"pixel_accuracy": float(diag.sum() / max(h.sum(), 1)), "iou_per_class": iou.tolist(),
-                "miou": float(iou.mean()), "confusion_matrix": self.matrix.tolist()}
-
-
 def segmentation_output(out: Any) -> Tensor:
     """The class scores of a segmenter's output (DeepLab's dict ``{'out': …}`` or a Tensor)."""
     return out["out"] if isinstance(out, dict) else out
 
 
 def evaluate_segmenter(model: Any, loader: Any, num_classes: int, keep: int = 0) -> dict[str, Any]:
-    """Pixel accuracy, IoU per class and mIoU of ``model`` on ``loader``; with ``keep``, the first
-    ``keep`` images with their ground truth and predicted maps (``examples``)."""
+    """Pixel accuracy, IoU per class (nan for a class in neither the targets nor the predictions),
+    mIoU (their mean, nan left out) and the confusion matrix of ``model`` on ``loader`` (pixels
+    labelled 255 ignored), by :class:`~lamina.train.segmentation_metrics.SegmentationConfusionMatrix`;
+    with ``keep``, the first ``keep`` images with their ground truth and predicted maps (``examples``)."""
+    from .segmentation_metrics import SegmentationConfusionMatrix
+
     model.eval()
-    scores, examples = SegmentationScores(num_classes), []
+    cm, examples = SegmentationConfusionMatrix(num_classes), []
     with no_grad():
         for x, y in loader:
             pred = _np(segmentation_output(model(x))).argmax(1)
-            scores.update(pred, _np(y))
+            cm.update(pred, _np(y))
             for i in range(len(pred)):
                 if len(examples) < keep:
                     examples.append((_np(x[i]), _np(y[i]), pred[i]))
-    res = scores.compute()
-    res["examples"] = examples
-    return res
+    r = cm.results()
+    return {"pixel_accuracy": r["acc_global"], "iou_per_class": [float(v) for v in r["iu"]], "miou": r["miou"],
+            "confusion_matrix": cm.compute().tolist(), "examples": examples}
 
 
 def evaluate_detector(model: Any, loader: Any, num_classes: int, image_size: int, masks: bool = False,
@@ -179,8 +160,9 @@ def detection_table(classes: list[str], res: dict[str, Any], kind: str = "box") 
 
 
 def segmentation_table(classes: list[str], res: dict[str, Any]) -> list[list[str]]:
-    """Class and IoU per class, then the mean and the pixel accuracy."""
-    rows = [["Class", "IoU"]] + [[c, f"{v:.3f}"] for c, v in zip(classes, res["iou_per_class"])]
+    """Class and IoU per class (``-``: the class is in neither the targets nor the predictions),
+    then the mean and the pixel accuracy."""
+    rows = [["Class", "IoU"]] + [[c, f"{v:.3f}" if v == v else "-"] for c, v in zip(classes, res["iou_per_class"])]
     return rows + [["mIoU", f"{res['miou']:.3f}"], ["pixel accuracy", f"{res['pixel_accuracy']:.3f}"]]
 
 

@@ -148,7 +148,8 @@ def write_task_report(run_dir: str, config: dict[str, Any], history: list[dict[s
         if plots:
             plot_segmentation(res["examples"], classes, os.path.join(run_dir, "predictions.png"))
             images.append(("Test images, ground truth and prediction", "predictions.png"))
-            plot_per_class(classes, [res["iou_per_class"]], ["IoU"], os.path.join(run_dir, "iou_per_class.png"),
+            iou = [v if v == v else 0.0 for v in res["iou_per_class"]]  # nan: the class never occurred
+            plot_per_class(classes, [iou], ["IoU"], os.path.join(run_dir, "iou_per_class.png"),
                            "IoU per class (test)")
             images.append(("IoU per class", "iou_per_class.png"))
     else:

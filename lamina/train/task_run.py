@@ -14,6 +14,7 @@ from .. import nn
 from .callbacks import Callback, EarlyStopping
 from .checkpoint import load_checkpoint, load_part
 from .report import write_config, write_metrics_csv
+from .segmentation_metrics import MeanIoU
 from .task_config import resolve_task_config
 from .task_data import build_task_data, task_loader
 from .task_eval import evaluate_detector, evaluate_segmenter, segmentation_output
@@ -90,7 +91,7 @@ def segmentation_loss(name: str = "ce", weight: Any = None, ignore_index: int = 
         return F.dice_loss(x, y, ignore_index=ignore_index)
 
     def focal(x: Any, y: Any) -> Any:
-        return F.focal_loss(x, y, weight=weight, ignore_index=ignore_index)
+        return F.focal_loss(x, y, alpha=weight, ignore_index=ignore_index)
 
     table = {"ce": ce, "dice": dice, "focal": focal, "ce+dice": lambda x, y: ce(x, y) + dice(x, y)}
     if name not in table:
@@ -105,7 +106,7 @@ class SegmentationTrainer(_PartsMixin, Trainer):
     validation."""
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any, num_classes: int, **kwargs: Any) -> None:
-        super().__init__(model, loss_fn, optimizer, metrics=(_MIoU(num_classes),), **kwargs)
+        super().__init__(model, loss_fn, optimizer, metrics=(MeanIoU(num_classes),), **kwargs)
         self._parts = {}
 
     def _forward_loss(self, batch: Any) -> tuple[Any, Any, Any, int]:
@@ -118,38 +119,6 @@ class SegmentationTrainer(_PartsMixin, Trainer):
             self._add_parts({"loss_out": loss, "loss_aux": aux}, x.shape[0])
             loss = loss + aux * 0.5
         return scores, loss, y, x.shape[0]
-
-
-class _MIoU:
-    """mIoU over an epoch, as a Trainer metric."""
-
-    name = "miou"
-    higher_is_better = True
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.reset()
-
-    def reset(self) -> None:
-        from .task_eval import SegmentationScores
-
-        self.scores = SegmentationScores(self.k)
-
-    def update(self, output: Any, target: Any) -> None:
-        import numpy as np
-
-        self.scores.update(np.asarray(output.detach().array).argmax(1), np.asarray(target.array))
-
-    def compute(self) -> float:
-        return self.scores.compute()["miou"]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"matrix": self.scores.matrix.tolist()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        import numpy as np
-
-        self.scores.matrix = np.asarray(state["matrix"], dtype=np.int64)
 
 
 def _trainer(config: dict[str, Any], model: nn.Module, steps: int, checkpoint: str, log: Any,
