@@ -38,7 +38,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "fcn8s": {"epochs": 10, "lr": 1e-3, "batch_size": 8, "image_size": 64, "train_images": 400,
               "model_kwargs": {"fc_channels": 64, "dropout": 0.0}},
     "deeplabv3": {"epochs": 10, "lr": 2e-3, "batch_size": 8, "image_size": 64, "train_images": 400,
-                  "model_kwargs": {"backbone_layers": [1, 1, 1, 1], "head_channels": 32, "atrous_rates": [2, 4, 6]}},
+                  "model_kwargs": {"backbone_layers": [1, 1, 1, 1], "backbone_width": 16, "head_channels": 32,
+                                   "atrous_rates": [2, 4, 6]}},
 }
 _DEFAULT_MODEL = {"detect": "yolov1", "segment": "unet"}
 

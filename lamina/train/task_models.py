@@ -22,10 +22,12 @@ def _segmenter(name: str, kw: dict[str, Any]) -> nn.Module:
         return S.unet(**kw)
     if name == "fcn8s":
         return S.fcn8s(**kw)
-    from ..models.resnet import BasicBlock, ResNet
+    from ..models.resnet import Bottleneck, ResNet
 
-    layers = kw.pop("backbone_layers", [1, 1, 1, 1])
-    backbone = ResNet(BasicBlock, list(layers), replace_stride_with_dilation=[False, True, True])
+    # a narrow ResNet of bottlenecks (BasicBlock cannot dilate, as in torchvision): output stride 8
+    layers, width = kw.pop("backbone_layers", [1, 1, 1, 1]), kw.pop("backbone_width", 16)
+    backbone = ResNet(Bottleneck, list(layers), width_per_group=int(width),
+                      replace_stride_with_dilation=[False, True, True])
     return S.deeplabv3(backbone=backbone, **kw)
 
 
