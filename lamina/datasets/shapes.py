@@ -106,7 +106,7 @@ class Shapes(VisionDataset):
     ones; each keeps at least 4 visible pixels) and the target is always a dict without
     ``"label"``: ``"labels"`` ``(K,)``, plus ``"boxes"`` ``(K, 4)`` (boxes of the visible pixels of
     each shape) and/or ``"mask"`` (the visible class per pixel) on request. ``K`` varies between
-    images, so batch them with ``collate_fn=lambda batch: tuple(zip(*batch))``, as for torchvision's
+    images, so batch them with ``collate_fn=lamina.utils.data.detection_collate``, as for torchvision's
     detection sets.
 
     Every shape lies wholly inside the image, off its border pixels (the first and last rows and

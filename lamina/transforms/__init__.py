@@ -14,7 +14,7 @@ Example:
     (1, 8, 8)
 """
 
-from . import functional
+from . import detection, functional
 from .augment import ColorJitter, GaussianBlur, RandomAffine, RandomErasing, RandomRotation
 from .functional import InterpolationMode
 from .standardize import ZCAWhitening, compute_mean_std
@@ -38,7 +38,7 @@ from .transforms import (
     Transform,
 )
 
-__all__ = ["functional", "InterpolationMode", "Transform", "Compose", "ToTensor", "Normalize", "Resize",
+__all__ = ["functional", "detection", "InterpolationMode", "Transform", "Compose", "ToTensor", "Normalize", "Resize",
            "CenterCrop", "Pad", "RandomCrop", "RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip",
            "RandomRotation", "RandomAffine", "ColorJitter", "RandomErasing", "GaussianBlur", "Grayscale",
            "RandomGrayscale", "Lambda", "RandomApply", "RandomChoice", "RandomOrder", "compute_mean_std",

@@ -160,3 +160,22 @@ def test_index_out_of_range():
     with pytest.raises(IndexError, match="out of range"):
         ds[3]
     np.testing.assert_array_equal(ds[-1][0].numpy(), ds[2][0].numpy())
+
+
+def test_windowed_rendering_equals_full_rendering():
+    # shapes are rendered in a window around them for speed: the result must equal the full-image render
+    from lamina.datasets.shapes import _REACH, render_shape
+    from lamina.datasets.shapes_detection import _SCALES
+
+    ds = ShapesDetection(num_images=1, size=64)
+    for seed in range(40):
+        kind = ("circle", "square", "triangle", "cross")[seed % 4]
+        m, angle = ds._shape_mask(kind, np.random.default_rng(seed))
+        g = np.random.default_rng(seed)  # the same draws, in the same order
+        lo, hi = _SCALES[int(g.integers(0, 3))]
+        r = g.uniform(lo, hi) * 64
+        e = _REACH[kind] * r
+        cx, cy = g.uniform(e + 0.5, 64 - 1.5 - e, size=2)
+        assert g.uniform(0.0, 2 * np.pi) == angle
+        np.testing.assert_array_equal(m, render_shape(kind, 64, cx, cy, r, angle))
+        assert m.sum() > 0
