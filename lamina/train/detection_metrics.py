@@ -111,7 +111,11 @@ class MeanAveragePrecision(Metric):
                                     ("ap_method", ap_method, ("coco", "voc11", "continuous"))):
             if value not in allowed:
                 raise ValueError(f"{op}: {arg} must be one of {allowed}, got {value!r}")
-        if not (area_ranges in ("coco", "relative") or isinstance(area_ranges, dict)):
+        if isinstance(area_ranges, dict):
+            unknown = sorted(set(area_ranges) - set(_AREA_NAMES[1:]))
+            if unknown:
+                raise ValueError(f"{op}: area_ranges names {unknown}; the ranges are 'small', 'medium' and 'large'")
+        elif area_ranges not in ("coco", "relative"):
             raise ValueError(f"{op}: area_ranges must be 'coco', 'relative' or a dict of (lo, hi), got {area_ranges!r}")
         self.box_format, self.iou_type, self.average, self.ap_method = box_format, iou_type, average, ap_method
         self.iou_thresholds = np.asarray(iou_thresholds if iou_thresholds is not None
@@ -132,8 +136,8 @@ class MeanAveragePrecision(Metric):
     def _area_scale(self, target: dict[str, Any], mask_hw: tuple[int, ...] | None) -> float:
         if self.area_ranges != "relative":
             return 1.0
-        size = target.get("image_size", self.image_size)
-        size = mask_hw if size is None else size
+        size = target.get("image_size", mask_hw)
+        size = self.image_size if size is None else size
         if size is None:
             raise ValueError("MeanAveragePrecision.update: area_ranges='relative' needs the image size: a target "
                              "'image_size' (H, W), target 'masks', or image_size=(H, W) in the constructor")

@@ -146,14 +146,14 @@ def _check_against_coco(preds: list[dict], targets: list[dict], iou_type: str, h
     np.testing.assert_allclose(curves["scores"], ev.eval["scores"][0, :, :, 0, -1].T, atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(20))
 def test_bbox_matches_pycocotools(seed: int) -> None:
     rng = np.random.default_rng(seed)
     preds, targets = random_case(rng, "bbox", hw=(400, 500))
     _check_against_coco(preds, targets, "bbox", (400, 500))
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(6))
 def test_segm_matches_pycocotools(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     preds, targets = random_case(rng, "segm", n_images=8, hw=(120, 150))
@@ -323,3 +323,69 @@ def test_reset_and_empty() -> None:
     metric.reset()
     out = metric.compute()
     assert out["map"] == -1 and out["mar_100"] == -1 and out["classes"].size == 0
+
+
+def test_micro_average_matches_pycocotools_without_categories() -> None:
+    # average="micro" pools the classes, as COCOeval with params.useCats = 0
+    preds, targets = random_case(np.random.default_rng(11), "bbox", hw=(400, 500))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = coco_eval(preds, targets, "bbox", (400, 500))
+        ev.params.useCats = 0
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    metric = MeanAveragePrecision(average="micro")
+    metric.update(preds, targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = metric.compute()
+    np.testing.assert_allclose([out[k] for k in KEYS], ev.stats, atol=1e-6)
+
+
+def test_custom_max_detections_match_pycocotools() -> None:
+    preds, targets = random_case(np.random.default_rng(12), "bbox", hw=(400, 500))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = coco_eval(preds, targets, "bbox", (400, 500))
+        ev.params.maxDets = [1, 2, 4]
+        ev.evaluate()
+        ev.accumulate()
+    metric = MeanAveragePrecision(max_detection_thresholds=[1, 2, 4])
+    metric.update(preds, targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = metric.compute()
+    prec, rec = ev.eval["precision"], ev.eval["recall"]
+    for m, max_det in enumerate([1, 2, 4]):
+        r = rec[:, :, 0, m]
+        assert out[f"mar_{max_det}"] == pytest.approx(r[r > -1].mean(), abs=1e-6)
+    p = prec[:, :, :, 0, -1]
+    assert out["map"] == pytest.approx(p[p > -1].mean(), abs=1e-6)
+
+
+def test_box_formats_and_probability_masks_agree() -> None:
+    preds, targets = random_case(np.random.default_rng(13), "segm", n_images=4, hw=(100, 120))
+    ref = MeanAveragePrecision(iou_type="segm")
+    ref.update(preds, targets)
+    # float probabilities [M, 1, H, W] (Mask R-CNN's output), cut at 0.5
+    soft = [dict(p, masks=(p["masks"][:, None] * 0.6 + 0.2).astype(np.float32)) for p in preds]
+    alt = MeanAveragePrecision(iou_type="segm")
+    alt.update(soft, targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert alt.compute()["map"] == pytest.approx(ref.compute()["map"], abs=1e-12)
+    boxes = MeanAveragePrecision()
+    boxes.update(preds, targets)
+
+    def convert(d: dict, fmt: str) -> dict:
+        b = d["boxes"].astype(np.float64)
+        wh = b[:, 2:] - b[:, :2]
+        return dict(d, boxes=np.concatenate([b[:, :2], wh], 1) if fmt == "xywh"
+                    else np.concatenate([b[:, :2] + wh / 2, wh], 1))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = boxes.compute()
+        for fmt in ("xywh", "cxcywh"):
+            other = MeanAveragePrecision(box_format=fmt)
+            other.update([convert(p, fmt) for p in preds], [convert(t, fmt) for t in targets])
+            np.testing.assert_allclose([other.compute()[k] for k in KEYS], [expected[k] for k in KEYS], atol=1e-9)

@@ -18,6 +18,8 @@ from .normalization import *  # noqa: F403
 from .normalization import __all__ as _normalization_all
 from .pooling import *  # noqa: F403
 from .pooling import __all__ as _pooling_all
+from .segmentation_loss import *  # noqa: F403
+from .segmentation_loss import __all__ as _segmentation_loss_all
 from .vision import *  # noqa: F403
 from .vision import __all__ as _vision_all
 
@@ -30,5 +32,6 @@ __all__ = (
     + _loss_all
     + _normalization_all
     + _pooling_all
+    + _segmentation_loss_all
     + _vision_all
 )

@@ -15,7 +15,7 @@ from .module import Module
 __all__ = [
     "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss",
     "NLLLoss", "KLDivLoss", "CosineEmbeddingLoss", "MarginRankingLoss", "HingeEmbeddingLoss",
-    "MultiMarginLoss", "SoftMarginLoss", "GaussianNLLLoss", "PoissonNLLLoss",
+    "MultiMarginLoss", "SoftMarginLoss", "GaussianNLLLoss", "PoissonNLLLoss", "DiceLoss", "FocalLoss",
 ]
 
 
@@ -220,3 +220,39 @@ class PoissonNLLLoss(_Loss):
     def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
         return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
                                   reduction=self.reduction)
+
+
+class DiceLoss(_Loss):
+    """``1 − Dice`` of softmax (or, for one channel, sigmoid) probabilities and class-index targets;
+    see :func:`lamina.nn.functional.dice_loss` (torch.nn has no Dice loss)."""
+
+    def __init__(self, smooth: float = 1.0, ignore_index: int | None = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.smooth = smooth
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.dice_loss(input, target, smooth=self.smooth, ignore_index=self.ignore_index,
+                           reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"smooth={self.smooth}, ignore_index={self.ignore_index}"
+
+
+class FocalLoss(_Loss):
+    """Multi-class focal loss ``−α[t]·(1 − p_t)^γ·log p_t``; see :func:`lamina.nn.functional.focal_loss`
+    (torch.nn has none). ``alpha`` is registered as a buffer, as torch's loss ``weight``."""
+
+    def __init__(self, alpha: Tensor | None = None, gamma: float = 2.0, ignore_index: int = -100,
+                 reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.register_buffer("alpha", alpha)
+        self.gamma = gamma
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.focal_loss(input, target, alpha=self.alpha, gamma=self.gamma, ignore_index=self.ignore_index,
+                            reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}"
