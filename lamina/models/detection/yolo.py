@@ -268,13 +268,13 @@ def yolov1(num_classes: int = 2, backbone: str | nn.Module = "small", **kwargs: 
     """
     if isinstance(backbone, str):
         if backbone != "small":
-            from ..transfer import classifier_backbone
+            from ..backbone_utils import classifier_backbone
 
             backbone = classifier_backbone(backbone)
         else:
             backbone = None  # type: ignore[assignment]
     elif isinstance(backbone, nn.Module) and not isinstance(getattr(backbone, "out_channels", None), int):
-        from ..transfer import classifier_backbone
+        from ..backbone_utils import classifier_backbone
 
         backbone = classifier_backbone(backbone)
     return YOLOv1(num_classes, backbone=backbone, **kwargs)  # type: ignore[arg-type]
