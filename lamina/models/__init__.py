@@ -23,6 +23,7 @@ from .alexnet import AlexNet, alexnet
 from .backbone_utils import ClassifierBackbone, backbone_lr_groups, classifier_backbone
 from .cifar import CifarResNet, WideResNet, resnet20, resnet32, resnet56, wrn28_10
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from .detection import fasterrcnn_small, maskrcnn_small
 from .feature_extraction import create_feature_extractor, get_graph_node_names
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .lenet import LeNet5, LeNetSmall, lenet5, lenet_small
@@ -59,7 +60,7 @@ __all__ = [
     "vgg19_bn", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
     "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v1", "mobilenet_v2", "resnet20", "resnet32", "resnet56", "wrn28_10", "fcn32s", "fcn8s", "unet",
-    "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101", "fasterrcnn_small", "maskrcnn_small",
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names", "ClassifierBackbone",
@@ -73,6 +74,7 @@ _BUILDERS = [
     resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, wide_resnet50_2, wide_resnet101_2,
     densenet121, densenet161, densenet169, densenet201, mobilenet_v1, mobilenet_v2, resnet20, resnet32, resnet56,
     wrn28_10, fcn32s, fcn8s, unet, deeplabv3, deeplabv3_resnet50, deeplabv3_resnet101,
+    fasterrcnn_small, maskrcnn_small,
 ]
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {b.__name__: b for b in _BUILDERS}
 _REGISTRY["yolov1"] = detection.yolov1
