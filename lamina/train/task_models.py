@@ -10,7 +10,7 @@ from typing import Any
 from .. import nn
 from .callbacks import Callback
 
-__all__ = ["build_task_model", "apply_finetuning", "param_groups", "GradualUnfreezing", "backbone_stages"]
+__all__ = ["build_task_model", "apply_finetuning", "param_groups", "gradual_unfreezing", "backbone_stages"]
 
 
 def _segmenter(name: str, kw: dict[str, Any]) -> nn.Module:
@@ -119,19 +119,14 @@ def _owned(name: str, stage: list[str]) -> bool:
     return any(name == q or name.startswith(q + ".") for q in stage)
 
 
-def _load_backbone(model: nn.Module, run: str) -> int:
-    """Copy the weights of a classification run's model into ``model``'s backbone (a
-    ``ClassifierBackbone`` keeps the classifier's parameter names). Returns the number copied."""
-    from .run import load_run
+def _load_backbone(model: nn.Module, config: dict[str, Any]) -> int:
+    """The trained weights of the classification run ``config['backbone_from']`` into ``model``'s
+    backbone (built from the same classifier, so every name and shape agrees). Returns the count."""
+    from .finetune import backbone_from_run
 
-    _, source, _ = load_run(run)
-    target = model.backbone
-    mine, theirs = target.state_dict(), source.state_dict()
-    copied = {k: v for k, v in theirs.items() if k in mine and tuple(v.shape) == tuple(mine[k].shape)}
-    if not copied:
-        raise ValueError(f"--backbone-from {run}: no weight of its model fits this model's backbone")
-    target.load_state_dict({**mine, **copied})
-    return len(copied)
+    state = backbone_from_run(config["backbone_from"], freeze_bn=bool(config.get("freeze_bn"))).state_dict()
+    model.backbone.load_state_dict(state)
+    return len(state)
 
 
 def apply_finetuning(model: nn.Module, config: dict[str, Any], log: Any = None, load_weights: bool = True) -> None:
@@ -143,7 +138,7 @@ def apply_finetuning(model: nn.Module, config: dict[str, Any], log: Any = None, 
 
     say = log or (lambda *a: None)
     if config.get("backbone_from") and load_weights:
-        n = _load_backbone(model, config["backbone_from"])
+        n = _load_backbone(model, config)
         say(f"backbone: {n} tensors from the classification run {config['backbone_from']}")
     if config.get("freeze"):
         say(f"frozen: {len(transfer.freeze(model, config['freeze']))} parameters ({', '.join(config['freeze'])})")
@@ -182,33 +177,22 @@ def param_groups(model: nn.Module, config: dict[str, Any]) -> Any:
     return groups + ([{"params": rest, "lr": lr}] if rest else [])
 
 
-class GradualUnfreezing(Callback):
-    """Gradual unfreezing (Howard & Ruder, 2018): the backbone stages frozen when training begins
-    open one by one, from the output side, every ``every`` epochs. Which stages are open follows
-    from the epoch alone, so a resumed run opens the same ones."""
+def gradual_unfreezing(model: nn.Module, every: int, log: Any = None) -> Callback:
+    """:class:`lamina.train.finetune.GradualUnfreezing` over the backbone stages frozen now (by
+    ``trainable_layers`` or ``freeze``), or over all of them when none is (ULMFiT's schedule: all
+    frozen first); each opening is logged."""
+    from .finetune import GradualUnfreezing
 
-    def __init__(self, every: int) -> None:
-        self.every = int(every)
-        self.frozen: list[str] = []
+    stages = backbone_stages(model)
+    named = list(model.named_parameters())
+    frozen = [s for s in stages if any(not p.requires_grad for n, p in named if _owned(n, s))]
 
-    def on_train_begin(self, trainer: Any) -> None:
-        named = list(trainer.model.named_parameters())
-        self.frozen = [s for s in backbone_stages(trainer.model)
-                       if any(not p.requires_grad for n, p in named if _owned(n, s))]
+    class _Logged(GradualUnfreezing):
+        def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
+            before = self.unfrozen
+            super().on_epoch_begin(trainer, epoch)
+            if self.unfrozen != before and log is not None:
+                opened = self.groups[len(self.groups) - self.unfrozen]
+                log(f"epoch {epoch + 1}: unfroze {'+'.join(opened)}")
 
-    def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
-        if self.every <= 0 or not self.frozen:
-            return
-        for stage in self.frozen[len(self.frozen) - min(epoch // self.every, len(self.frozen)):]:
-            params = [p for n, p in trainer.model.named_parameters() if _owned(n, stage)]
-            if not all(p.requires_grad for p in params):
-                for p in params:
-                    p.requires_grad_(True)
-                if trainer.log is not None:
-                    trainer.log(f"epoch {epoch + 1}: unfroze {'+'.join(stage)}")
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"frozen": self.frozen}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.frozen = [list(s) for s in state.get("frozen", [])]
+    return _Logged(frozen or stages, every=int(every))

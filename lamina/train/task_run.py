@@ -18,7 +18,7 @@ from .segmentation_metrics import MeanIoU
 from .task_config import resolve_task_config
 from .task_data import build_task_data, task_loader
 from .task_eval import evaluate_detector, evaluate_segmenter, segmentation_output
-from .task_models import GradualUnfreezing, apply_finetuning, build_task_model, param_groups
+from .task_models import apply_finetuning, build_task_model, gradual_unfreezing, param_groups
 from .trainer import Trainer
 
 __all__ = ["DetectionTrainer", "SegmentationTrainer", "segmentation_loss", "train_task_run", "evaluate_task_run",
@@ -130,7 +130,7 @@ def _trainer(config: dict[str, Any], model: nn.Module, steps: int, checkpoint: s
     sched, interval = build_scheduler(config, opt, steps)
     callbacks: list[Callback] = []
     if int(config.get("unfreeze_every") or 0) > 0:
-        callbacks.append(GradualUnfreezing(int(config["unfreeze_every"])))
+        callbacks.append(gradual_unfreezing(model, int(config["unfreeze_every"]), log))
     if int(config.get("early_stopping") or 0) > 0:
         callbacks.append(EarlyStopping("val_loss", patience=int(config["early_stopping"]), restore_best_weights=True))
     if config.get("grad_clip"):
