@@ -93,6 +93,10 @@ def _refuse_task_options(args: argparse.Namespace) -> None:
 
     given = [f"--{k.replace('_', '-')}" for k in TASK_OPTIONS if k != "task" and getattr(args, k, None) is not None]
     given += ["--freeze-bn"] if args.freeze_bn else []
+    from .train.run import DATASETS
+
+    if args.data is not None and args.data not in DATASETS:
+        given.append(f"--data {args.data}")
     if given:
         raise ValueError(f"{', '.join(given)}: options of --task detect|segment; a classification run has none "
                          "(add --task detect or --task segment)")

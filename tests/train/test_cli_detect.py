@@ -217,6 +217,7 @@ def test_gradual_unfreezing_and_discriminative_lrs(tmp_path, capsys):
     (["--task", "detect", "--model", "maskrcnn", "--data", "voc", "--data-root", "."], "VOC XML files hold boxes"),
     (["--task", "detect", "--data", "digits"], "--task detect reads the data shapes-det, coco, voc"),
     (["--image-size", "64"], "--image-size: options of --task detect|segment"),
+    (["--data", "shapes-det"], "--data shapes-det: options of --task detect|segment"),
     (["--task", "detect", "--backbone-from", "nowhere"], "no checkpoint at 'nowhere"),
     (["--task", "detect", "--data", "coco", "--data-root", "missing-dir"], "is not a folder"),
 ])
