@@ -152,7 +152,10 @@ def resolve_task_config(options: dict[str, Any], base: dict[str, Any] | None = N
     user_kw = dict(opts.pop("model_kwargs", None) or {})
     if base is not None:
         config = copy.deepcopy(base)
-        changed = [f"--{k}" for k in ("task", "model", "data") if k in opts and opts[k] != config.get(k)]
+        # what the model and the data were built from stays; how training goes on may change
+        fixed = ("task", "model", "data", "data_root", "image_size", "train_images", "test_images", "max_objects",
+                 "backbone_from", "freeze_bn", "seed")
+        changed = [f"--{k.replace('_', '-')}" for k in fixed if k in opts and opts[k] != config.get(k)]
         changed += [f"--model-kwargs {k}" for k, v in user_kw.items() if config["model_kwargs"].get(k) != v]
         if changed:
             raise ValueError(f"--resume continues the run as it was built ({config['model']} on {config['data']}); "

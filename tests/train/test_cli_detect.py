@@ -84,6 +84,9 @@ def test_resume_continues_to_more_epochs(tmp_path):
     rows = open(os.path.join(run, "metrics.csv")).read().strip().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["1.0", "2.0"]
     assert load_checkpoint(os.path.join(run, "checkpoint.lamina"))["epoch"] == 2
+    # the data and the model stay as they were built
+    assert main(["train", "--resume", run, "--image-size", "96", "--quiet"]) == 2
+    assert main(["train", "--resume", run, "--task", "segment", "--quiet"]) == 2
 
 
 @pytest.mark.parametrize("model", ["fasterrcnn", "maskrcnn"])
