@@ -87,21 +87,6 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _refuse_task_options(args: argparse.Namespace) -> None:
-    """A classification run takes none of the detection/segmentation options: say so, not ignore them."""
-    from .cli_tasks import TASK_OPTIONS
-
-    given = [f"--{k.replace('_', '-')}" for k in TASK_OPTIONS if k != "task" and getattr(args, k, None) is not None]
-    given += ["--freeze-bn"] if args.freeze_bn else []
-    from .train.run import DATASETS
-
-    if args.data is not None and args.data not in DATASETS:
-        given.append(f"--data {args.data}")
-    if given:
-        raise ValueError(f"{', '.join(given)}: options of --task detect|segment; a classification run has none "
-                         "(add --task detect or --task segment)")
-
-
 def _train(args: argparse.Namespace) -> int:
     from .train.run import resolve_checkpoint, resolve_config, train_run
     from .train.trainer import TrainingError, TrainingInterrupted
@@ -127,7 +112,9 @@ def _train(args: argparse.Namespace) -> int:
         if base is not None and args.task not in (None, base["task"]):
             raise ValueError(f"--resume continues a {base['task']} run; it cannot change --task to {args.task}")
         return train_task(args, options, base, resume, run_dir)
-    _refuse_task_options(args)
+    from .cli_tasks import refuse_task_options
+
+    refuse_task_options(args)
     # names and combinations are checked here, the model against the data in train_run: both before
     # the run folder exists, so a run that cannot train leaves none
     config = resolve_config(options, base) if base else resolve_config(options)
@@ -162,20 +149,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task_of_run(path: str) -> str:
-    """The task of the run folder or checkpoint ``path`` (``'classify'`` for a classification run)."""
-    from .train.checkpoint import load_checkpoint
-    from .train.run import resolve_checkpoint
-
-    saved = load_checkpoint(resolve_checkpoint(path)).get("config")
-    return str(json.loads(saved).get("task") or "classify") if saved else "classify"
-
-
 def _evaluate(args: argparse.Namespace) -> int:
+    from .cli_tasks import evaluate_task, task_of_run
     from .train.run import evaluate_run
 
-    if _task_of_run(args.run) != "classify":
-        from .cli_tasks import evaluate_task
+    if task_of_run(args.run) != "classify":
 
         return evaluate_task(args.run)
 
@@ -248,12 +226,11 @@ def _predict(args: argparse.Namespace) -> int:
 
     import lamina
 
+    from .cli_tasks import predict_task, task_of_run
     from .train.finite import check_finite
     from .train.run import _model_input_size, data_info, load_run
 
-    if _task_of_run(args.checkpoint) != "classify":
-        from .cli_tasks import predict_task
-
+    if task_of_run(args.checkpoint) != "classify":
         return predict_task(args, args.checkpoint)
     if args.out is not None or args.score_thresh is not None:
         raise ValueError("--out and --score-thresh are options of detection and segmentation runs; this run "
@@ -377,16 +354,10 @@ def _train_epilog() -> str:
               "whose layers do not fit the images are refused before anything is written. --model mlp works on",
               "every data set (images are flattened). config.json records every constructor argument",
               "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model.",
-              "", "--task detect|segment: defaults per model (on the synthetic shapes-det set unless --data says "
-              "otherwise):"]
-    from .train.task_config import TASK_DEFAULTS, TASK_MODELS
+              ""]
+    from .cli_tasks import task_epilog
 
-    for task, names in TASK_MODELS.items():
-        for name in names:
-            r = TASK_DEFAULTS[name]
-            lines.append(f"  {task} {name:<11} {r['epochs']} epochs, lr {r['lr']:g}, batch {r['batch_size']}, "
-                         f"{r['image_size']} px, {r['train_images']} training images")
-    lines += ["  (the first model of each task is its default; --data-root DIR layouts: see lamina.train.task_data)"]
+    lines += task_epilog()
     return "\n".join(lines)
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
+import json
 import os
 import sys
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TASK_OPTIONS", "add_task_arguments", "train_task", "evaluate_task", "predict_task", "draw_detections",
-           "draw_segmentation"]
+__all__ = ["TASK_OPTIONS", "add_task_arguments", "refuse_task_options", "task_of_run", "task_epilog", "train_task",
+           "evaluate_task", "predict_task", "draw_detections", "draw_segmentation"]
 
 TASK_OPTIONS = ("task", "image_size", "train_images", "test_images", "max_objects", "loss", "class_weights",
                 "backbone_from", "freeze", "trainable_layers", "unfreeze_every", "lr_decay")
@@ -46,6 +47,43 @@ def add_task_arguments(t: argparse.ArgumentParser) -> None:
                    help="discriminative learning rates: each stage nearer the input gets lr / FACTOR")
     f.add_argument("--freeze-bn", dest="freeze_bn", action="store_true",
                    help="batch norm keeps its statistics and affine parameters (FrozenBatchNorm2d)")
+
+
+def refuse_task_options(args: argparse.Namespace) -> None:
+    """A classification run takes none of the detection/segmentation options: say so, not ignore them."""
+    given = [f"--{k.replace('_', '-')}" for k in TASK_OPTIONS if k != "task" and getattr(args, k, None) is not None]
+    given += ["--freeze-bn"] if args.freeze_bn else []
+    from .train.run import DATASETS
+
+    if args.data is not None and args.data not in DATASETS:
+        given.append(f"--data {args.data}")
+    if given:
+        raise ValueError(f"{', '.join(given)}: options of --task detect|segment; a classification run has none "
+                         "(add --task detect or --task segment)")
+
+
+def task_of_run(path: str) -> str:
+    """The task of the run folder or checkpoint ``path`` (``'classify'`` for a classification run)."""
+    from .train.checkpoint import load_checkpoint
+    from .train.run import resolve_checkpoint
+
+    saved = load_checkpoint(resolve_checkpoint(path)).get("config")
+    return str(json.loads(saved).get("task") or "classify") if saved else "classify"
+
+
+def task_epilog() -> list[str]:
+    """The lines of ``lamina train --help`` that list the recipes of the task models."""
+    from .train.task_config import TASK_DEFAULTS, TASK_MODELS
+
+    lines = ["--task detect|segment: defaults per model (on the synthetic shapes-det set unless --data says "
+             "otherwise):"]
+    for task, names in TASK_MODELS.items():
+        for name in names:
+            r = TASK_DEFAULTS[name]
+            lines.append(f"  {task} {name:<11} {r['epochs']} epochs, lr {r['lr']:g}, batch {r['batch_size']}, "
+                         f"{r['image_size']} px, {r['train_images']} training images")
+    return lines + ["  (the first model of each task is its default; --data-root DIR layouts: see "
+                    "lamina.train.task_data)"]
 
 
 def train_task(args: argparse.Namespace, options: dict[str, Any], saved: dict[str, Any] | None,
