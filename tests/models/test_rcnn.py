@@ -153,6 +153,10 @@ def test_bad_input_is_refused_clearly() -> None:
         m(images, [{"boxes": lamina.zeros(4), "labels": lamina.tensor([1])}])
     with pytest.raises(TypeError, match="int64"):
         m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1.0, 2.0])}])
+    with pytest.raises(ValueError, match=r"label 3, but the box predictor scores 3 classes"):
+        m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1, 3])}])
+    with pytest.raises(ValueError, match="negative label"):
+        m(images, [{"boxes": targets[0]["boxes"], "labels": lamina.tensor([1, -1])}])
     with pytest.raises(ValueError, match="1 dicts"):
         m(images, targets * 2)
     with pytest.raises(ValueError, match="at least 2"):
@@ -231,3 +235,53 @@ def test_custom_backbone_and_feature_dict() -> None:
     assert set(losses) == TRAIN_KEYS
     out = m.eval()(images)
     assert out[0]["boxes"].shape[1] == 4
+
+
+def test_resnet_fpn_detectors_have_torchvision_parameter_counts() -> None:
+    """torchvision's published counts (41,755,286 and 44,401,393 at 91 classes) are of its
+    pretrained models, whose batch norms are frozen (buffers, not parameters): the same here once
+    the backbone's batch-norm weights and biases are left out."""
+    from lamina.models.detection import fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn
+
+    for build, published in ((fasterrcnn_resnet50_fpn, 41_755_286), (maskrcnn_resnet50_fpn, 44_401_393)):
+        with models.no_weight_init():
+            m = build()
+        bn = sum(p.numel() for n, p in m.named_parameters() if ".bn" in n or "downsample.1" in n)
+        assert sum(p.numel() for p in m.parameters()) - bn == published
+        assert "backbone.fpn.inner_blocks.0.0.weight" in m.state_dict()
+        assert "backbone.body.layer4.2.conv3.weight" in m.state_dict()
+
+
+def test_resnet18_fpn_trains_on_a_small_image() -> None:
+    from lamina.models.detection import AnchorGenerator, fasterrcnn_resnet18_fpn
+
+    lamina.manual_seed(0)
+    m = fasterrcnn_resnet18_fpn(num_classes=3, trainable_backbone_layers=3, min_size=64, max_size=64,
+                                rpn_anchor_generator=AnchorGenerator(((8,), (16,), (32,), (64,), (128,)),
+                                                                     ((1.0,),) * 5),
+                                rpn_batch_size_per_image=32, box_batch_size_per_image=32)
+    frozen = {n for n, p in m.named_parameters() if not p.requires_grad}
+    assert "backbone.body.conv1.weight" in frozen and "backbone.body.layer1.0.conv1.weight" in frozen
+    assert "backbone.body.layer2.0.conv1.weight" not in frozen
+    images, targets = _scene(5, n=1, size=(64, 64))
+    losses = m.train()(images, targets)
+    assert set(losses) == TRAIN_KEYS
+    sum(losses.values()).backward()
+    assert m.backbone.fpn.layer_blocks[0][0].weight.grad is not None
+    out = m.eval()(images)
+    assert out[0]["boxes"].shape[1] == 4
+
+
+def test_images_without_objects_and_without_detections() -> None:
+    m = _small(True)
+    images, _ = _scene(0)
+    losses = m.train()(images, [_empty_target(), _empty_target()])
+    # nothing to regress or segment: those losses are 0 (and still reach the graph), the classifiers learn "background"
+    assert losses["loss_box_reg"].item() == 0.0 and losses["loss_rpn_box_reg"].item() == 0.0
+    assert losses["loss_mask"].item() == 0.0 and losses["loss_classifier"].item() > 0
+    sum(losses.values()).backward()
+    m.eval()
+    m.roi_heads.score_thresh = 1.0  # no softmax score passes: no detection at all
+    det = m(images)[0]
+    assert det["boxes"].shape == (0, 4) and det["labels"].shape == (0,) and det["scores"].shape == (0,)
+    assert det["masks"].shape == (0, 1, 96, 96)

@@ -326,3 +326,40 @@ def test_paste_masks_in_image_by_hand() -> None:
     np.testing.assert_allclose(out[1, 0], want, rtol=1e-6)
     assert r[2, 2] == 1.0 and r[0, 0] == 0.0  # the middle is the mask, the corners the padding
     assert paste_masks_in_image(lamina.zeros(0, 1, 2, 2), lamina.zeros(0, 4), (8, 7)).shape == (0, 1, 8, 7)
+
+
+# --- feature pyramid ----------------------------------------------------------------------------------
+
+
+def test_feature_pyramid_network_matches_torch() -> None:
+    from lamina.vision.ops import FeaturePyramidNetwork, LastLevelMaxPool
+
+    lamina.manual_seed(0)
+    fpn = FeaturePyramidNetwork([3, 5, 4], 6, extra_blocks=LastLevelMaxPool())
+    assert "inner_blocks.2.0.weight" in fpn.state_dict() and "layer_blocks.0.0.bias" in fpn.state_dict()
+
+    class Ref(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner_blocks = tnn.ModuleList([tnn.Sequential(tnn.Conv2d(c, 6, 1)) for c in (3, 5, 4)])
+            self.layer_blocks = tnn.ModuleList([tnn.Sequential(tnn.Conv2d(6, 6, 3, padding=1)) for _ in range(3)])
+
+        def forward(self, xs):  # torchvision's top-down pass
+            last = self.inner_blocks[-1](xs[-1])
+            res = [self.layer_blocks[-1](last)]
+            for i in range(len(xs) - 2, -1, -1):
+                lat = self.inner_blocks[i](xs[i])
+                last = lat + torch.nn.functional.interpolate(last, size=lat.shape[-2:], mode="nearest")
+                res.insert(0, self.layer_blocks[i](last))
+            return res + [torch.nn.functional.max_pool2d(res[-1], 1, 2, 0)]
+
+    rng = np.random.default_rng(0)
+    maps = [rng.standard_normal((2, 3, 9, 11)), rng.standard_normal((2, 5, 5, 6)), rng.standard_normal((2, 4, 3, 3))]
+    x = np.zeros(1)  # the maps are closed over; _compare's input is unused
+
+    def run(m, _):
+        out = m(OrderedDict((str(i), lamina.tensor(a)) for i, a in enumerate(maps)))
+        assert list(out) == ["0", "1", "2", "pool"]
+        return list(out.values())
+
+    _compare(fpn, Ref(), x, fn=run, tfn=lambda m, _: m([torch.tensor(a) for a in maps]))

@@ -13,12 +13,14 @@ from ...autograd.tensor import Tensor
 from ...nn import functional as F
 from ...nn.modules.roi import MultiScaleRoIAlign
 from .anchor_utils import AnchorGenerator
+from .backbone_utils import resnet_fpn_backbone
 from .generalized_rcnn import GeneralizedRCNN
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork, RPNHead
 from .transform import GeneralizedRCNNTransform
 
-__all__ = ["FasterRCNN", "TwoMLPHead", "FastRCNNPredictor", "SmallBackbone", "fasterrcnn_small"]
+__all__ = ["FasterRCNN", "TwoMLPHead", "FastRCNNPredictor", "SmallBackbone", "fasterrcnn_small",
+           "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet18_fpn"]
 
 
 def _check_num_classes(op: str, num_classes: Any) -> None:
@@ -190,3 +192,34 @@ def fasterrcnn_small(num_classes: int = 4, channels: Sequence[int] = (32, 64, 12
     kw.setdefault("box_head", TwoMLPHead(backbone.out_channels * res ** 2, representation_size))
     kw.setdefault("box_predictor", FastRCNNPredictor(representation_size, num_classes))
     return FasterRCNN(backbone, None, **kw)
+
+
+def _fpn_backbone(op: str, backbone_name: str, weights: Any, weights_backbone: Any,
+                  trainable_backbone_layers: int | None) -> nn.Module:
+    if weights is not None or weights_backbone is not None:
+        raise ValueError(f"{op}: lamina has no weight download; build with weights=None and load a state_dict")
+    # untrained: every layer trains and batch norm is ordinary (torchvision's choice without weights)
+    layers = 5 if trainable_backbone_layers is None else int(trainable_backbone_layers)
+    return resnet_fpn_backbone(backbone_name=backbone_name, trainable_layers=layers)
+
+
+def fasterrcnn_resnet50_fpn(*, weights: Any = None, num_classes: int = 91, weights_backbone: Any = None,
+                            trainable_backbone_layers: int | None = None, **kwargs: Any) -> FasterRCNN:
+    """torchvision's ``fasterrcnn_resnet50_fpn`` (ResNet-50 + FPN over ``layer1 … layer4`` and a
+    pooled level, 41.8 M parameters at 91 classes); ``kwargs`` go to :class:`FasterRCNN`. Sized for
+    800 px COCO images: for small ones pass ``min_size``, ``max_size`` and anchors.
+
+    Unlike torchvision, which without pretrained weights ignores ``trainable_backbone_layers`` (with
+    a warning) and trains all five, lamina freezes as asked (weights are loaded afterwards here).
+    """
+    backbone = _fpn_backbone("fasterrcnn_resnet50_fpn", "resnet50", weights, weights_backbone,
+                             trainable_backbone_layers)
+    return FasterRCNN(backbone, num_classes, **kwargs)
+
+
+def fasterrcnn_resnet18_fpn(*, num_classes: int = 91, trainable_backbone_layers: int | None = None,
+                            **kwargs: Any) -> FasterRCNN:
+    """As :func:`fasterrcnn_resnet50_fpn` on ResNet-18 (FPN inputs 64, 128, 256, 512 channels)."""
+    return FasterRCNN(_fpn_backbone("fasterrcnn_resnet18_fpn", "resnet18", None, None, trainable_backbone_layers),
+                      num_classes, **kwargs)
+

@@ -11,9 +11,18 @@ from typing import Any
 
 from ... import nn
 from ...nn.modules.roi import MultiScaleRoIAlign
-from .faster_rcnn import FasterRCNN, FastRCNNPredictor, SmallBackbone, TwoMLPHead, _check_num_classes, _small_kwargs
+from .faster_rcnn import (
+    FasterRCNN,
+    FastRCNNPredictor,
+    SmallBackbone,
+    TwoMLPHead,
+    _check_num_classes,
+    _fpn_backbone,
+    _small_kwargs,
+)
 
-__all__ = ["MaskRCNN", "MaskRCNNHeads", "MaskRCNNPredictor", "maskrcnn_small"]
+__all__ = ["MaskRCNN", "MaskRCNNHeads", "MaskRCNNPredictor", "maskrcnn_small", "maskrcnn_resnet50_fpn",
+           "maskrcnn_resnet18_fpn"]
 
 
 def _kaiming_fan_out(module: nn.Module) -> None:
@@ -112,3 +121,20 @@ def maskrcnn_small(num_classes: int = 4, channels: Sequence[int] = (32, 64, 128)
     kw.setdefault("mask_head", MaskRCNNHeads(backbone.out_channels, mask_layers, 1))
     kw.setdefault("mask_predictor", MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
     return MaskRCNN(backbone, None, **kw)
+
+
+def maskrcnn_resnet50_fpn(*, weights: Any = None, num_classes: int = 91, weights_backbone: Any = None,
+                          trainable_backbone_layers: int | None = None, **kwargs: Any) -> MaskRCNN:
+    """torchvision's ``maskrcnn_resnet50_fpn`` (44.4 M parameters at 91 classes); ``kwargs`` go to
+    :class:`MaskRCNN`."""
+    backbone = _fpn_backbone("maskrcnn_resnet50_fpn", "resnet50", weights, weights_backbone,
+                             trainable_backbone_layers)
+    return MaskRCNN(backbone, num_classes, **kwargs)
+
+
+def maskrcnn_resnet18_fpn(*, num_classes: int = 91, trainable_backbone_layers: int | None = None,
+                          **kwargs: Any) -> MaskRCNN:
+    """As :func:`maskrcnn_resnet50_fpn` on ResNet-18."""
+    return MaskRCNN(_fpn_backbone("maskrcnn_resnet18_fpn", "resnet18", None, None, trainable_backbone_layers),
+                    num_classes, **kwargs)
+

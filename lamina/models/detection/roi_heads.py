@@ -138,6 +138,9 @@ def _check_targets(targets: Sequence[Mapping[str, Any]], has_mask: bool) -> None
             raise TypeError(f"RoIHeads: target boxes must be of float type, got {t['boxes'].dtype}")
         if t["labels"].dtype != np.int64:
             raise TypeError(f"RoIHeads: target labels must be of int64 type, got {t['labels'].dtype}")
+        if t["labels"].numel() and int(t["labels"].array.min()) < 0:
+            raise ValueError(f"RoIHeads: target {i} has a negative label ({int(t['labels'].array.min())}); labels are "
+                             "0 (background) … num_classes − 1")
         if has_mask and "masks" not in t:
             raise ValueError(f"RoIHeads: target {i} has no 'masks', which Mask R-CNN's loss needs")
 
@@ -283,6 +286,11 @@ class RoIHeads(nn.Module):
                 raise ValueError("RoIHeads: targets should not be None when computing the losses")
             props, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
             class_logits, box_regression = self._box_forward(features, props, image_shapes)
+            top = max((int(t["labels"].array.max()) for t in targets if t["labels"].numel()), default=0)
+            if top >= class_logits.shape[-1]:
+                raise ValueError(f"RoIHeads: a target has label {top}, but the box predictor scores "
+                                 f"{class_logits.shape[-1]} classes (labels 0 … {class_logits.shape[-1] - 1}; "
+                                 "num_classes counts the background)")
             loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression_targets)
             losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
             if self.has_mask():

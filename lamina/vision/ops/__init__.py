@@ -32,6 +32,7 @@ from ...ops.deform import deform_conv2d
 from ...ops.nms import batched_nms, nms
 from ...ops.roi import ps_roi_align, ps_roi_pool, roi_align, roi_pool
 from . import poolers
+from .feature_pyramid_network import ExtraFPNBlock, FeaturePyramidNetwork, LastLevelMaxPool
 
 __all__: list[str] = [
     # boxes
@@ -46,3 +47,6 @@ __all__ += ["roi_align", "roi_pool", "ps_roi_align", "ps_roi_pool", "RoIAlign", 
 
 # deformable convolution
 __all__ += ["deform_conv2d", "DeformConv2d"]
+
+# feature pyramid
+__all__ += ["FeaturePyramidNetwork", "ExtraFPNBlock", "LastLevelMaxPool"]
