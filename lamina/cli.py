@@ -121,9 +121,19 @@ def _train_local(args: argparse.Namespace) -> int:
 
         saved = load_checkpoint(resume).get("config")
         run_dir = run_dir or os.path.dirname(os.path.abspath(resume))
+    base = json.loads(saved) if saved else None
+    if (base or {}).get("task") or (args.task not in (None, "classify")):
+        from .cli_tasks import train_task
+
+        if base is not None and args.task not in (None, base["task"]):
+            raise ValueError(f"--resume continues a {base['task']} run; it cannot change --task to {args.task}")
+        return train_task(args, options, base, resume, run_dir)
+    from .cli_tasks import refuse_task_options
+
+    refuse_task_options(args)
     # names and combinations are checked here, the model against the data in train_run: both before
     # the run folder exists, so a run that cannot train leaves none
-    config = resolve_config(options, json.loads(saved)) if saved else resolve_config(options)
+    config = resolve_config(options, base) if base else resolve_config(options)
     if run_dir is None:
         run_dir = _new_run_dir(args, config)
 
@@ -158,7 +168,12 @@ def _train_local(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .cli_tasks import evaluate_task, task_of_run
     from .train.run import evaluate_run
+
+    if task_of_run(args.run) != "classify":
+
+        return evaluate_task(args.run)
 
     res = evaluate_run(args.run)
     if res["nonfinite_outputs"] or not math.isfinite(res["test_loss"]):
@@ -229,9 +244,15 @@ def _predict(args: argparse.Namespace) -> int:
 
     import lamina
 
+    from .cli_tasks import predict_task, task_of_run
     from .train.finite import check_finite
     from .train.run import _model_input_size, data_info, load_run
 
+    if task_of_run(args.checkpoint) != "classify":
+        return predict_task(args, args.checkpoint)
+    if args.out is not None or args.score_thresh is not None:
+        raise ValueError("--out and --score-thresh are options of detection and segmentation runs; this run "
+                         "classifies (its predictions are printed)")
     config, model, _ = load_run(args.checkpoint)
     info = data_info(config)
     if info.get("series"):
@@ -371,13 +392,21 @@ def _train_epilog() -> str:
               "The model must classify the data: segmentation models, image models on 2-D points and models",
               "whose layers do not fit the images are refused before anything is written. --model mlp works on",
               "every data set (images are flattened). config.json records every constructor argument",
-              "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model."]
+              "(model_kwargs) and the class names, so evaluate, predict and explain rebuild the same model.",
+              ""]
+    from .cli_tasks import task_epilog
+
+    lines += task_epilog()
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .cli_tasks import add_task_arguments
     from .train.run import DATASETS, OPTIMIZERS, SCHEDULERS
     from .train.run_config import ACTIVATIONS
+    from .train.task_config import TASK_DATA
+
+    task_only = tuple(sorted({d for names in TASK_DATA.values() for d in names} - set(DATASETS)))
 
     p = argparse.ArgumentParser(prog="lamina", description="lamina: deep learning from first principles on NumPy")
     p.add_argument("--debug", action="store_true",
@@ -387,11 +416,14 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", help="train a model and write a run folder with a report",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a classifier and write a run folder (config.json, metrics.csv, checkpoint.lamina, "
-                    "report.html).\nWith no arguments: a LeNet-style CNN on the embedded 8×8 digits.",
+        description="Train a classifier (or with --task a detector or a segmenter) and write a run folder "
+                    "(config.json, metrics.csv, checkpoint.lamina, report.html).\nWith no arguments: a LeNet-style "
+                    "CNN on the embedded 8×8 digits.",
         epilog=_train_epilog())
     t.add_argument("--model", help="a name from lamina.models.list_models() or 'mlp' (default: the data's, below)")
-    t.add_argument("--data", choices=DATASETS, help="data set (default digits)")
+    t.add_argument("--data", choices=DATASETS + task_only,
+                   help="data set (default digits; shapes-det for --task detect|segment; coco, voc, masks: your "
+                        "files in --data-root)")
     t.add_argument("--hidden", type=int, nargs="+", metavar="WIDTH",
                    help="--model mlp: widths of the hidden layers (default 64 64)")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS),
@@ -428,6 +460,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--hosts", metavar="HOST,HOST",
                    help="train on these machines (comma-separated, host:slots allowed; lamina installed alike on "
                         "each); --nproc gives the ranks in all (default: one per host)")
+    add_task_arguments(t)
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a run folder or checkpoint on its test data")
@@ -448,6 +481,10 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                     help="invert the grey levels (dark ink on light paper) or, with --no-invert, keep them "
                          "(default: invert each image whose background is the opposite of the training images')")
+    pr.add_argument("--out", metavar="DIR", help="detection/segmentation runs: folder for the drawn images "
+                                                 "(default: the run folder's predictions/)")
+    pr.add_argument("--score-thresh", dest="score_thresh", type=float,
+                    help="detection runs: draw and print the detections scoring at least this (default 0.3)")
     pr.set_defaults(func=_predict)
 
     s = sub.add_parser("summary", help="per-layer shapes, parameters, multiply-adds and memory of a model")

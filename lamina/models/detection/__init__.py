@@ -1,6 +1,6 @@
 """``lamina.models.detection``: the building blocks of detectors, as
-``torchvision.models.detection`` (anchors, box coding, matching, sampling), and the detectors: YOLO v1 and the
-two-stage Faster R-CNN and Mask R-CNN (``fasterrcnn_small``, ``maskrcnn_small`` train on a laptop)."""
+``torchvision.models.detection`` (anchors, box coding, matching, sampling), and the detectors: YOLO v1
+and the two-stage Faster R-CNN and Mask R-CNN (``fasterrcnn_small``, ``maskrcnn_small`` train on a laptop)."""
 
 from ._utils import BalancedPositiveNegativeSampler, BoxCoder, Matcher, SSDMatcher, encode_boxes
 from .anchor_utils import AnchorGenerator, DefaultBoxGenerator
@@ -31,7 +31,8 @@ from .yolo import YOLOv1, YOLOv1Backbone, yolov1
 from .yolo_loss import yolov1_loss
 
 __all__ = ["AnchorGenerator", "DefaultBoxGenerator", "BoxCoder", "Matcher", "SSDMatcher",
-           "BalancedPositiveNegativeSampler", "ImageList", "encode_boxes"]
+           "BalancedPositiveNegativeSampler", "ImageList", "encode_boxes",
+           "YOLOv1", "YOLOv1Backbone", "yolov1", "yolov1_loss"]
 
 # two-stage detectors (Faster / Mask R-CNN)
 __all__ += ["GeneralizedRCNN", "GeneralizedRCNNTransform", "RPNHead", "RegionProposalNetwork", "RoIHeads",
@@ -39,6 +40,3 @@ __all__ += ["GeneralizedRCNN", "GeneralizedRCNNTransform", "RPNHead", "RegionPro
             "FasterRCNN", "MaskRCNN", "SmallBackbone", "fasterrcnn_small", "maskrcnn_small",
             "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet18_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet18_fpn",
             "BackboneWithFPN", "IntermediateLayerGetter", "resnet_fpn_backbone"]
-
-# single-stage detector (YOLO v1)
-__all__ += ["YOLOv1", "YOLOv1Backbone", "yolov1", "yolov1_loss"]
