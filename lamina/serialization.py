@@ -137,8 +137,16 @@ def _decode(node: Any, arrays: Archive, name: str, where: str = "the top") -> An
     raise _bad(name, where, f"unknown entry type {kind!r}")
 
 
-def save(obj: Any, f: Any) -> None:
+def save(obj: Any, f: Any, format: str = "lamina") -> None:
     """Save ``obj`` (typically a ``state_dict``) to the path or binary file ``f``.
+
+    Args:
+        obj: dicts, lists, tuples, tensors, NumPy arrays, numbers, strings, booleans and None.
+        f: a path (written atomically) or a binary file.
+        format: ``"lamina"`` (a NumPy ``.npz`` archive with a JSON structure), ``"torch"`` (torch's zip
+            format, which ``torch.load(f, weights_only=True)`` reads; no NumPy arrays) or
+            ``"safetensors"`` (a flat dict of name → tensor; needs the ``safetensors`` package).
+            :func:`load` reads all three.
 
     Example:
         >>> import lamina, tempfile, os
@@ -147,6 +155,19 @@ def save(obj: Any, f: Any) -> None:
         >>> lamina.load(path)["step"]
         3
     """
+    if format == "torch":
+        from ._torch_writer import save_torch
+
+        _write(f, lambda out: save_torch(obj, out))
+        return
+    if format == "safetensors":
+        from ._safetensors import save_safetensors_bytes
+
+        data = save_safetensors_bytes(obj)
+        _write(f, lambda out: out.write(data))
+        return
+    if format != "lamina":
+        raise ValueError(f"lamina.save: unknown format {format!r} (expected 'lamina', 'torch' or 'safetensors')")
     arrays: dict[str, Any] = {}
     tree = _encode(obj, arrays, "")
     meta = json.dumps({"format": _MAGIC, "version": _VERSION, "tree": tree}, allow_nan=False)
@@ -156,6 +177,13 @@ def save(obj: Any, f: Any) -> None:
         xp.savez(f, **payload)
         return
     atomic_write(f, lambda out: xp.savez(out, **payload))
+
+
+def _write(f: Any, write: Any) -> None:
+    if hasattr(f, "write"):
+        write(f)
+    else:
+        atomic_write(f, write)
 
 
 def _temp_prefix(path: str) -> str:
@@ -251,8 +279,17 @@ def _open(f: Any, name: str) -> Any:
 
 
 def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
-    """Load what :func:`save` wrote. Never unpickles: a file that is not a lamina file, or is
-    truncated, corrupt or crafted, raises :class:`SerializationError` naming it.
+    """Load what :func:`save` wrote, or a PyTorch checkpoint, or a safetensors file. Never unpickles:
+    a file that is none of these, or is truncated, corrupt or crafted, raises :class:`SerializationError`
+    naming it.
+
+    PyTorch's ``.pt``/``.pth`` files (``torch.save``'s zip format and its legacy format) are read by
+    lamina's own pickle-opcode interpreter, which resolves only the globals that
+    ``torch.load(weights_only=True)`` allows (tensor rebuilds, ``OrderedDict``, ``torch.Size``, dtypes …)
+    and refuses every other one with an error naming it: nothing in the file runs. Their tensors come
+    back as lamina tensors (copies: tensors that shared a storage in torch no longer share it);
+    bfloat16 storages raise an error (lamina has no bfloat16). A safetensors file (read through the
+    ``safetensors`` package) comes back as a dict of name → tensor.
 
     Each array is read from the archive straight into its final place (peak memory about the size
     of the arrays), after its declared shape, dtype and size are checked against what the file holds."""
@@ -261,6 +298,15 @@ def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
     name = repr(getattr(f, "name", f)) if hasattr(f, "read") else repr(os.fspath(f))
     fileobj, opened = _open(f, name)
     try:
+        head = fileobj.read(16)
+        size = fileobj.seek(0, 2)
+        fileobj.seek(0)
+        from . import _safetensors, _torch_format
+
+        if _torch_format.is_legacy(head):
+            return _torch_format.load_torch_legacy(fileobj, name)
+        if _safetensors.is_safetensors(head, size):
+            return _safetensors.load_safetensors(fileobj, name)
         try:
             archive = Archive(fileobj, name)
         except STREAM_ERRORS as e:
@@ -276,6 +322,11 @@ def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
 
 def _load_archive(archive: Archive, name: str) -> Any:
     if _META not in archive.members:
+        from ._torch_format import is_torch_zip, load_torch_zip
+
+        top = is_torch_zip(archive)
+        if top is not None:
+            return load_torch_zip(archive, top, name)
         raise SerializationError(f"lamina.load: {name} is not a lamina file (it has no {_META} entry)")
     header = archive.read(_META, f"lamina.load: {name}: the header {_META}")
     if header.dtype != xp.uint8 or header.ndim != 1:
