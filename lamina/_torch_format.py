@@ -100,6 +100,8 @@ class _Reader:
         return SerializationError(f"{self.what}: {problem}")
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # protocol 2 spells builtins as Python 2 did (pickle's fix_imports)
+            module = "builtins"
         full = f"{module}.{name}"
         if full in self.allowed:
             return self.allowed[full]
