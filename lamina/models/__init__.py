@@ -28,6 +28,7 @@ from .feature_extraction import create_feature_extractor, get_graph_node_names
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .lenet import LeNet5, LeNetSmall, lenet5, lenet_small
 from .mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
+from .mtcnn import MTCNN, ONet, PNet, RNet, facenet_pytorch_weights_dir, mtcnn
 from .resnet import (
     ResNet,
     resnet18,
@@ -54,13 +55,14 @@ from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, 
 __all__ = [
     # classes
     "LeNet5", "LeNetSmall", "AlexNet", "VGG", "GoogLeNet", "GoogLeNetOutputs", "ResNet", "DenseNet", "MobileNetV1",
-    "MobileNetV2", "CifarResNet", "WideResNet", "FCN", "UNet", "DeepLabV3",
+    "MobileNetV2", "CifarResNet", "WideResNet", "FCN", "UNet", "DeepLabV3", "MTCNN", "PNet", "RNet", "ONet",
     # builders
     "lenet5", "lenet_small", "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
     "vgg19_bn", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
     "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
     "mobilenet_v1", "mobilenet_v2", "resnet20", "resnet32", "resnet56", "wrn28_10", "fcn32s", "fcn8s", "unet",
-    "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101", "fasterrcnn_small", "maskrcnn_small",
+    "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101", "fasterrcnn_small", "maskrcnn_small", "mtcnn",
+    "facenet_pytorch_weights_dir",
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names", "ClassifierBackbone",
