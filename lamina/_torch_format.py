@@ -247,6 +247,8 @@ class _Reader:
             return out
         elif isinstance(obj, tuple):
             out = tuple(self.resolve(v, memo) for v in obj)
+        elif isinstance(obj, (set, frozenset)):
+            out = type(obj)(self.resolve(v, memo) for v in obj)
         else:
             return obj
         memo[id(obj)] = out

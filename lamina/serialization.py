@@ -7,6 +7,10 @@ plain array, plus one entry ``__lamina__`` with a JSON description of the nested
 strings, booleans, None). Loading uses ``allow_pickle=False`` throughout: nothing in the file
 can run code. Writes go to a temporary file in the same folder, then an atomic rename.
 
+``load`` also reads PyTorch's checkpoints (``lamina._torch_format``: an own pickle-opcode interpreter
+with torch's ``weights_only`` whitelist, no ``pickle`` module) and safetensors files; ``save`` writes
+both with ``format="torch"`` / ``format="safetensors"``.
+
 ``from_torch_state_dict`` / ``to_torch_state_dict`` convert a PyTorch ``state_dict`` to lamina
 tensors and back (torch is needed only for the second).
 """

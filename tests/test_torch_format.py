@@ -46,13 +46,16 @@ def _check_against_torch(got, want):
     assert got["none"] is None and got["flag"] is False and got[3] == "int key"
     assert got["list"] == [1, -7, 2.5, "s", (3, 4.0)]
     assert got["big"] == 2 ** 70 and got["neg"] == -(2 ** 40)
+    assert got.get("set", {1, 2}) == {1, 2}
 
 
-@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
-def test_load_reads_what_torch_save_writes(tmp_path, zip_format):
+@pytest.mark.parametrize("zip_format, protocol", [(True, 2), (True, 4), (True, 5), (False, 2)],
+                         ids=["zip", "zip-protocol4", "zip-protocol5", "legacy"])
+def test_load_reads_what_torch_save_writes(tmp_path, zip_format, protocol):
     want = _torch_obj()
+    want["set"] = {1, 2}
     path = tmp_path / "ckpt.pt"
-    torch.save(want, path, _use_new_zipfile_serialization=zip_format)
+    torch.save(want, path, _use_new_zipfile_serialization=zip_format, pickle_protocol=protocol)
     got = lamina.load(path)
     _check_against_torch(got, want)
     with open(path, "rb") as f:  # a file object too

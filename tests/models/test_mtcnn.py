@@ -192,3 +192,13 @@ def test_detect_on_an_image_without_faces_and_bad_input():
         net.detect(np.zeros((3, 30, 40), dtype=np.uint8))
     # a detector with its own detect(), not a classifier for get_model / lamina train
     assert lamina.models.mtcnn().pnet.conv1.weight.shape == (10, 3, 3, 3) and "mtcnn" not in lamina.models.list_models()
+
+
+def test_a_missing_package_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="facenet-pytorch is not installed.*CI must install it"):
+        _need("facenet-pytorch", False, "pip install --no-deps facenet-pytorch")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="facenet-pytorch is not installed"):
+        _need("facenet-pytorch", False, "pip install --no-deps facenet-pytorch")
+    _need("facenet-pytorch", True, "")  # present: neither
