@@ -32,6 +32,7 @@ from .. import nn
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import functional as F
+from ..ops import cat
 from ..ops.nms import batched_nms
 
 __all__ = ["PNet", "RNet", "ONet", "MTCNN", "mtcnn", "facenet_pytorch_weights_dir"]
@@ -172,9 +173,7 @@ def _crops(imgs: Tensor, boxes: np.ndarray, inds: np.ndarray, size: int) -> Tens
     out = [F.interpolate(imgs[int(inds[k]):int(inds[k]) + 1, :, y[k] - 1:ey[k], x[k] - 1:ex[k]], size=(size, size),
                          mode="area")
            for k in range(len(b)) if ey[k] > y[k] - 1 and ex[k] > x[k] - 1]
-    from .. import ops
-
-    return (ops.cat(out, dim=0) - 127.5) * 0.0078125
+    return (cat(out, dim=0) - 127.5) * 0.0078125
 
 
 class MTCNN(nn.Module):
