@@ -116,6 +116,7 @@ class Archive:
             raise SerializationError(f"lamina.load: {name} is not a lamina file, or it is truncated or "
                                      f"corrupt ({e})") from None
         self.members: dict[str, zipfile.ZipInfo] = {}
+        self.infos: dict[str, zipfile.ZipInfo] = {}  # every member by its full name (torch's archives)
         seen: set[str] = set()
         for info in infos:
             if info.filename in seen:
@@ -123,6 +124,7 @@ class Archive:
                 raise SerializationError(f"lamina.load: {name}: the archive holds two members named "
                                          f"{info.filename!r} (crafted or damaged)")
             seen.add(info.filename)
+            self.infos[info.filename] = info
             if info.filename.endswith(".npy"):
                 self.members[info.filename[:-4]] = info
         packed = sum(info.compress_size for info in infos)
@@ -133,7 +135,10 @@ class Archive:
         self.taken: set[str] = set()
 
     def _check(self, key: str, what: str) -> zipfile.ZipInfo:
-        info = self.members[key]
+        return self.check_info(self.members[key], what)
+
+    def check_info(self, info: zipfile.ZipInfo, what: str) -> zipfile.ZipInfo:
+        """``info`` after its sizes, compression and encryption flag are checked (``what`` names it)."""
         if info.flag_bits & 0x1:
             raise SerializationError(f"{what}: the member is encrypted")
         if info.compress_type == zipfile.ZIP_STORED:
@@ -158,6 +163,18 @@ class Archive:
                 return read_npy(fp, info.file_size, what)
         except STREAM_ERRORS as e:
             raise SerializationError(f"{what}: unreadable, the file is truncated or corrupt ({e})") from None
+
+    def read_bytes(self, filename: str, what: str) -> bytes:
+        """The bytes of the member named ``filename`` (any member, checked as :meth:`read` does)."""
+        info = self.check_info(self.infos[filename], what)
+        try:
+            with self.zip.open(info) as fp:
+                data = fp.read(info.file_size + 1)
+        except STREAM_ERRORS as e:
+            raise SerializationError(f"{what}: unreadable, the file is truncated or corrupt ({e})") from None
+        if len(data) != info.file_size:
+            raise SerializationError(f"{what}: holds {len(data):,} bytes, but the archive declares {info.file_size:,}")
+        return data
 
     def take(self, ref: str, where: str) -> np.ndarray:
         """The array that the structure entry at ``where`` refers to; each may be referred to once."""

@@ -7,6 +7,10 @@ plain array, plus one entry ``__lamina__`` with a JSON description of the nested
 strings, booleans, None). Loading uses ``allow_pickle=False`` throughout: nothing in the file
 can run code. Writes go to a temporary file in the same folder, then an atomic rename.
 
+``load`` also reads PyTorch's checkpoints (``lamina._torch_format``: an own pickle-opcode interpreter
+with torch's ``weights_only`` whitelist, no ``pickle`` module) and safetensors files; ``save`` writes
+both with ``format="torch"`` / ``format="safetensors"``.
+
 ``from_torch_state_dict`` / ``to_torch_state_dict`` convert a PyTorch ``state_dict`` to lamina
 tensors and back (torch is needed only for the second).
 """
@@ -19,7 +23,6 @@ import math
 import os
 import re
 import tempfile
-import zipfile
 from collections import OrderedDict
 from typing import Any
 
@@ -138,16 +141,16 @@ def _decode(node: Any, arrays: Archive, name: str, where: str = "the top") -> An
     raise _bad(name, where, f"unknown entry type {kind!r}")
 
 
-def save(obj: Any, f: Any, format: str = "lamina") -> None:  # noqa: A002  (the issue's and torch's word)
+def save(obj: Any, f: Any, format: str = "lamina") -> None:
     """Save ``obj`` (typically a ``state_dict``) to the path or binary file ``f``.
 
     Args:
-        obj: dicts, lists, tuples, tensors, NumPy arrays (lamina format only), numbers, strings,
-            booleans and None.
+        obj: dicts, lists, tuples, tensors, NumPy arrays, numbers, strings, booleans and None.
         f: a path (written atomically) or a binary file.
-        format: ``'lamina'`` (an ``.npz`` archive with a JSON structure), ``'torch'`` (torch's zip
-            checkpoint, which ``torch.load(f, weights_only=True)`` reads; written without torch),
-            or ``'safetensors'`` (a flat dict of tensors, through the ``safetensors`` package).
+        format: ``"lamina"`` (a NumPy ``.npz`` archive with a JSON structure), ``"torch"`` (torch's zip
+            format, which ``torch.load(f, weights_only=True)`` reads; no NumPy arrays) or
+            ``"safetensors"`` (a flat dict of name → tensor; needs the ``safetensors`` package).
+            :func:`load` reads all three.
 
     Example:
         >>> import lamina, tempfile, os
@@ -157,21 +160,18 @@ def save(obj: Any, f: Any, format: str = "lamina") -> None:  # noqa: A002  (the 
         3
     """
     if format == "torch":
-        from ._torch_save import write_torch_zip
+        from ._torch_writer import save_torch
 
-        write_torch_zip(obj, io.BytesIO())  # refuse what cannot be saved before touching the file
-        if hasattr(f, "write"):
-            write_torch_zip(obj, f)
-        else:
-            atomic_write(f, lambda out: write_torch_zip(obj, out))
+        _write(f, lambda out: save_torch(obj, out))
         return
     if format == "safetensors":
-        from ._safetensors import save_safetensors
+        from ._safetensors import save_safetensors_bytes
 
-        save_safetensors(obj, f)
+        data = save_safetensors_bytes(obj)
+        _write(f, lambda out: out.write(data))
         return
     if format != "lamina":
-        raise ValueError(f"lamina.save: format must be 'lamina', 'torch' or 'safetensors', got {format!r}")
+        raise ValueError(f"lamina.save: unknown format {format!r} (expected 'lamina', 'torch' or 'safetensors')")
     arrays: dict[str, Any] = {}
     tree = _encode(obj, arrays, "")
     meta = json.dumps({"format": _MAGIC, "version": _VERSION, "tree": tree}, allow_nan=False)
@@ -181,6 +181,13 @@ def save(obj: Any, f: Any, format: str = "lamina") -> None:  # noqa: A002  (the 
         xp.savez(f, **payload)
         return
     atomic_write(f, lambda out: xp.savez(out, **payload))
+
+
+def _write(f: Any, write: Any) -> None:
+    if hasattr(f, "write"):
+        write(f)
+    else:
+        atomic_write(f, write)
 
 
 def _temp_prefix(path: str) -> str:
@@ -276,30 +283,34 @@ def _open(f: Any, name: str) -> Any:
 
 
 def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
-    """Load what :func:`save` wrote, a PyTorch ``.pt``/``.pth`` checkpoint (zip or legacy format) or
-    a safetensors file; the format is recognized from the content.
+    """Load what :func:`save` wrote, or a PyTorch checkpoint, or a safetensors file. Never unpickles:
+    a file that is none of these, or is truncated, corrupt or crafted, raises :class:`SerializationError`
+    naming it.
 
-    Nothing in the file can run code: lamina files are read with ``allow_pickle=False``, and a torch
-    file's pickle through a restricted unpickler that knows only the globals
-    ``torch.load(weights_only=True)`` allows for plain checkpoints (tensors, parameters, containers,
-    numbers, dtypes) and refuses any other before anything is called. A file that is not one of
-    these, or is truncated, corrupt or crafted, raises :class:`SerializationError` naming it.
-    ``weights_only=False`` is accepted for compatibility and changes nothing: lamina never
-    unpickles arbitrary objects. A torch file's bfloat16 tensors are widened to float32 (exactly).
+    PyTorch's ``.pt``/``.pth`` files (``torch.save``'s zip format and its legacy format) are read by
+    lamina's own pickle-opcode interpreter, which resolves only the globals that
+    ``torch.load(weights_only=True)`` allows (tensor rebuilds, ``OrderedDict``, ``torch.Size``, dtypes …)
+    and refuses every other one with an error naming it: nothing in the file runs. Their tensors come
+    back as lamina tensors (copies: tensors that shared a storage in torch no longer share it);
+    bfloat16 storages raise an error (lamina has no bfloat16). A safetensors file (read through the
+    ``safetensors`` package) comes back as a dict of name → tensor.
 
     Each array is read from the archive straight into its final place (peak memory about the size
     of the arrays), after its declared shape, dtype and size are checked against what the file holds."""
-    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
-        backend.to_device(map_location)  # 'cpu' is fine; a GPU is a clear error (callables and dicts: cpu anyway)
+    if map_location is not None:
+        backend.to_device(map_location if not callable(map_location) else "cpu")
     name = repr(getattr(f, "name", f)) if hasattr(f, "read") else repr(os.fspath(f))
     fileobj, opened = _open(f, name)
     try:
-        start = fileobj.tell()
         head = fileobj.read(16)
-        fileobj.seek(start)
-        foreign = _load_foreign(fileobj, head, name)
-        if foreign is not _MISSING:
-            return foreign
+        size = fileobj.seek(0, 2)
+        fileobj.seek(0)
+        from . import _safetensors, _torch_format
+
+        if _torch_format.is_legacy(head):
+            return _torch_format.load_torch_legacy(fileobj, name)
+        if _safetensors.is_safetensors(head, size):
+            return _safetensors.load_safetensors(fileobj, name)
         try:
             archive = Archive(fileobj, name)
         except STREAM_ERRORS as e:
@@ -313,37 +324,13 @@ def load(f: Any, map_location: Any = None, weights_only: bool = True) -> Any:
             fileobj.close()
 
 
-def _load_foreign(fileobj: Any, head: bytes, name: str) -> Any:
-    """A torch or safetensors file's content, or ``_MISSING`` for anything else (a lamina file)."""
-    from . import _torch_pickle as tp
-
-    what = f"lamina.load: {name}"
-    start = fileobj.tell()
-    size = fileobj.seek(0, os.SEEK_END) - start
-    fileobj.seek(start)
-    if tp.is_torch_legacy(head):
-        return tp.load_torch_legacy(fileobj, size, what)
-    if head[:4] == b"PK\x03\x04":
-        try:
-            zf = zipfile.ZipFile(fileobj)
-        except STREAM_ERRORS as e:
-            raise SerializationError(f"{what}: cannot read the zip archive ({e})") from None
-        try:
-            if tp.is_torch_zip(zf):
-                return tp.load_torch_zip(zf, size, what)
-        finally:
-            zf.close()
-            fileobj.seek(start)
-        return _MISSING
-    if len(head) >= 9 and head[8:9] == b"{":  # safetensors: an 8-byte header length, then JSON
-        from ._safetensors import load_safetensors
-
-        return load_safetensors(fileobj, what)
-    return _MISSING
-
-
 def _load_archive(archive: Archive, name: str) -> Any:
     if _META not in archive.members:
+        from ._torch_format import is_torch_zip, load_torch_zip
+
+        top = is_torch_zip(archive)
+        if top is not None:
+            return load_torch_zip(archive, top, name)
         raise SerializationError(f"lamina.load: {name} is not a lamina file (it has no {_META} entry)")
     header = archive.read(_META, f"lamina.load: {name}: the header {_META}")
     if header.dtype != xp.uint8 or header.ndim != 1:

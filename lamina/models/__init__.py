@@ -28,7 +28,7 @@ from .feature_extraction import create_feature_extractor, get_graph_node_names
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .lenet import LeNet5, LeNetSmall, lenet5, lenet_small
 from .mobilenet import MobileNetV1, MobileNetV2, mobilenet_v1, mobilenet_v2
-from .mtcnn import MTCNN, ONet, PNet, RNet, mtcnn
+from .mtcnn import MTCNN, ONet, PNet, RNet, facenet_pytorch_weights_dir, mtcnn
 from .resnet import (
     ResNet,
     resnet18,
@@ -65,7 +65,7 @@ __all__ = [
     "mobilenet_v1", "mobilenet_v2", "resnet20", "resnet32", "resnet56", "wrn28_10", "fcn32s", "fcn8s", "unet",
     "deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101", "fasterrcnn_small", "maskrcnn_small",
     "cnn1d", "tcn", "gru", "lstm", "receptive_field",
-    "mtcnn",  # a face detector: not in get_model's registry of classifiers and segmenters
+    "mtcnn", "facenet_pytorch_weights_dir",  # a face detector: not in get_model's registry
     # transfer learning and feature extraction
     "freeze", "unfreeze", "trainable_parameters", "replace_head", "discriminative_lr_groups", "freeze_batchnorm",
     "FrozenBatchNorm2d", "create_feature_extractor", "get_graph_node_names", "ClassifierBackbone",
