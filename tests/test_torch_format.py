@@ -163,6 +163,8 @@ def test_safetensors_both_ways(tmp_path):
     back = st.load_file(tmp_path / "l.safetensors")
     np.testing.assert_array_equal(back["a"].numpy(), np.arange(6.0, dtype=np.float32).reshape(2, 3).T)
     assert back["b"].dtype == torch.int8
+    lamina.save({"s": lamina.tensor(3.0)}, tmp_path / "s.safetensors", format="safetensors")
+    assert st.load_file(tmp_path / "s.safetensors")["s"].shape == ()  # a 0-d tensor stays 0-d
     with pytest.raises(TypeError, match="entry 'n' is a int"):
         lamina.save({"n": 3}, tmp_path / "bad.safetensors", format="safetensors")
     damaged = (tmp_path / "t.safetensors").read_bytes()[:-5]
