@@ -1,0 +1,7 @@
+"""ONNX both ways (floor 5, beside ``lamina.train`` and ``lamina.vis``): :func:`export` traces a
+lamina model into an ONNX file; :func:`convert` turns an ONNX graph into a lamina module.
+Needs the ``onnx`` package."""
+
+from ._export import UnsupportedOperatorError, export
+
+__all__ = ["export", "UnsupportedOperatorError"]
