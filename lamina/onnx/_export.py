@@ -241,8 +241,8 @@ def build(model: nn.Module, args: Any, input_names: Sequence[str] | None = None,
 
 
 def export(model: nn.Module, args: Any, f: str | os.PathLike[str] | io.BytesIO,
-           input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None, dynamic_axes: Mapping[str, Any] | None = None,
-           opset_version: int = 17) -> None:
+           input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
+           dynamic_axes: Mapping[str, Any] | None = None, opset_version: int = 17) -> None:
     """Export ``model`` to ONNX by tracing it on ``args`` (``torch.onnx.export``'s signature).
 
     Args:
