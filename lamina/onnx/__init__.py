@@ -3,5 +3,6 @@ lamina model into an ONNX file; :func:`convert` turns an ONNX graph into a lamin
 Needs the ``onnx`` package."""
 
 from ._export import UnsupportedOperatorError, export
+from ._run import export_run
 
-__all__ = ["export", "UnsupportedOperatorError"]
+__all__ = ["export", "export_run", "UnsupportedOperatorError"]
