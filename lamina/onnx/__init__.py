@@ -2,7 +2,8 @@
 lamina model into an ONNX file; :func:`convert` turns an ONNX graph into a lamina module.
 Needs the ``onnx`` package."""
 
+from ._convert import OnnxModule, convert
 from ._export import UnsupportedOperatorError, export
 from ._run import export_run
 
-__all__ = ["export", "export_run", "UnsupportedOperatorError"]
+__all__ = ["export", "export_run", "convert", "OnnxModule", "UnsupportedOperatorError"]
