@@ -206,8 +206,9 @@ def _clip(n: Node, x: Tensor, lo: Any = None, hi: Any = None) -> Tensor:
     hi = n.attrs.get("max", math.inf) if hi is None and n.opset < 11 else hi
     x = _t(x)
     dt = x.array.dtype
-    return clamp(x, None if lo is None else float(_np(lo, "Clip min")), None if hi is None else
-                 float(_np(hi, "Clip max"))) if dt.kind == "f" else x
+    lo = None if lo is None else float(_np(lo, "Clip min").reshape(-1)[0])
+    hi = None if hi is None else float(_np(hi, "Clip max").reshape(-1)[0])
+    return clamp(x, lo, hi) if dt.kind == "f" else x
 
 
 def _hard_sigmoid(n: Node, x: Tensor) -> Tensor:
@@ -340,7 +341,7 @@ def _pad(n: Node, x: Tensor, pads: Any = None, value: Any = None, axes: Any = No
     k = len(ax)
     lo, hi = dict(zip(ax, p[:k])), dict(zip(ax, p[k:]))
     mode = n.attrs.get("mode", "constant")
-    v = float(n.attrs.get("value", 0.0)) if value is None else float(_np(value, "Pad value"))
+    v = float(n.attrs.get("value", 0.0)) if value is None else float(_np(value, "Pad value").reshape(-1)[0])
     widths = [w for i in reversed(range(x.ndim)) for w in (lo.get(i, 0), hi.get(i, 0))]
     while len(widths) > 2 and widths[-1] == 0 and widths[-2] == 0:
         widths = widths[:-2]

@@ -231,7 +231,7 @@ def build(model: nn.Module, args: Any, input_names: Sequence[str] | None = None,
     graph = helper.make_graph(
         g.nodes, type(model).__name__, [info(n, a) for n, a in zip(in_names, args)],
         [info(n, t) for n, t in graph_outputs],
-        initializer=[numpy_helper.from_array(np.ascontiguousarray(a), n) for n, a in g.inits.items()])
+        initializer=[numpy_helper.from_array(np.array(a, order="C"), n) for n, a in g.inits.items()])
     opset = [helper.make_opsetid("", int(opset_version))]
     # the oldest IR version that holds this opset: what every onnxruntime from 1.17 on reads
     ir = helper.find_min_ir_version_for(opset)

@@ -81,8 +81,8 @@ def _amax(g, names, ins, out, o):
 
 def _reshape(g, names, ins, out, o):
     target = list(out.shape)
-    if g.dynamic and len(target) and ins[0].ndim and target[0] == ins[0].shape[0]:
-        target[0] = 0  # ONNX: copy the (dynamic) batch dim from the input
+    if len(target) and ins[0].ndim and target[0] == ins[0].shape[0]:
+        target[0] = 0  # ONNX: copy the leading (batch) dim from the input, so that it may vary
     return g.node("Reshape", [names[0], g.const(np.asarray(target, dtype=np.int64))])
 
 
