@@ -44,7 +44,7 @@ class Node(nn.Module):
         args = [env[i] if i else None for i in self.inputs]
         try:
             out = OPS[self.op_type](self, *args)
-        except (ValueError, TypeError, IndexError) as e:
+        except (ValueError, TypeError, IndexError, RuntimeError) as e:  # name the node that failed
             raise type(e)(f"ONNX node {self.label!r} ({self.op_type}): {e}") from None
         outs = out if isinstance(out, tuple) else (out,)
         for name, v in zip(self.outputs, outs):
@@ -282,8 +282,8 @@ def _squeeze(n: Node, x: Any, axes: Any = None) -> Any:
 
 def _unsqueeze(n: Node, x: Any, axes: Any = None) -> Any:
     shape = list(np.shape(x) if _static(x) else x.shape)
-    ax = sorted(_axes(n, axes, len(shape) + len(n.attrs.get("axes", _ints(axes, "axes") if axes is not None
-                                                                    else []))))
+    given = n.attrs.get("axes") if axes is None else _ints(axes, "axes")
+    ax = sorted(int(a) % (len(shape) + len(given)) for a in given)  # axes of the output
     for a in ax:
         shape.insert(a, 1)
     return np.reshape(x, shape) if _static(x) else x.reshape(*shape)
@@ -367,8 +367,7 @@ def _resize(n: Node, x: Tensor, roi: Any = None, scales: Any = None, sizes: Any 
         nm = n.attrs.get("nearest_mode", "round_prefer_floor")
         if ctm == "asymmetric" and nm == "floor":
             return F.interpolate(x, size=out, mode="nearest")
-        if ctm in ("half_pixel", "tf_half_pixel_for_nn") and nm in ("round_prefer_ceil", "floor") and ctm == \
-                "half_pixel" and nm == "round_prefer_ceil":
+        if ctm == "half_pixel" and nm == "round_prefer_ceil":  # ⌊(o + ½)·in/out⌋: torch's nearest-exact
             return F.interpolate(x, size=out, mode="nearest-exact")
         if all(o % i == 0 for o, i in zip(out, x.shape[2:])):  # integer upsampling: every rule reads the same pixel
             return F.interpolate(x, size=out, mode="nearest")

@@ -85,6 +85,9 @@ CASES = [
     ("Resize", {"x": _f(1, 2, 4, 5)}, dict(mode="linear", coordinate_transformation_mode="align_corners"),
      [("r", np.zeros(0, np.float32)), ("sc", np.zeros(0, np.float32)), ("sz", np.asarray([1, 2, 7, 9], np.int64))],
      18),
+    ("Resize", {"x": _f(1, 2, 4, 6)}, dict(mode="nearest", nearest_mode="round_prefer_ceil"),
+     [("r", np.zeros(0, np.float32)), ("sc", np.zeros(0, np.float32)), ("sz", np.asarray([1, 2, 7, 4], np.int64))],
+     13),
     ("Pad", {"x": _f(1, 2, 4, 5)}, dict(mode="reflect"), [("p", np.asarray([0, 0, 1, 2, 0, 0, 2, 1], np.int64))], 13),
     ("Pad", {"x": _f(1, 2, 4, 5)}, dict(mode="edge"), [("p", np.asarray([0, 0, 1, 0, 0, 0, 2, 1], np.int64))], 13),
     ("Pad", {"x": _f(1, 2, 4, 5)}, {}, [("p", np.asarray([0, 1, 1, 0, 0, 0, 2, 1], np.int64)),
@@ -198,3 +201,11 @@ def test_bad_files(tmp_path):
     t.external_data.add(key="location", value="/etc/passwd")
     with pytest.raises(ValueError, match="external file"):
         lamina.onnx.convert(proto)
+
+
+def test_a_failing_node_is_named():
+    proto = _model("Reshape", {"x": _f(2, 3)}, {}, [("s", np.asarray([4, -1], np.int64))], 14)
+    proto.graph.node[0].name = "the_reshape"
+    m = lamina.onnx.convert(proto)
+    with pytest.raises(RuntimeError, match="ONNX node 'the_reshape' \\(Reshape\\): reshape: shape"):
+        m(lamina.randn(2, 3))
