@@ -4,9 +4,11 @@ The model runs once on ``args`` while lamina's per-thread op recorder (``_record
 every ``Function`` applied; each becomes ONNX nodes (see ``_export_ops``). Ops on parameters
 alone (a linear layer's ``Wᵀ``) are folded into initializers. Layers whose functional form
 computes masks from the data (``ReLU6``, ``LeakyReLU`` …) and batch norm are exported whole,
-caught by forward hooks on this model only. The model runs a second time on perturbed inputs:
-a constant that changed between the two runs was computed from the data (a mask, a
-data-dependent branch) and would be frozen into the graph, so export refuses it by name.
+caught by forward hooks on this model only. The model runs a second time on another random
+input of the same scale: a constant input or index option that changed between the two runs
+was computed from the data (a mask, a gather's indices) and would be frozen into the graph, so
+export refuses it by name; so too a different sequence of ops (data-dependent branches). This
+is a check by example, not a proof: a mask that happens to agree on both inputs passes.
 """
 
 from __future__ import annotations
@@ -123,12 +125,16 @@ def _module_names(model: nn.Module) -> dict[int, str]:
 
 
 def _perturbed(args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0x0A11CE)  # a seed of its own: not the draws that made the example input
     out = []
     for a in args:
         if a.dtype.kind == "f":
-            noise = rng.standard_normal(a.shape).astype(a.array.dtype)
-            out.append(Tensor._wrap(backend.xp.asarray(a.array * 1.25 + 0.5 * noise)))
+            # another input of the same scale: independent of the first, so that masks and
+            # indices taken from the data differ between the two runs
+            arr = np.asarray(a.array, dtype=np.float64)
+            scale = float(arr.std()) if arr.size > 1 and arr.std() > 0 else 1.0
+            other = float(arr.mean()) + scale * rng.standard_normal(a.shape)
+            out.append(Tensor._wrap(backend.xp.asarray(other.astype(a.array.dtype))))
         else:
             out.append(a)
     return tuple(out)
@@ -191,6 +197,10 @@ def build(model: nn.Module, args: Any, input_names: Sequence[str] | None = None,
                 raise g.unsupported(f"{cls.__name__}: its input {i} is a constant computed from the data "
                                     f"(shape {tuple(t.shape)}); call the layer as its nn module (nn.ReLU6 …), "
                                     f"which exports whole")
+        for k, v in opts.items():  # an index array (a gather's, a mask's) may come from the data too
+            v2 = rec2[3].get(k)
+            if isinstance(v, np.ndarray) and not (isinstance(v2, np.ndarray) and np.array_equal(v, v2)):
+                raise g.unsupported(f"{cls.__name__}: its option {k!r} is computed from the data")
         names = [None if i is None else (g.names.get(id(i)) or g.param(i)) if isinstance(i, Tensor) else i
                  for i in ins]
         if module is not None:

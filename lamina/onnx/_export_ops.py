@@ -148,6 +148,16 @@ def _getitem(g, names, ins, out, o):
     return y
 
 
+def _index_select(g, names, ins, out, o):
+    idx = g.const(np.asarray(o["index"], dtype=np.int64))
+    return g.node("Gather", [names[0], idx], axis=int(o["dim"]))
+
+
+def _gather_elements(g, names, ins, out, o):
+    idx = g.const(np.asarray(o["index"], dtype=np.int64))
+    return g.node("GatherElements", [names[0], idx], axis=int(o["dim"]))
+
+
 def _cat(g, names, ins, out, o):
     return g.node("Concat", list(names), axis=int(o["dim"]))
 
@@ -253,7 +263,8 @@ FUNCTIONS: dict[type, Any] = {
         "Transpose", [names[0]], perm=[int(d) for d in o["dims"]]),
     _shape_ops.BroadcastTo: _expand, _shape_ops.Contiguous: _identity, _shape_ops.Flip: _flip,
     _cast_ops.Clone: _identity, _cast_ops.Cast: _cast, _hooks._Identity: _identity,
-    indexing.GetItem: _getitem, join.Cat: _cat, ConstantPad: _constant_pad, linalg.Matmul: _binary("MatMul"),
+    indexing.GetItem: _getitem, indexing.IndexSelect: _index_select, indexing.Gather: _gather_elements,
+    join.Cat: _cat, ConstantPad: _constant_pad, linalg.Matmul: _binary("MatMul"),
     _conv_ops.Conv: _conv, _conv_ops.ConvTranspose: _conv_transpose, pooling.MaxPool: _max_pool,
     pooling.AvgPool: _avg_pool, pooling.SpatialMean: _spatial_mean,
     resample.AxisMap: _axis_map, resample.AxisGather: _axis_gather, cifar._SubsamplePad: _subsample_pad,

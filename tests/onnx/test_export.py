@@ -152,6 +152,30 @@ def test_constant_computed_from_the_data_is_refused():
         to_bytes(M(), lamina.randn(1, 4))
 
 
+def test_index_computed_from_the_data_is_refused():
+    class M(nn.Module):
+        def forward(self, x):
+            return x.gather(1, x.argmax(1, keepdim=True))  # the index array is taken from the data
+
+    with pytest.raises(lamina.onnx.UnsupportedOperatorError, match="Gather: its option 'index' is computed from "
+                                                                    "the data"):
+        to_bytes(M(), lamina.randn(16, 8))
+
+
+def test_padding_modes_and_other_ranks():
+    cases = [(nn.Conv2d(2, 3, 3, padding=2, padding_mode="reflect"), (1, 2, 8, 9)),
+             (nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (1, 2, 8, 9)),
+             (nn.Conv2d(2, 3, (3, 1), padding=(1, 2), padding_mode="replicate"), (1, 2, 8, 9)),
+             (nn.Conv1d(2, 3, 3, stride=2, padding=1), (2, 2, 11)), (nn.Conv3d(2, 3, 3, padding=1), (1, 2, 5, 6, 7)),
+             (nn.ConvTranspose3d(2, 3, 3, stride=2), (1, 2, 3, 4, 5)), (nn.MaxPool1d(3, 2, ceil_mode=True), (1, 2, 10)),
+             (nn.AvgPool3d(2, ceil_mode=True), (1, 2, 5, 5, 5)), (nn.Upsample(scale_factor=2, mode="trilinear"),
+                                                                   (1, 2, 3, 4, 5)), (nn.LogSoftmax(dim=1), (2, 5))]
+    for model, shape in cases:
+        x = lamina.randn(*shape)
+        got = session(to_bytes(model, x)).run(None, {"input": x.numpy()})[0]
+        assert rel_err(_outputs(model, x)[0], got) < 1e-5, model
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="opset_version must lie in 13..21, got 9"):
         to_bytes(nn.Linear(2, 2), lamina.randn(1, 2), opset_version=9)
