@@ -282,6 +282,11 @@ def export(model: nn.Module, args: Any, f: str | os.PathLike[str] | io.BytesIO,
         return
     path = os.fspath(f)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -47,13 +47,14 @@ def _check_zoo(name, shape, **kw):
             assert rel_err(r, o) < 1e-4, name
 
 
-ZOO_FAST = [("lenet5", (2, 1, 32, 32), {}), ("resnet20", (2, 3, 32, 32), {}), ("resnet18", (2, 3, 64, 64), {}),
+ZOO_FAST = [("lenet5", (2, 1, 32, 32), {}), ("lenet_small", (2, 1, 8, 8), {}), ("resnet20", (2, 3, 32, 32), {}), ("resnet18", (2, 3, 64, 64), {}),
+            ("resnet50", (1, 3, 64, 64), {"num_classes": 10}),
             ("resnext50_32x4d", (1, 3, 64, 64), {}), ("densenet121", (1, 3, 64, 64), {}),
             ("googlenet", (1, 3, 64, 64), {}), ("mobilenet_v1", (1, 3, 64, 64), {}),
             ("mobilenet_v2", (1, 3, 64, 64), {}), ("unet", (1, 1, 64, 64), {}),
             ("deeplabv3", (1, 3, 64, 64), {"num_classes": 5})]
 ZOO_SLOW = [("alexnet", (1, 3, 64, 64), {"num_classes": 10}), ("vgg11_bn", (1, 3, 32, 32), {"num_classes": 10}),
-            ("fcn8s", (1, 3, 64, 64), {"num_classes": 5})]
+            ("fcn8s", (1, 3, 64, 64), {"num_classes": 5}), ("fcn32s", (1, 3, 64, 64), {"num_classes": 5})]
 
 
 @pytest.mark.parametrize("name,shape,kw", ZOO_FAST, ids=[z[0] for z in ZOO_FAST])
