@@ -191,6 +191,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .onnx import export_run
+
+    print(f"wrote {export_run(args.run, args.out)}")
+    return 0
+
+
 def _confusion_table(matrix: Any, classes: list[str]) -> str:
     """The confusion matrix as text: one row per true class, one column per predicted class,
     both labelled with the class names."""
@@ -495,6 +502,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--kwargs", help="more constructor arguments as JSON")
     s.add_argument("--depth", type=int, default=3)
     s.set_defaults(func=_summary)
+
+    x = sub.add_parser("export", help="write a trained run's model as an ONNX file (dynamic batch)")
+    x.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    x.add_argument("--format", choices=["onnx"], default="onnx")
+    x.add_argument("--out", help="file to write (default: model.onnx beside the checkpoint)")
+    x.set_defaults(func=_export)
 
     d = sub.add_parser("demo", help="backpropagation through a small graph, printed")
     d.set_defaults(func=lambda a: demo())

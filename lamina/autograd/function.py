@@ -51,10 +51,11 @@ _RECORDER: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("la
 
 
 @contextlib.contextmanager
-def _record_ops() -> Iterator[list[tuple[type, tuple[Any, ...], Tensor]]]:
-    """Collect ``(Function class, inputs, output)`` of every op applied in this thread inside
-    the block (for ``lamina.vis.graph``'s drawings of computational graphs)."""
-    made: list[tuple[type, tuple[Any, ...], Tensor]] = []
+def _record_ops() -> Iterator[list[tuple[type, tuple[Any, ...], Tensor, dict[str, Any]]]]:
+    """Collect ``(Function class, inputs, output, options)`` of every op applied in this thread
+    inside the block (for ``lamina.vis.graph``'s drawings of computational graphs and
+    ``lamina.onnx``'s export)."""
+    made: list[tuple[type, tuple[Any, ...], Tensor, dict[str, Any]]] = []
     token = _RECORDER.set(made)
     try:
         yield made
@@ -247,7 +248,7 @@ class Function:
             result.grad_fn = node
         rec = _RECORDER.get()
         if rec is not None:
-            rec.append((cls, inputs, result))
+            rec.append((cls, inputs, result, options))
         return result
 
 

@@ -35,7 +35,7 @@ def trace(fn: Callable[..., Tensor], inputs: Mapping[str, Any]) -> dict[str, Any
         out = fn(**leaves)
     if not isinstance(out, Tensor) or out.numel() != 1:
         raise ValueError("plot_computational_graph: fn must return a scalar Tensor")
-    producers = {id(o): (cls, ins, o) for cls, ins, o in made}
+    producers = {id(o): (cls, ins, o) for cls, ins, o, _ in made}
     nodes: dict[int, dict[str, Any]] = {}
     edges: list[tuple[int, int]] = []
     names = {id(t): k for k, t in leaves.items()}
