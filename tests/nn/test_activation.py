@@ -147,3 +147,18 @@ def test_hand_computed_relu_and_sigmoid_values():
     y.sum().backward()
     assert y.tolist() == [0.0, 0.0, 3.0] and x.grad.tolist() == [0.0, 0.0, 1.0]
     assert F.sigmoid(lamina.tensor(0.0)).item() == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_kernels_agree_with_torch_over_the_whole_range(dtype):
+    """The compiled erf (the C library's) and the series/continued-fraction reference both equal
+    torch's, from the tails through the switch between the reference's two formulas."""
+    from lamina.ops.activation import erf_array, erf_series
+
+    x = np.concatenate([np.linspace(-7, 7, 20001), [0.0, -0.0, 2.5, -2.5, 1e-30, np.inf, -np.inf]]).astype(dtype)
+    want = torch.erf(torch.from_numpy(x)).numpy()
+    tol = 1e-7 if dtype == np.float32 else 1e-14
+    for f in (erf_array, erf_series):
+        got = f(x)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
