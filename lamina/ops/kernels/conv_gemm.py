@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import runtime
 from . import colgemm_numba, threads
 from . import conv_plan as plan
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
@@ -139,6 +140,12 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     return None if ext is None else pad_channels_last(x, pad_lo, ext)
 
 
+# each pass runs with BLAS on one thread (the products are split over lamina's threads and the
+# column-GEMM kernels call BLAS from compiled loops); one scope per pass, not per product
+_one_blas_thread = runtime.blas_one_thread()
+
+
+@_one_blas_thread
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                  out: Sequence[int], groups: int, xpad: Any = None, bias: Any = None,
                  return_xpad: bool = False) -> Any:
@@ -240,6 +247,7 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     return _from_rows(y, n, out)
 
 
+@_one_blas_thread
 def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                     pad_lo: Sequence[int], groups: int, bias: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``x`` of spatial shape ``size``, which is
@@ -309,6 +317,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     return crop_channels_first(gpad, pad_lo, size)
 
 
+@_one_blas_thread
 def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                      pad_lo: Sequence[int], groups: int, xpad: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``w`` of kernel shape ``ksize``:

@@ -9,8 +9,12 @@ and the NCHW → padded NHWC copy
 :mod:`lamina.ops.kernels.im2col` and :mod:`lamina.ops.kernels.conv_depthwise` does the same
 work; the tests run both paths against torch. Set ``LAMINA_NO_NUMBA=1`` to force NumPy.
 
+Fork: numba's threading layers do not survive ``fork`` (a GNU OpenMP team started in the
+parent terminates a child that starts a parallel kernel), so in a forked child
+(:func:`lamina.runtime.in_forked_child`) every kernel runs its serial build.
+
 (A numba im2col loop was measured too: the NumPy ``sliding_window_view`` copy from a
-channels-last input is already at memory speed, 11 ms against numba's 58 ms for the 3×3
+channels-last input is already at memory speed and was several times faster on the 3×3
 benchmark layer. :mod:`.colgemm_numba` builds columns faster with one ``memcpy`` per run of
 contiguous values, a few hundred rows at a time.)
 
@@ -22,11 +26,13 @@ test. Column layout: ``cols[n, o0, o1, o2, k0, k1, k2, c]``.
 from __future__ import annotations
 
 import os
+import threading
 import types
 from typing import Any
 
 import numpy as np
 
+from ... import runtime
 from . import numba_team, threads
 
 __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
@@ -36,9 +42,8 @@ __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwi
 
 AVAILABLE = False
 # elements of the first argument from which the parallel build runs (read at each call): below
-# it, waking the pool costs more than the second core gives (a resnet20 training step: 125–135
-# ms with 2**22 against 135–235 ms with 2**16, run to run; with BLAS on one thread, see
-# threads.py, 2**20 and 2**21 were no better on resnet18 and 2**18 was 1.6× slower)
+# it, waking the pool costs more than the second core gives (chosen on bench/bench_models.py's
+# resnet20 and resnet18 steps; smaller thresholds were slower or no better)
 PARALLEL_MIN_SIZE = 1 << 22
 # channels from which the NCHW → NHWC copy takes 16 channels at a time (to_channels_last_wide)
 WIDE_CHANNELS = 64
@@ -63,21 +68,16 @@ _to_channels_last_par: Any = None
 
 
 def start_threads() -> None:
-    """Start numba's thread pool now (a no-op without numba). A process that also uses torch
-    calls this before ``import torch``: numba then runs on its own OpenMP runtime, with the wait
-    policy set below, rather than on torch's (see ``bench/_harness.py``)."""
-    if AVAILABLE:
+    """Start numba's thread pool now (a no-op without numba or in a forked child). A process
+    that also uses torch calls this before ``import torch``: numba then runs on its own OpenMP
+    runtime, with the wait policy :func:`lamina.runtime.tune` set, rather than on torch's (see
+    ``bench/_harness.py``)."""
+    if AVAILABLE and not runtime.in_forked_child():
         x = np.zeros((1, 1, 1, 2), np.float32)
         _to_channels_last_par(x, np.zeros((1, 1, 2, 1), np.float32), 0, 0)
 
 
 if not os.environ.get("LAMINA_NO_NUMBA"):
-    # numba's OpenMP threads sleep as soon as a kernel ends instead of spinning for a while (the
-    # libgomp default): spinning threads steal the cores from BLAS's threads and from the next
-    # kernel on a small machine (a resnet20 training step took 540 ms with the default against
-    # 165 ms with this, on 2 cores). Read once, when numba starts its thread pool; a value the
-    # user set is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
         import numba as _nb
         from numba import prange
@@ -453,6 +453,17 @@ if AVAILABLE:
                     for w in range(w_):
                         orow[np.uint64(p1 + w), np.uint64(c)] = xr[np.uint64(w)]
 
+    runtime_state = runtime._state  # read at each call: a dict lookup, not a function call
+    # LAMINA_NUM_THREADS sizes numba's teams too: numba's own size is read from NUMBA_NUM_THREADS
+    # when numba is imported (lamina sets no variable), so each calling thread's team is cut to
+    # lamina's count before its first parallel kernel (numba's setting is per calling thread)
+    _size_from_env = bool(os.environ.get("LAMINA_NUM_THREADS"))
+    _sized = threading.local()
+
+    def _size_team() -> None:
+        _nb.set_num_threads(min(threads.get_num_threads(), _nb.config.NUMBA_NUM_THREADS))
+        _sized.done = True
+
     def compile_pair(fn: Any, min_size: int | None = None, **flags: Any) -> Any:
         """A parallel build for large arrays and a serial one for small ones (waking the
         thread pool costs more than a few thousand multiply-adds, more so on a busy machine):
@@ -466,6 +477,11 @@ if AVAILABLE:
         twin.__qualname__ = fn.__qualname__ + "_serial"
         ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
         def parallel(*args: Any) -> None:  # numba's team pinned away from this thread first
+            if runtime_state["forked"]:  # the parent's threading layer is unusable here
+                ser(*args)
+                return
+            if _size_from_env and not getattr(_sized, "done", False):
+                _size_team()
             numba_team.pin_team()
             par(*args)
 
@@ -481,8 +497,8 @@ if AVAILABLE:
     depthwise_fwd_cl3d = compile_pair(_depthwise_fwd_cl3d)
     depthwise_gx_cl3d = compile_pair(_depthwise_gx_cl3d)
     depthwise_gw_cl3d = compile_pair(_depthwise_gw_cl3d)
-    # the transposing copy runs at a fraction of memory speed on one thread (8 MB: 4.3 ms, 1.8 ms
-    # on two): in parallel from a quarter of PARALLEL_MIN_SIZE (as set at import)
+    # the transposing copy runs at a fraction of memory speed on one thread, so it goes parallel
+    # from a quarter of PARALLEL_MIN_SIZE (as set at import)
     to_channels_last = compile_pair(_to_channels_last, PARALLEL_MIN_SIZE // 4)
     to_channels_last_wide = compile_pair(_to_channels_last_wide, PARALLEL_MIN_SIZE // 4)
     _to_channels_last_par = to_channels_last.parallel
