@@ -11,7 +11,9 @@ their own calls and give back:
   in every BLAS library, so another thread's product that runs meanwhile runs on one thread too.
 - :func:`blas_info` / :func:`blas_controlled` / :func:`openblas_present` describe the BLAS
   libraries through threadpoolctl's API (one controller, built on first use: building one
-  scans the loaded libraries and costs milliseconds).
+  scans the loaded libraries and costs milliseconds). These are the BLAS libraries loaded by
+  then, NumPy's among them: the one lamina's kernels call; a BLAS loaded later (another
+  library's) is left alone.
 
 Tuning that can only be process-wide is opt-in: :func:`tune` (or ``LAMINA_TUNE=1`` in the
 environment when lamina is imported) puts BLAS on one thread for the whole process, sets
