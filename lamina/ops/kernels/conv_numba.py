@@ -170,7 +170,7 @@ if AVAILABLE:
     # of output columns whose input lies inside the image is computed once, so the innermost loop
     # runs over a contiguous row with no bounds test. Indices are cast to unsigned: with signed
     # ones numba adds a negative-index wraparound select per element, which stops LLVM from
-    # vectorizing (measured 14 ms against 4.4 ms for the depthwise benchmark layer). Weights are
+    # vectorizing (several times slower on the depthwise benchmark layer). Weights are
     # ``w (K, C/g, k0, k1)``; the forward runs one (image, output channel) plane per task, the
     # input gradient one (image, input channel) plane, the weight gradient one (output channel,
     # input channel of its group) pair.
@@ -186,8 +186,8 @@ if AVAILABLE:
         return lo, hi
 
     # Depthwise (one input and one output channel per group, ``w (C, k0, k1)``): the same loops
-    # without the channel loops, which run twice as fast as the general ones below on the
-    # depthwise benchmark layer (5.5 against 10 ms forward).
+    # without the channel loops, which run about twice as fast as the general ones below on the
+    # depthwise benchmark layer.
 
     def _depthwise_fwd_nc2d(x, w, y, s0, s1, d0, d1, p0, p1, bias):  # pragma: no cover - compiled
         """``y[n, c, a, b] = bias[c] + Σ_ij x[n, c, a·s0 + i·d0 − p0, b·s1 + j·d1 − p1]·w[c, i, j]``
@@ -352,7 +352,8 @@ if AVAILABLE:
     # and "full-width" output planes ``yf (N, K, O0·E1)``: output position ``q = a·E1 + b`` reads
     # ``xp[q + i·d0·E1 + j·d1]``, so each tap is one long contiguous multiply-add over the whole
     # plane (the ``E1 − O1`` columns past each output row are garbage, cropped by the caller; the
-    # extra input row keeps their reads inside the array). LeNet's first layer: 1.7 -> 0.3 ms.
+    # extra input row keeps their reads inside the array). Few input channels (a network's first
+    # layer) gain most: there the per-row loops above are too short to vectorize.
 
     def _flat_fwd(xp, w, yf, d0, d1, e1, bias):  # pragma: no cover - compiled
         """``yf[n, k, q] = bias[k] + Σ_cij xp[n, g·Cg + c, q + i·d0·e1 + j·d1]·w[k, c, i, j]``."""
@@ -422,9 +423,9 @@ if AVAILABLE:
     def _to_channels_last_wide(x, out, p0, p1):  # pragma: no cover - compiled
         """:func:`_to_channels_last` for 64+ channels: 16 channels at a time with the channel
         loop innermost (contiguous writes; 16 source rows stay in the cache). One image row of
-        64 channels × 32 is 4 KB apart per channel, which makes the row-at-a-time loop thrash:
-        8 MB (N=32, 64 channels, 32×32) 1.9–2.1 against 3.7–4.3 ms on one thread; 128 channels
-        4.5 against 8.1 ms; at 16–32 channels this order is the slower one (0.40 against 0.19 ms)."""
+        64 channels × 32 is 4 KB apart per channel, which makes the row-at-a-time loop thrash
+        (about twice as slow at 64 and 128 channels); at 16–32 channels the rows fit the cache and
+        this order is the slower one."""
         n_, c_, h_, w_ = x.shape
         for t in prange(n_ * h_):
             n = t // h_

@@ -50,8 +50,7 @@ __all__ = ["get_num_threads", "set_num_threads", "set_pool_threads", "run_parts"
            "matmul_pieces", "matmul_t_pieces"]
 
 # multiply-adds from which a product is split over the threads: handing work to another thread
-# and waiting for it costs about 0.1 ms on the 2-core VM (waking an idle core), a thread's time
-# for some 5·10⁶ multiply-adds
+# and waiting for it (waking an idle core) costs about as much as a few million multiply-adds
 SPLIT_MIN_WORK = 1 << 24
 # rows (or columns) per block at least: thinner blocks run at a fraction of BLAS's speed
 _MIN_BLOCK = 32
