@@ -48,6 +48,11 @@ x = lamina.randn(32, 64, 32, 32, requires_grad=True)
 conv = lamina.nn.Conv2d(64, 64, 3, padding=1)
 conv(x).sum().backward()
 lamina.nn.Conv2d(3, 16, 5)(lamina.randn(64, 3, 28, 28, requires_grad=True)).sum().backward()
+from lamina.ops.kernels import conv_numba, threads
+if conv_numba.AVAILABLE:
+    from numba.np.ufunc import parallel
+    assert parallel._is_initialized, "numba's threads should have run"
+assert lamina.get_num_threads() < 2 or threads._workers, "lamina's pool should have run"
 print(json.dumps([before, after_import, state()]))
 """
 
