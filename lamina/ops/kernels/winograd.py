@@ -12,9 +12,8 @@ im2col GEMM, which is where a 3×3 conv spends its time. The input transform ``V
 the output transform ``Aᵀ M A`` are compiled loops over channels-last data (adds only); the
 filter transform ``U = G g Gᵀ`` is a small NumPy product. Tiles are taken a few images at a
 time, so ``V`` and ``M`` stay within :data:`CHUNK_BYTES` each, and the chunks are shared among
-lamina's threads
-(:mod:`.threads`): each thread transforms, multiplies and transforms back its own chunks
-(so the transforms, which are memory-bound, run on every core too).
+lamina's threads (:mod:`.threads`): each thread transforms, multiplies and transforms back its
+own chunks (so the transforms, which are memory-bound, run on every core too).
 
 Rounding: the transforms add and subtract at most four terms and scale by 1/2, so the error is
 a small multiple of the direct sum's (tests compare against torch at float32 and float64).
