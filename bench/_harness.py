@@ -32,8 +32,12 @@ MIN_BLOCK_S = 0.1  # timed calls per block at least this long (see above)
 
 
 def start_lamina_threads() -> None:
-    """Import lamina and start numba's thread pool (a no-op without numba)."""
+    """Import lamina, turn on its process-wide tuning (the benchmark owns its process, as the
+    ``lamina`` command does) and start numba's thread pool (a no-op without numba)."""
+    from lamina import runtime
     from lamina.ops.kernels import conv_numba
+
+    runtime.tune()
 
     conv_numba.start_threads()
 

@@ -19,6 +19,8 @@ import torch
 import lamina
 import lamina.nn.functional as F
 
+lamina.runtime.tune()  # the benchmark owns its process, as the ``lamina`` command does
+
 
 def median_time(fn, repeats: int) -> float:
     fn()  # warm-up

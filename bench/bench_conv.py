@@ -152,7 +152,7 @@ def memory() -> None:
     print(f"  lamina: NumPy allocations peak (tracemalloc) {peak / 2**20:.1f} MB")
     # with glibc's mmap threshold fixed, freed large buffers leave the resident set at once, so
     # the resident set follows what each library holds alive (lamina's own malloc settings, which
-    # keep freed memory for reuse, are left out: see lamina/ops/kernels/memory.py)
+    # keep freed memory for reuse, are left out: see lamina/runtime/memory.py)
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", LAMINA_KEEP_MEMORY="0")
     for which in ("lamina", "torch"):
         try:

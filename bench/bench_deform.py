@@ -1,6 +1,6 @@
 """Deformable convolution speed: lamina against onnxruntime's DeformConv and lamina's conv2d.
 
-    python bench/bench_deform.py                # N=4, 64→64, 32×32, 3×3, padding 1 (issue 17's case)
+    python bench/bench_deform.py                # N=4, 64→64, 32×32, 3×3, padding 1 (the deformable-conv target case)
     python bench/bench_deform.py --quick        # 3 repeats, N=1
     python bench/bench_deform.py --numpy        # lamina's NumPy path instead of its numba loops
     python bench/bench_deform.py --threads 1    # both libraries on one thread (steadier on a loaded machine)

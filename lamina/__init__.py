@@ -10,7 +10,12 @@ Example:
     [2.0, 4.0, 6.0]
 """
 
-from . import backend
+import os as _os
+
+from . import backend, runtime
+
+if _os.environ.get("LAMINA_TUNE", "").strip() == "1":  # before the kernels import numba (see runtime.tune)
+    runtime.tune()
 from .autograd import (
     Function,
     Tensor,
@@ -75,11 +80,8 @@ from .nn.functional import (  # torch keeps these at the top level too: torch.co
     conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
     instance_norm, layer_norm, max_pool1d, max_pool2d, max_pool3d, pixel_shuffle, pixel_unshuffle, prelu, selu,
 )
-from .ops.kernels import memory as _memory
 from .ops.kernels.threads import get_num_threads, set_num_threads
 from .serialization import load, save
-
-_memory.keep_freed_memory()  # glibc keeps freed arrays for reuse (see ops/kernels/memory.py)
 
 bool = bool_  # noqa: A001  (lamina.bool is the dtype, as torch.bool)
 device = Device

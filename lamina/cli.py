@@ -541,7 +541,15 @@ def main(argv: list[str] | None = None) -> int:
     returns 2; with ``--debug`` or the environment variable ``LAMINA_DEBUG=1`` the traceback is
     printed first. Ctrl-C outside training returns 130 (training itself saves a checkpoint first,
     on Ctrl-C and on SIGTERM alike, and also returns 130).
+
+    Run as the process's command (``argv`` None: the ``lamina`` script, ``python -m lamina``),
+    it owns the process and turns on lamina's process-wide tuning (:func:`lamina.runtime.tune`);
+    called with an ``argv`` from Python, it leaves the calling process as it is.
     """
+    if argv is None:
+        from . import runtime
+
+        runtime.tune()
     parser = _parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what --nproc hands on to its ranks

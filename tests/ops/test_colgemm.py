@@ -101,7 +101,7 @@ def counted(monkeypatch):
     monkeypatch.setattr(threads, "_MIN_BLOCK", 1)
     monkeypatch.setattr(conv_plan, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(threads, "SMALL_GEMM", True)
-    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
+    monkeypatch.setattr(lamina.runtime, "blas_controlled", lambda: True)
     monkeypatch.setattr(threads, "SMALL_GEMM_MIN_ROWS", 1)
     calls = {}
     for name in ("colgemm_fwd", "colgemm_wgrad", "colgemm_gx"):
@@ -214,7 +214,7 @@ def test_piece_sizes(monkeypatch):
     ``FUSED_PIECE_BYTES`` of columns (never fewer than ``FUSED_MIN_ROWS`` rows, never more than
     the chunk), and none where BLAS keeps threads of its own or one chunk's large product is
     better split over lamina's threads."""
-    monkeypatch.setattr(threads, "_BLAS_SETTERS", threads._BLAS_SETTERS or [lambda n: None])
+    monkeypatch.setattr(lamina.runtime, "blas_controlled", lambda: True)
     assert conv_plan.fused_piece(416, 2, 6400, 10**6, 150, 4) == 416
     rows = conv_plan.FUSED_PIECE_BYTES // (576 * 4)
     assert conv_plan.fused_piece(0, 2, 8192, 10**9, 576, 4) == rows
@@ -228,7 +228,7 @@ def test_piece_sizes(monkeypatch):
         assert conv_plan.fused_piece(0, 1, 100, threads.SPLIT_MIN_WORK - 1, 576, 4) == 100
     finally:
         threads.set_num_threads(old)
-    monkeypatch.setattr(threads, "_BLAS_SETTERS", [])
+    monkeypatch.setattr(lamina.runtime, "blas_controlled", lambda: False)
     assert conv_plan.fused_piece(0, 2, 8192, 10**9, 576, 4) == 0
 
 

@@ -1,6 +1,6 @@
-"""Where lamina's worker threads run (``threads.pin_others``, ``numba_team``): pinned to CPUs
-other than the calling thread's, the caller left free, and nothing pinned with
-``LAMINA_PIN_THREADS=0`` or in a forked child."""
+"""Where lamina's worker threads run (``threads.pin_others``, ``numba_team``): in a tuned process
+pinned to CPUs other than the calling thread's, the caller left free; nothing pinned in a process
+not tuned, with ``LAMINA_PIN_THREADS=0`` or in a forked child."""
 
 from __future__ import annotations
 
@@ -13,11 +13,18 @@ import time
 import numpy as np
 import pytest
 
+from lamina import runtime
 from lamina.ops.kernels import conv_numba, numba_team, threads
 
 needs_pinning = pytest.mark.skipif(
     threads._getcpu is None or not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="pinning needs Linux with glibc and two CPUs or more")
+
+
+@pytest.fixture(autouse=True)
+def pinning_on(monkeypatch):
+    """These tests look at the pinning a tuned process does (``lamina.runtime.tune``)."""
+    monkeypatch.setitem(runtime._state, "pin", True)
 
 
 @pytest.fixture
@@ -168,15 +175,21 @@ def test_a_pinning_failure_warns_once_and_leaves_the_kernels_working(monkeypatch
     np.testing.assert_array_equal(gpad, 2 * np.ones_like(gpad))
 
 
-def test_no_pinning_when_switched_off():
-    code = ("import os, threading\nimport lamina\nfrom lamina.ops.kernels import numba_team, threads\n"
+@needs_pinning
+@pytest.mark.parametrize("env,pinned", [({}, False), ({"LAMINA_TUNE": "1", "LAMINA_PIN_THREADS": "0"}, False),
+                                        ({"LAMINA_TUNE": "1"}, True)])
+def test_pinning_only_in_a_tuned_process(env, pinned):
+    """Not tuned, or tuned with ``LAMINA_PIN_THREADS=0``: the pool's worker keeps the process's
+    affinity; tuned: it is pinned to one CPU."""
+    code = ("import os, threading\nimport lamina\nfrom lamina.ops.kernels import threads\n"
             "threads.set_num_threads(2)\n"
             "for _ in range(2): threads.run_parts(lambda j: None, 2)\n"
-            "print(threads._getcpu is None, numba_team._gettid is None, numba_team.team_ids(),"
-            " all(os.sched_getaffinity(t) == os.sched_getaffinity(0) for t in threads._workers))")
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LAMINA_PIN_THREADS="0"),
-                         check=True, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["True", "True", "[]", "True"]
+            "print(lamina.runtime.pinning(), all(os.sched_getaffinity(t) == os.sched_getaffinity(0)"
+            " for t in threads._workers), len(threads._workers))")
+    base = {k: v for k, v in os.environ.items() if k not in ("LAMINA_TUNE", "LAMINA_PIN_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(base, **env), check=True, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == [str(pinned), str(not pinned), "1"], out.stdout + out.stderr
 
 
 @pytest.mark.skipif(not conv_numba.AVAILABLE, reason="numba not installed")

@@ -22,11 +22,12 @@ values per kernel row with one group (one ``memcpy`` each, through an LLVM intri
 columns 2.5× faster than NumPy's strided copy and 10× faster than a numba loop, whose 30-float
 runs fall into its scalar remainder), ``C/g`` per kernel tap and group otherwise.
 
-They run where lamina keeps NumPy's OpenBLAS on one thread (so that the products never start
-BLAS threads of their own; ``conv_plan.fused_piece``): pieces of ``threads.small_gemm_rows``
-rows where OpenBLAS has its small-product kernels (each product stays within them), else of
-about ``conv_plan.FUSED_PIECE_BYTES`` of columns. BLAS is NumPy's own, called through its
-64-bit-integer CBLAS symbol found by :func:`gemm_address` (none found: these kernels are off).
+They run where threadpoolctl finds an OpenBLAS that lamina keeps on one thread while its kernels
+run (so that the products never start BLAS threads of their own; ``conv_plan.fused_piece``):
+pieces of ``threads.small_gemm_rows`` rows where OpenBLAS has its small-product kernels (each
+product stays within them), else of about ``conv_plan.FUSED_PIECE_BYTES`` of columns. BLAS is
+NumPy's own, called through its 64-bit-integer CBLAS symbol found by :func:`gemm_address` (none
+found: these kernels are off).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ _ADDRESS: dict[str, int] = {}
 
 
 def _find_gemm(prefix: str) -> int:
-    """The address of ``cblas_{prefix}gemm`` with 64-bit integers in the OpenBLAS NumPy loaded,
-    or 0."""
+    """The address of ``cblas_{prefix}gemm`` with 64-bit integers in the OpenBLAS NumPy loaded
+    (threadpoolctl says whether there is one and where), or 0."""
     for lib in threads._openblas_libs():
         for name in (f"scipy_cblas_{prefix}gemm64_", f"cblas_{prefix}gemm64_"):
             fn = getattr(lib, name, None)

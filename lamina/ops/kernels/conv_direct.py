@@ -24,18 +24,17 @@ __all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_gr
            "FLAT_MAX_WINDOW"]
 
 # grouped convs run on the direct kernels where one window of one output (C/g · ∏k multiply-adds)
-# is at most this long (ResNeXt's 4 channels per group, 3×3: 14 against 8 ms forward, 85 against
-# 21 ms forward + backward); one channel per group always (depthwise, and 1-channel images:
-# LeNet's first layer 13 against 5 ms forward + backward).
+# is at most this long (ResNeXt's 4 channels per group, 3×3: there im2col's per-group products are
+# too thin to pay for the column copy); one channel per group always (depthwise, and 1-channel
+# images such as LeNet's first layer).
 DIRECT_MAX_WINDOW = 64
 # with one group and stride 1, the flat kernels where the window is at most this long (a
-# network's first layer: 3→16 channels 3×3, 0.65 against 1.3 ms forward); longer windows go to
-# im2col + GEMM (6→16 channels 5×5: 0.7 against 1.05 ms)
+# network's first layer, 3→16 channels 3×3, is faster there); longer windows go to im2col + GEMM
+# (6→16 channels 5×5 is faster as one GEMM)
 FLAT_MAX_WINDOW = 32
-# multiply-adds from which the parallel build runs (below it, waking the pool costs more); 2²¹
-# since numba's team is pinned away from the caller (numba_team.py): LeNet c1 forward + backward
-# 2.2 -> 1.7 ms, 3.4 M multiply-adds of an RGB first layer 0.95 -> 0.89 ms, depthwise 4.5 M
-# 3.35 -> 3.24 ms (A/B in one process; 2²³ before)
+# multiply-adds from which the parallel build runs (below it, waking the pool costs more; lower
+# than one might expect because in a tuned process numba's team is pinned away from the caller,
+# numba_team.py, so that a woken thread does not queue behind it)
 PARALLEL_MIN_WORK = 1 << 21
 
 

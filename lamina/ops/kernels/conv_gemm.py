@@ -21,8 +21,8 @@ Special cases, tried in this order by each of the three functions:
 - the rest, where numba runs and lamina keeps NumPy's OpenBLAS on one thread:
   :mod:`.colgemm_numba`'s compiled loops build and multiply the columns a few hundred rows at
   a time (sized for BLAS's small-product kernels where it has them; a product per group), so
-  no column matrix is written at all (LeNet's c3 layer: forward 0.56 → 0.41 ms, forward +
-  backward 2.18 → 1.64 ms, medians of 30 A/B runs; a 2-group 3×3 layer 2.7 → 1.6× torch).
+  no column matrix is written at all (this gains most where the column matrix outgrows the
+  L2 cache, as in LeNet's c3 layer and grouped 3×3 layers; see ``bench/README.md``).
 
 Each function keeps at most one column-sized buffer alive.
 """
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import runtime
 from . import colgemm_numba, threads
 from . import conv_plan as plan
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
@@ -109,7 +110,7 @@ def channels_last(a: Any) -> Any:
 def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int], pad_lo: Sequence[int]) -> bool:
     """Whether the backward of this conv reads its output gradient as channels-last rows: not
     the direct kernels' nor a 1×1 conv's, which read it NCHW (handing them a channels-last copy
-    made them copy it back: a 1×1 conv's forward + backward 9.3 -> 8.3 ms)."""
+    made them copy it back)."""
     pointwise = all(k == 1 for k in w.shape[2:]) and all(s == 1 for s in stride) and not any(pad_lo)
     return not pointwise and not direct_ok(x, w.shape, groups, stride)
 
@@ -139,6 +140,12 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     return None if ext is None else pad_channels_last(x, pad_lo, ext)
 
 
+# each pass runs with BLAS on one thread (the products are split over lamina's threads and the
+# column-GEMM kernels call BLAS from compiled loops); one scope per pass, not per product
+_one_blas_thread = runtime.blas_one_thread()
+
+
+@_one_blas_thread
 def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                  out: Sequence[int], groups: int, xpad: Any = None, bias: Any = None,
                  return_xpad: bool = False) -> Any:
@@ -195,12 +202,12 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     y = np.empty((n * length, k_out), dtype=x.dtype)
     win = im2col_view(xpad, ksize, stride, dilation, out)  # copied a chunk at a time
     # where BLAS has small-product kernels, each chunk's product is made as a batch of products
-    # small enough for them (LeNet's c3 forward 0.60 -> 0.47 ms on one thread; one call, since
-    # a call per piece made the two threads contend for the GIL)
+    # small enough for them (one call for the batch: a call per piece makes the threads contend
+    # for the GIL)
     slots, chunks, step, piece = plan.plan(n, length * wm.shape[1] * g * x.itemsize, length, wm.shape[1], k_out, g)
     bufs: list[Any] = [None] * slots  # one column buffer per part, reused for its chunks
     # where the colgemm kernels run, one compiled loop per chunk builds and multiplies its columns
-    # a piece at a time, no column matrix written (c3 forward 0.56 -> 0.41 ms; see colgemm_numba)
+    # a piece at a time, no column matrix written (the pieces stay in cache; see colgemm_numba)
     fpiece = plan.fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out // g,
                               wm.shape[1] * g, x.itemsize)
     fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias))
@@ -240,12 +247,13 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     return _from_rows(y, n, out)
 
 
+@_one_blas_thread
 def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                     pad_lo: Sequence[int], groups: int, bias: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``x`` of spatial shape ``size``, which is
     also the transposed convolution of ``gy`` with ``w``: ``gx (N, C, *size)``, plus ``bias (C,)``
     if given (the transposed conv's; the im2col path starts its buffer from it instead of zeros,
-    which saves an add over a strided view: 0.4 ms of a 2.5 ms conv_transpose2d forward)."""
+    which saves an add over a strided view, a sizeable part of a conv_transpose2d forward)."""
     n, k_out = gy.shape[:2]
     out = gy.shape[2:]
     ksize = w.shape[2:]
@@ -309,6 +317,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     return crop_channels_first(gpad, pad_lo, size)
 
 
+@_one_blas_thread
 def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                      pad_lo: Sequence[int], groups: int, xpad: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``w`` of kernel shape ``ksize``:
@@ -324,8 +333,8 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
         gyg = gy.reshape(n, g, kg, int(np.prod(out)))
         if n * k_out * cg <= x.size:  # per-image products (split over the threads), then their sum
             return matmul(gyg, xg.swapaxes(-1, -2)).sum(axis=0).reshape(k_out, cg, *ksize)
-        # many channels on small planes: that (N, K, C) temporary would outgrow the input
-        # (N=128, 512 channels at 4×4: 129 against 12 MB, 75–197 against 13–18 ms)
+        # many channels on small planes: that (N, K, C) temporary would outgrow the input (ten
+        # times its size for a 512-channel layer at 4×4), and writing it costs more than the sum
         return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
     if xpad is None and direct_ok(x, (k_out, cg, *ksize), g, stride):
         return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)

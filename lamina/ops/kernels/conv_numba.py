@@ -9,8 +9,12 @@ and the NCHW → padded NHWC copy
 :mod:`lamina.ops.kernels.im2col` and :mod:`lamina.ops.kernels.conv_depthwise` does the same
 work; the tests run both paths against torch. Set ``LAMINA_NO_NUMBA=1`` to force NumPy.
 
+Fork: numba's threading layers do not survive ``fork`` (a GNU OpenMP team started in the
+parent terminates a child that starts a parallel kernel), so in a forked child
+(:func:`lamina.runtime.in_forked_child`) every kernel runs its serial build.
+
 (A numba im2col loop was measured too: the NumPy ``sliding_window_view`` copy from a
-channels-last input is already at memory speed, 11 ms against numba's 58 ms for the 3×3
+channels-last input is already at memory speed and was several times faster on the 3×3
 benchmark layer. :mod:`.colgemm_numba` builds columns faster with one ``memcpy`` per run of
 contiguous values, a few hundred rows at a time.)
 
@@ -22,11 +26,13 @@ test. Column layout: ``cols[n, o0, o1, o2, k0, k1, k2, c]``.
 from __future__ import annotations
 
 import os
+import threading
 import types
 from typing import Any
 
 import numpy as np
 
+from ... import runtime
 from . import numba_team, threads
 
 __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwise_fwd_cl3d", "depthwise_gx_cl3d",
@@ -36,9 +42,8 @@ __all__ = ["AVAILABLE", "start_threads", "compile_pair", "col2im_cl3d", "depthwi
 
 AVAILABLE = False
 # elements of the first argument from which the parallel build runs (read at each call): below
-# it, waking the pool costs more than the second core gives (a resnet20 training step: 125–135
-# ms with 2**22 against 135–235 ms with 2**16, run to run; with BLAS on one thread, see
-# threads.py, 2**20 and 2**21 were no better on resnet18 and 2**18 was 1.6× slower)
+# it, waking the pool costs more than the second core gives (chosen on bench/bench_models.py's
+# resnet20 and resnet18 steps; smaller thresholds were slower or no better)
 PARALLEL_MIN_SIZE = 1 << 22
 # channels from which the NCHW → NHWC copy takes 16 channels at a time (to_channels_last_wide)
 WIDE_CHANNELS = 64
@@ -63,21 +68,16 @@ _to_channels_last_par: Any = None
 
 
 def start_threads() -> None:
-    """Start numba's thread pool now (a no-op without numba). A process that also uses torch
-    calls this before ``import torch``: numba then runs on its own OpenMP runtime, with the wait
-    policy set below, rather than on torch's (see ``bench/_harness.py``)."""
-    if AVAILABLE:
+    """Start numba's thread pool now (a no-op without numba or in a forked child). A process
+    that also uses torch calls this before ``import torch``: numba then runs on its own OpenMP
+    runtime, with the wait policy :func:`lamina.runtime.tune` set, rather than on torch's (see
+    ``bench/_harness.py``)."""
+    if AVAILABLE and not runtime.in_forked_child():
         x = np.zeros((1, 1, 1, 2), np.float32)
         _to_channels_last_par(x, np.zeros((1, 1, 2, 1), np.float32), 0, 0)
 
 
 if not os.environ.get("LAMINA_NO_NUMBA"):
-    # numba's OpenMP threads sleep as soon as a kernel ends instead of spinning for a while (the
-    # libgomp default): spinning threads steal the cores from BLAS's threads and from the next
-    # kernel on a small machine (a resnet20 training step took 540 ms with the default against
-    # 165 ms with this, on 2 cores). Read once, when numba starts its thread pool; a value the
-    # user set is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:  # numba is an optional accelerator: any failure leaves the NumPy path in charge
         import numba as _nb
         from numba import prange
@@ -170,7 +170,7 @@ if AVAILABLE:
     # of output columns whose input lies inside the image is computed once, so the innermost loop
     # runs over a contiguous row with no bounds test. Indices are cast to unsigned: with signed
     # ones numba adds a negative-index wraparound select per element, which stops LLVM from
-    # vectorizing (measured 14 ms against 4.4 ms for the depthwise benchmark layer). Weights are
+    # vectorizing (several times slower on the depthwise benchmark layer). Weights are
     # ``w (K, C/g, k0, k1)``; the forward runs one (image, output channel) plane per task, the
     # input gradient one (image, input channel) plane, the weight gradient one (output channel,
     # input channel of its group) pair.
@@ -186,8 +186,8 @@ if AVAILABLE:
         return lo, hi
 
     # Depthwise (one input and one output channel per group, ``w (C, k0, k1)``): the same loops
-    # without the channel loops, which run twice as fast as the general ones below on the
-    # depthwise benchmark layer (5.5 against 10 ms forward).
+    # without the channel loops, which run about twice as fast as the general ones below on the
+    # depthwise benchmark layer.
 
     def _depthwise_fwd_nc2d(x, w, y, s0, s1, d0, d1, p0, p1, bias):  # pragma: no cover - compiled
         """``y[n, c, a, b] = bias[c] + Σ_ij x[n, c, a·s0 + i·d0 − p0, b·s1 + j·d1 − p1]·w[c, i, j]``
@@ -352,7 +352,8 @@ if AVAILABLE:
     # and "full-width" output planes ``yf (N, K, O0·E1)``: output position ``q = a·E1 + b`` reads
     # ``xp[q + i·d0·E1 + j·d1]``, so each tap is one long contiguous multiply-add over the whole
     # plane (the ``E1 − O1`` columns past each output row are garbage, cropped by the caller; the
-    # extra input row keeps their reads inside the array). LeNet's first layer: 1.7 -> 0.3 ms.
+    # extra input row keeps their reads inside the array). Few input channels (a network's first
+    # layer) gain most: there the per-row loops above are too short to vectorize.
 
     def _flat_fwd(xp, w, yf, d0, d1, e1, bias):  # pragma: no cover - compiled
         """``yf[n, k, q] = bias[k] + Σ_cij xp[n, g·Cg + c, q + i·d0·e1 + j·d1]·w[k, c, i, j]``."""
@@ -422,9 +423,9 @@ if AVAILABLE:
     def _to_channels_last_wide(x, out, p0, p1):  # pragma: no cover - compiled
         """:func:`_to_channels_last` for 64+ channels: 16 channels at a time with the channel
         loop innermost (contiguous writes; 16 source rows stay in the cache). One image row of
-        64 channels × 32 is 4 KB apart per channel, which makes the row-at-a-time loop thrash:
-        8 MB (N=32, 64 channels, 32×32) 1.9–2.1 against 3.7–4.3 ms on one thread; 128 channels
-        4.5 against 8.1 ms; at 16–32 channels this order is the slower one (0.40 against 0.19 ms)."""
+        64 channels × 32 is 4 KB apart per channel, which makes the row-at-a-time loop thrash
+        (about twice as slow at 64 and 128 channels); at 16–32 channels the rows fit the cache and
+        this order is the slower one."""
         n_, c_, h_, w_ = x.shape
         for t in prange(n_ * h_):
             n = t // h_
@@ -453,6 +454,17 @@ if AVAILABLE:
                     for w in range(w_):
                         orow[np.uint64(p1 + w), np.uint64(c)] = xr[np.uint64(w)]
 
+    runtime_state = runtime._state  # read at each call: a dict lookup, not a function call
+    # LAMINA_NUM_THREADS sizes numba's teams too: numba's own size is read from NUMBA_NUM_THREADS
+    # when numba is imported (lamina sets no variable), so each calling thread's team is cut to
+    # lamina's count before its first parallel kernel (numba's setting is per calling thread)
+    _size_from_env = bool(os.environ.get("LAMINA_NUM_THREADS"))
+    _sized = threading.local()
+
+    def _size_team() -> None:
+        _nb.set_num_threads(min(threads.get_num_threads(), _nb.config.NUMBA_NUM_THREADS))
+        _sized.done = True
+
     def compile_pair(fn: Any, min_size: int | None = None, **flags: Any) -> Any:
         """A parallel build for large arrays and a serial one for small ones (waking the
         thread pool costs more than a few thousand multiply-adds, more so on a busy machine):
@@ -466,6 +478,11 @@ if AVAILABLE:
         twin.__qualname__ = fn.__qualname__ + "_serial"
         ser = _nb.njit(cache=True, nogil=True, **flags)(twin)
         def parallel(*args: Any) -> None:  # numba's team pinned away from this thread first
+            if runtime_state["forked"]:  # the parent's threading layer is unusable here
+                ser(*args)
+                return
+            if _size_from_env and not getattr(_sized, "done", False):
+                _size_team()
             numba_team.pin_team()
             par(*args)
 
@@ -481,8 +498,8 @@ if AVAILABLE:
     depthwise_fwd_cl3d = compile_pair(_depthwise_fwd_cl3d)
     depthwise_gx_cl3d = compile_pair(_depthwise_gx_cl3d)
     depthwise_gw_cl3d = compile_pair(_depthwise_gw_cl3d)
-    # the transposing copy runs at a fraction of memory speed on one thread (8 MB: 4.3 ms, 1.8 ms
-    # on two): in parallel from a quarter of PARALLEL_MIN_SIZE (as set at import)
+    # the transposing copy runs at a fraction of memory speed on one thread, so it goes parallel
+    # from a quarter of PARALLEL_MIN_SIZE (as set at import)
     to_channels_last = compile_pair(_to_channels_last, PARALLEL_MIN_SIZE // 4)
     to_channels_last_wide = compile_pair(_to_channels_last_wide, PARALLEL_MIN_SIZE // 4)
     _to_channels_last_par = to_channels_last.parallel

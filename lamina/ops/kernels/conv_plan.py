@@ -21,10 +21,9 @@ __all__ = ["COLUMN_CHUNK_BYTES", "PARALLEL_MIN_BYTES", "FUSED_PIECE_BYTES", "FUS
 COLUMN_CHUNK_BYTES = 16 * 2**20
 
 
-# below this many column bytes in all, one chunk: a hand-off to another thread costs 0.05–0.1 ms
-# (see threads.py). LeNet's c3 layer (3.8 MB of columns) gains from two chunks since the pool's
-# threads are pinned: forward 0.75 -> 0.53 ms, forward + backward 4.4 -> 3.4 ms (a slow minute)
-# against 4 MB here
+# below this many column bytes in all, one chunk: a hand-off to another thread costs about as
+# much as copying that many bytes (see threads.py). LeNet's c3 layer (3.8 MB of columns) gains
+# from two chunks where the pool's threads are pinned (a tuned process)
 PARALLEL_MIN_BYTES = 1 << 21
 
 

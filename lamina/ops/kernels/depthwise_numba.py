@@ -6,8 +6,8 @@ for the last taps' overrun into the garbage columns past each row): each kernel 
 contiguous multiply-add over the whole plane. The row-at-a-time kernels of :mod:`.conv_numba`
 (which serve the strided depthwise convs) run each tap over one output row, 32 floats in
 MobileNet-sized layers: shorter than the 64-float AVX-512 loop LLVM builds, so those rows ran
-in its scalar remainder. N=32, 128 channels, 32×32, 3×3: forward 8.3 → 3.1 ms on one thread,
-4.4 → 1.8 ms on two. ``chunks`` splits the planes among the threads, each chunk with scratch
+in its scalar remainder (the depthwise benchmark layer's forward runs over twice as fast here).
+``chunks`` splits the planes among the threads, each chunk with scratch
 planes of its own (allocated once per chunk; the padding stays zero, each plane fills the inside).
 """
 

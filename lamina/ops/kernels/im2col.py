@@ -4,8 +4,9 @@
 column matrix; ``col2im`` is its adjoint: it adds each row back onto the positions it came from
 (pixels shared by overlapping windows receive the sum).
 
-Internally the work is channels-last (see ``PERFORMANCE_NOTES.md``: building columns from NCHW
-is 4× slower): the input is first copied once into a zero-padded ``xpad (N, *E, C)``, and::
+Internally the work is channels-last (building columns from NCHW is several times slower: the
+windows' reads would stride over whole planes; see ``bench/README.md``): the input is first
+copied once into a zero-padded ``xpad (N, *E, C)``, and::
 
     cols[n, o_1, …, o_d, k_1, …, k_d, c]  =  xpad[n, o_1·s_1 + k_1·d_1, …, c]
 
@@ -119,8 +120,8 @@ def im2col_view(xpad: Any, ksize: Sequence[int], stride: Sequence[int], dilation
         if o > 0 and k > 0 and (o - 1) * s + d * (k - 1) >= e:
             raise ValueError(f"im2col: windows ({o} outputs, stride {s}, kernel {k}, dilation {d}) "
                              f"overrun the padded input of extent {e}")
-    # one as_strided call (sliding_window_view's checks cost 15–20 µs a call, a tenth of a small
-    # conv's column copy)
+    # one as_strided call (sliding_window_view's checks cost a noticeable part of a small conv's
+    # column copy)
     steps = [a * s for a, s in zip(st[1:1 + nd], stride)]
     taps = [a * d for a, d in zip(st[1:1 + nd], dilation)]
     return np.lib.stride_tricks.as_strided(xpad, (xpad.shape[0], *out, *ksize, xpad.shape[-1]),

@@ -1,14 +1,13 @@
 """Pinning numba's worker threads away from the thread that starts a parallel kernel.
 
-numba's OpenMP threads sleep between kernels (``OMP_WAIT_POLICY=PASSIVE``, see
-:mod:`.conv_numba`). Woken for the next kernel, Linux often queues them on the caller's own
-CPU, so the "parallel" kernel runs on one core: on the 2-vCPU VM after any pause of 0.1 s or
-more, and then for every kernel after it (a compute-bound ``prange`` loop: 1.06 ms against 0.57
-pinned, 1.05 on one thread). :func:`pin_team` pins the team's threads to the other CPUs, as
-:mod:`.threads` does for lamina's pool; numba's threading layer keeps a team per calling
-thread, so the team's thread ids are found (once, by a tiny parallel kernel) and remembered per
-calling thread. Only the ``omp`` and ``workqueue`` layers are pinned (``tbb`` hands work to
-threads of its own choosing).
+In a tuned process (:func:`lamina.runtime.tune`) numba's OpenMP threads sleep between kernels
+(``OMP_WAIT_POLICY=PASSIVE``). Woken for the next kernel, Linux often queues them on the
+caller's own CPU, so the "parallel" kernel runs on one core. There :func:`pin_team` pins the
+team's threads to the other CPUs, as :mod:`.threads` does for lamina's pool; numba's threading
+layer keeps a team per calling thread, so the team's thread ids are found (once, by a tiny
+parallel kernel) and remembered per calling thread. Only the ``omp`` and ``workqueue`` layers
+are pinned (``tbb`` hands work to threads of its own choosing). Outside a tuned process
+nothing is pinned.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import runtime
 from . import threads
 
 __all__ = ["pin_team", "team_ids"]
@@ -94,8 +94,8 @@ _failed = [False]
 def pin_team() -> None:
     """Pin this thread's numba team to CPUs other than this thread's (see the module's text).
     Pinning is only an optimisation: a failure turns it off for the process, with a warning,
-    and never reaches the kernel's caller."""
-    if _gettid is None or _failed[0]:
+    and never reaches the kernel's caller. A no-op unless :func:`lamina.runtime.pinning`."""
+    if _gettid is None or _failed[0] or not runtime.pinning():
         return
     try:
         if not threads.pin_others(team_ids(), _local.memo):  # one of them has ended

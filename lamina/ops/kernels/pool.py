@@ -119,8 +119,8 @@ def _arg_dtype(g: PoolGeom) -> Any:
 
 def _fast_2d(x: Any, g: PoolGeom) -> bool:
     """The numba forward runs on channels-last inputs (channels vectorize in its inner loop);
-    an NCHW input keeps the NumPy forward (one ``maximum`` per offset, 1.1 ms for 2×2 on the
-    benchmark layer against 16 ms for the compiled loop over single elements)."""
+    an NCHW input keeps the NumPy forward (one ``maximum`` per offset over whole planes, much
+    faster there than a compiled loop over single elements)."""
     return (use_numba() and len(g.kernel) == 2 and x.dtype in (xp.float32, xp.float64) and x.size > 0
             and x.ndim == 4 and is_channels_last(x))
 
@@ -292,9 +292,8 @@ def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
     """Sum of each window divided by ``div``. The window is a box, so the sum is taken one dim
     at a time, the last first: ``2k`` strided adds instead of ``k²`` for a 2-D window, and the
     second pass reads whole rows. (Adding the ``k²`` strided slices of the input straight into
-    the output ran 2.5–8× slower for some relative placements of the two arrays in memory: a
-    2×2 pool of a 8 MB input took 1.0 ms, 2.9 ms at the 90th percentile of 60 placements,
-    5.3 ms at worst; one dim at a time 0.9, 1.0 and 1.3 ms.)"""
+    the output ran several times slower for some relative placements of the two arrays in
+    memory, cache-set conflicts; one dim at a time is steady.)"""
     y = pad_spatial(x, g.padding, g.pad_after, 0.0)
     nd = len(g.kernel)
     owned = False  # y is an array of this function's (so it may be divided in place)

@@ -1,15 +1,13 @@
 """lamina's CPU threads: one set of worker threads for the matrix products and the chunked
-kernels, with NumPy's BLAS kept on one thread.
+kernels, with NumPy's BLAS on one thread while they run.
 
 Why lamina splits the work itself: NumPy's OpenBLAS runs a large product on threads of its own,
-and those threads then spin for about 0.1 s waiting for the next call. On a small machine they
-take the cores that lamina's next kernels (compiled loops, small products, the Winograd
-transforms) need: on 2 cores a resnet20 training step spent its Winograd convolutions' time
-(92 ms) almost single-threaded, and splitting those convolutions over two threads gained
-nothing until OpenBLAS stopped spinning (58–66 ms then). So, when lamina is imported, NumPy's
-OpenBLAS is set to one thread (found through ``/proc/self/maps``; on other platforms and BLAS
-builds nothing is changed, and lamina then runs its products and chunks in the calling thread
-so as not to compete with BLAS's threads), and
+and those threads then spin for a while waiting for the next call. On a small machine they take
+the cores that lamina's next kernels (compiled loops, small products, the Winograd transforms)
+need. So lamina's kernels run with BLAS on one thread (:class:`lamina.runtime.blas_one_thread`,
+for the duration of their own calls; :func:`lamina.runtime.tune` does it for the whole process)
+where threadpoolctl finds a BLAS whose threads it controls (elsewhere lamina runs its products
+and chunks in the calling thread so as not to compete with BLAS's threads), and
 
 - :func:`matmul` cuts a large product into row (or column, or batch) blocks, one per thread;
 - :func:`run_parts` runs the parts of a chunked kernel (each a NumPy product or a compiled loop
@@ -19,22 +17,19 @@ so as not to compete with BLAS's threads), and
 set how many threads: by default the CPUs this process may use, or ``LAMINA_NUM_THREADS``.
 One :func:`run_parts` call holds the pool at a time: work that a pool thread hands out again,
 or that another thread starts meanwhile, runs in the thread that starts it (no nested waits,
-no deadlock). DataLoader workers use one thread, as torch's do.
+no deadlock). DataLoader workers use one thread, as torch's do. A forked child starts without
+the parent's pool threads and builds a pool of its own when it first needs one.
 
-Where the workers run: each hand-off pins the pool's threads to CPUs other than the one the
-calling thread is on (Linux; ``LAMINA_PIN_THREADS=0`` before import leaves them free). Left free, a woken
-worker is often queued on the caller's own CPU, so the two run one after the other: on the
-2-vCPU VM that happened after every pause of 0.1 s or more, and then for every hand-off after
-it (LeNet's c3 columns and product in two halves: 0.65 ms unpinned against 0.37–0.40 ms pinned,
-one thread 0.61 ms). numba's OpenMP threads are pinned the same way before each parallel kernel
-(:mod:`.numba_team`). The caller itself is never pinned.
+Where the workers run: in a tuned process (:func:`lamina.runtime.tune`, unless
+``LAMINA_PIN_THREADS=0``) each hand-off pins the pool's threads to CPUs other than the one the
+calling thread is on (Linux). Left free, a woken worker is often queued on the caller's own CPU,
+so the two run one after the other. numba's OpenMP threads are pinned the same way before each
+parallel kernel (:mod:`.numba_team`). The caller itself is never pinned.
 
-The trade-off: handing work to another thread and waiting for it costs about 0.1 ms here, so
-mid-sized products (below :data:`SPLIT_MIN_WORK`) run on one thread, where OpenBLAS's spinning
-threads used to split them: LeNet's c3 layer (a 6400 × 150 @ 150 × 16 product) is about 1.2×
-slower, a 784-256-10 MLP step 1.1–1.3× slower; CNN training steps are faster (resnet20 on 2
-cores: 140 → 100–125 ms). ``LAMINA_KEEP_BLAS_THREADS=1`` (before importing lamina) keeps
-OpenBLAS as it was, for workloads made of large products.
+The trade-off: handing work to another thread and waiting for it costs about as much as a
+product of :data:`SPLIT_MIN_WORK` multiply-adds, so smaller products run on one thread, where
+OpenBLAS's own threads would have split them. ``LAMINA_KEEP_BLAS_THREADS=1`` (before importing
+lamina) leaves BLAS's threads alone and products unsplit, for workloads made of large products.
 """
 
 from __future__ import annotations
@@ -48,13 +43,14 @@ from typing import Any
 
 import numpy as np
 
+from ... import runtime
+
 __all__ = ["get_num_threads", "set_num_threads", "set_pool_threads", "run_parts", "parallel_slots", "busy",
            "matmul", "blas_controlled", "pin_others", "SPLIT_MIN_WORK", "SMALL_GEMM", "small_gemm_rows",
            "matmul_pieces", "matmul_t_pieces"]
 
 # multiply-adds from which a product is split over the threads: handing work to another thread
-# and waiting for it costs about 0.1 ms on the 2-core VM (waking an idle core), a thread's time
-# for some 5·10⁶ multiply-adds
+# and waiting for it (waking an idle core) costs about as much as a few million multiply-adds
 SPLIT_MIN_WORK = 1 << 24
 # rows (or columns) per block at least: thinner blocks run at a fraction of BLAS's speed
 _MIN_BLOCK = 32
@@ -77,73 +73,25 @@ def _default_threads() -> int:
 
 
 def _openblas_libs() -> list[Any]:
-    """Every OpenBLAS this process has loaded (Linux: found through ``/proc/self/maps``)."""
-    try:  # mapped paths need not be UTF-8
-        with open("/proc/self/maps", errors="surrogateescape") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
-    except (OSError, ValueError):  # pragma: no cover - not Linux
-        return []
+    """Every OpenBLAS that threadpoolctl found loaded in this process, opened by ctypes (for
+    symbols of its own, such as the CBLAS entry points the compiled column-GEMM kernels call)."""
     libs = []
-    for path in paths:
+    for info in runtime.blas_info():
+        if info.get("internal_api") != "openblas":
+            continue
         try:
-            libs.append(ctypes.CDLL(path))
-        except OSError:  # pragma: no cover - a mapping that cannot be opened again
+            libs.append(ctypes.CDLL(info["filepath"]))
+        except OSError:  # pragma: no cover - a library that cannot be opened again
             continue
     return libs
 
 
-def _symbol(lib: Any, stem: str) -> Any:
-    """``lib``'s function ``stem`` under the names OpenBLAS builds give it (scipy's prefixed,
-    64-bit-integer builds suffixed), or None."""
-    for name in (f"scipy_{stem}64_", f"scipy_{stem}", f"{stem}64_", stem):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            return fn
-    return None
-
-
-def _openblas_setters() -> list[Any]:
-    """``openblas_set_num_threads`` of every OpenBLAS this process has loaded (Linux only; none
-    with ``LAMINA_KEEP_BLAS_THREADS=1``, which leaves BLAS its own threads and products unsplit)."""
-    if os.environ.get("LAMINA_KEEP_BLAS_THREADS", "").strip() == "1":
-        return []
-    found = []
-    for lib in _openblas_libs():
-        fn = _symbol(lib, "openblas_set_num_threads")
-        if fn is not None:
-            fn.argtypes = [ctypes.c_int]
-            fn.restype = None
-            found.append(fn)
-    return found
-
-
-# OpenBLAS's kernels for AVX-512 cores (SkylakeX, and Cooperlake and SapphireRapids, which reuse
-# them; this Zen 4 VM gets SkylakeX) multiply small products, m·n·k ≤ 100³ with B not transposed,
-# without packing their operands first. Measured here, one thread: a 6400 × 150 @ 150 × 16
-# product (LeNet's c3 forward) 0.39 ms whole against 0.29 ms in 416-row pieces (0.42 ms in
-# 417-row ones, just past the limit); 16 → 6 output channels 0.33 → 0.17 ms, 32 0.68 → 0.58,
-# 64 no gain; float64 likewise. On other cores the pieces only add calls.
+# OpenBLAS builds for some cores multiply small products (m·n·k ≤ 100³, B not transposed) without
+# packing their operands first, and there a product cut into pieces within that bound runs faster
+# than whole. Which builds do is not something lamina can ask: the pieces are off unless
+# ``LAMINA_SMALL_GEMM=1`` (measure with bench/bench_conv.py before turning it on).
 SMALL_GEMM_WORK = 100**3
-_SMALL_GEMM_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
-
-
-def _openblas_small_gemm() -> bool:
-    """Whether NumPy's OpenBLAS runs on one of :data:`_SMALL_GEMM_CORES` (``LAMINA_SMALL_GEMM``
-    0 or 1 overrides)."""
-    env = os.environ.get("LAMINA_SMALL_GEMM", "").strip()
-    if env in ("0", "1"):
-        return env == "1"
-    names = []
-    for lib in _openblas_libs():
-        fn = _symbol(lib, "openblas_get_corename")
-        if fn is not None:
-            fn.argtypes = []
-            fn.restype = ctypes.c_char_p
-            names.append((fn() or b"").decode("ascii", "replace").lower())
-    return bool(names) and all(name in _SMALL_GEMM_CORES for name in names)
-
-
-SMALL_GEMM = _openblas_small_gemm()
+SMALL_GEMM = os.environ.get("LAMINA_SMALL_GEMM", "").strip() == "1"
 
 
 # pieces thinner than this gain nothing (64 output channels: 104-row pieces, no faster)
@@ -155,7 +103,7 @@ def small_gemm_rows(k: int, n: int) -> int:
     kernels (:data:`SMALL_GEMM_WORK`), or 0 where there are none, where BLAS keeps threads of
     its own (``LAMINA_KEEP_BLAS_THREADS=1``: it would split the whole product), or where the
     pieces would be thinner than :data:`SMALL_GEMM_MIN_ROWS`."""
-    if not (SMALL_GEMM and _BLAS_SETTERS) or k * n <= 0:  # BLAS left its own threads: whole products
+    if not (SMALL_GEMM and runtime.blas_controlled()) or k * n <= 0:  # BLAS left its own threads: whole products
         return 0
     rows = SMALL_GEMM_WORK // (k * n)
     return rows if rows >= SMALL_GEMM_MIN_ROWS else 0
@@ -184,12 +132,9 @@ def matmul_t_pieces(a: Any, b: Any, piece: int) -> Any:
     return total
 
 
-_BLAS_SETTERS = _openblas_setters()
-
-
 def blas_controlled() -> bool:
-    """Whether lamina keeps NumPy's BLAS on one thread (and so splits products itself)."""
-    return bool(_BLAS_SETTERS)
+    """Whether lamina's kernels run BLAS on one thread (and so split products themselves)."""
+    return runtime.blas_controlled()
 
 
 _num_threads = 1
@@ -227,8 +172,6 @@ def _set(n: int, numba_too: bool) -> None:
         old, _pool = _pool, None
     if old is not None:
         old.shutdown(wait=False)  # a run_parts still using it keeps its own reference
-    for setter in _BLAS_SETTERS:
-        setter(1)
     if not numba_too:
         return
     from . import conv_numba
@@ -245,9 +188,8 @@ def _mark_pool_thread(registry: list[int]) -> None:
 
 
 def _pin_setup() -> Any:
-    """libc's ``sched_getcpu`` where threads can be pinned (Linux, ``LAMINA_PIN_THREADS`` not 0),
-    else None."""
-    if os.environ.get("LAMINA_PIN_THREADS", "").strip() == "0" or not hasattr(os, "sched_setaffinity"):
+    """libc's ``sched_getcpu`` where threads can be pinned (Linux), else None."""
+    if not hasattr(os, "sched_setaffinity"):
         return None
     try:
         fn = ctypes.CDLL(None).sched_getcpu
@@ -275,10 +217,10 @@ def pin_others(tids: list[int], memo: list[Any]) -> bool:
     after the calling thread's among the CPUs it may use (so none shares the caller's CPU
     unless there are more threads than other CPUs), unless ``memo[0]`` says they already are:
     it keeps the caller's CPU, its allowed CPUs and the list last pinned. A no-op where threads
-    cannot be pinned (``LAMINA_PIN_THREADS=0`` before importing lamina, not Linux with glibc,
-    one CPU allowed). Returns False, pinning nothing, where one of ``tids`` has ended (its id
-    could name another thread by now); never raises."""
-    if _getcpu is None or not tids:
+    are not pinned (a process not tuned, see :func:`lamina.runtime.pinning`; not Linux with
+    glibc; one CPU allowed). Returns False, pinning nothing, where one of ``tids`` has ended (its
+    id could name another thread by now); never raises."""
+    if _getcpu is None or not tids or not runtime.pinning():
         return True
     try:
         cpu = _getcpu()
@@ -308,7 +250,7 @@ def _acquire() -> ThreadPoolExecutor | None:
     if getattr(_local, "in_pool", False):
         return None
     with _pool_lock:
-        if _active or _num_threads == 1 or not _BLAS_SETTERS:
+        if _active or _num_threads == 1 or not runtime.blas_controlled():
             return None
         if _pool is None:
             _workers = []
@@ -349,7 +291,7 @@ def parallel_slots(parts: int) -> int:
     (1 where NumPy's BLAS keeps threads of its own: lamina's would only compete with them).
     A caller that sizes per-thread buffers by it must pass the same number to run_parts and
     index them by part, not by thread."""
-    if _active or getattr(_local, "in_pool", False) or not _BLAS_SETTERS:
+    if _active or getattr(_local, "in_pool", False) or not runtime.blas_controlled():
         return 1
     return max(1, min(_num_threads, parts))
 
@@ -366,6 +308,14 @@ def run_parts(fn: Callable[[int], object], parts: int) -> None:
         for j in range(parts):
             fn(j)
         return
+    with _ONE_THREAD:  # each part's products on one BLAS thread, as the split assumes
+        _run_on_pool(pool, fn, parts)
+
+
+_ONE_THREAD = runtime.blas_one_thread()
+
+
+def _run_on_pool(pool: ThreadPoolExecutor, fn: Callable[[int], object], parts: int) -> None:
     error: BaseException | None = None
     futures = []
     try:
@@ -402,7 +352,7 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     the leading batch dim, else rows of ``a``, else columns of ``b``). The blocks write
     disjoint parts of the result: the values are those of ``np.matmul``. Other array types
     (subclasses, CuPy) and outputs that overlap an input go to ``np.matmul`` whole."""
-    if (_num_threads == 1 or not _BLAS_SETTERS or type(a) is not np.ndarray or type(b) is not np.ndarray
+    if (_num_threads == 1 or not runtime.blas_controlled() or type(a) is not np.ndarray or type(b) is not np.ndarray
             or a.ndim < 2 or b.ndim < 2):
         return np.matmul(a, b, out=out)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -445,8 +395,4 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     return out
 
 
-# at import numba's pool is not started yet: numba reads its size from NUMBA_NUM_THREADS when
-# conv_numba imports it (after this module), so LAMINA_NUM_THREADS sizes it too
 _set(_default_threads(), numba_too=False)
-if os.environ.get("LAMINA_NUM_THREADS"):
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(_num_threads))

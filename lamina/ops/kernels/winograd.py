@@ -8,13 +8,12 @@ pair instead of 36. Per tile ``d`` (4×4) and filter ``g`` (3×3)::
 
 with the products summed over input channels, which makes them 16 independent GEMMs
 ``M[e] = V[e] @ U[e]`` of shapes ``(tiles, C) @ (C, K)`` — 2.25× fewer multiply-adds than the
-im2col GEMM, which is where a 3×3 conv spends its time (8 against 17 ms for the benchmark layer
-N=32, 64→64, 32×32). The input transform ``V = Bᵀ d B`` and the output transform ``Aᵀ M A``
-are compiled loops over channels-last data (adds only); the filter transform ``U = G g Gᵀ`` is a
-small NumPy product. Tiles are taken a few images at a time, so ``V`` and ``M`` stay within
-:data:`CHUNK_BYTES` each, and the chunks are shared among lamina's threads
-(:mod:`.threads`): each thread transforms, multiplies and transforms back its own chunks
-(a resnet20 training step on 2 cores: its Winograd convolutions 92 → 58 ms).
+im2col GEMM, which is where a 3×3 conv spends its time. The input transform ``V = Bᵀ d B`` and
+the output transform ``Aᵀ M A`` are compiled loops over channels-last data (adds only); the
+filter transform ``U = G g Gᵀ`` is a small NumPy product. Tiles are taken a few images at a
+time, so ``V`` and ``M`` stay within :data:`CHUNK_BYTES` each, and the chunks are shared among
+lamina's threads (:mod:`.threads`): each thread transforms, multiplies and transforms back its
+own chunks (so the transforms, which are memory-bound, run on every core too).
 
 Rounding: the transforms add and subtract at most four terms and scale by 1/2, so the error is
 a small multiple of the direct sum's (tests compare against torch at float32 and float64).
@@ -37,22 +36,18 @@ __all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_gr
            "CHUNK_BYTES", "MIN_CHANNELS", "MIN_CHANNELS_COLGEMM", "MIN_OUT"]
 
 # tiles are transformed a few images at a time, so that V and M stay in the cache between the
-# transforms and the GEMMs: at least one image per chunk, else at most this many bytes. (3×3
-# benchmark layer: 14 ms with 2 MB against 24 ms with 8 MB. A resnet20 step, sizes alternated
-# in one process: 143–158 ms with 512 KB, 160–175 with 1 MB, 147–228 with 2 MB, 153–248 with
-# 4 MB — the larger sizes fall into the "slow mode" of bench/README.md more often.)
+# transforms and the GEMMs: at least one image per chunk, else at most this many bytes (about
+# half an L2 per thread: larger chunks fall out of the cache and were slower on the resnet20 step)
 CHUNK_BYTES = 512 * 2**10
 # below this many input or output channels the 16 GEMMs are too thin to beat the im2col one
 MIN_CHANNELS = 16
 # ... and below this many where the im2col conv runs on colgemm_numba's kernels (a batch of
-# several images, NumPy's OpenBLAS kept on one thread by lamina). N=128, 2 threads, forward and
-# forward + backward: 16 channels at 32×32 13.3 / 36.9 ms with Winograd against 5.8 / 22.9 ms;
-# 32 at 16×16 8.2 / 21.5 against 6.8 / 21.9 (6.9 / 23.1 against 6.2 / 16.7 in another run);
-# 64 at 8×8 5.9 / 13.7 against 4.8 / 14.6, and the 64-channel benchmark layer stays faster
-# with Winograd (47 against 53 ms forward + backward)
+# several images, NumPy's OpenBLAS on one thread while lamina's kernels run): the fused column
+# GEMM, which writes no column matrix, beats Winograd's transforms on 16- and 32-channel layers,
+# while the 64-channel benchmark layer stays faster with Winograd
 MIN_CHANNELS_COLGEMM = 64
-# below this output size the overlapping 4×4 tiles read too much (512 channels at 4×4: 21 ms
-# against 14 ms for im2col; at 8×8 and up Winograd wins: 256 channels 11 against 14 ms)
+# below this output size the overlapping 4×4 tiles read too much (a 4×4 output is slower than
+# im2col; from 8×8 Winograd wins)
 MIN_OUT = 8
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -198,7 +193,7 @@ def winograd_extent(size: Sequence[int], pad_lo: Sequence[int], out: Sequence[in
 def _filter_transform(w: Any, flip: bool = False) -> Any:
     """``U[4i + j, k, c] = (G g_kc Gᵀ)[i, j]`` for ``w (K, C, 3, 3)`` (``g`` turned by 180° with
     ``flip``), shape ``(16, K, C)``, in ``w``'s dtype: one GEMM with ``G ⊗ G``, whose output is
-    already in this order (transposing a ``(K, C, 16)`` result cost 10 ms at 256 channels)."""
+    already in this order (transposing a ``(K, C, 16)`` result would be a large strided copy)."""
     t = (_KRON_FLIP if flip else _KRON).astype(w.dtype)
     k_out, c = w.shape[:2]
     return np.dot(t, w.reshape(k_out * c, 9).T).reshape(16, k_out, c)  # (np.dot: 2× matmul's speed here)

@@ -1,19 +1,19 @@
-"""Keep freed array memory for reuse (glibc's ``malloc`` settings, applied once at import).
+"""Keep freed array memory for reuse (glibc's ``malloc`` settings; part of :func:`lamina.runtime.tune`).
 
 A training step allocates and frees the same large arrays every time (activations, column
 buffers, gradients: 0.1–30 MB each). glibc serves each of them with a fresh ``mmap`` and hands
-it back to the kernel on ``free``, so every step pays page faults on all that memory again:
-a ``conv_transpose2d`` forward + backward of the benchmark (N=16, 64→32, 16×16, 4×4 stride 2)
-took 17–20 ms that way against 10–11 ms with the memory kept, on the 2-core VM. lamina
-therefore sets, for the whole process,
+it back to the kernel on ``free``, so every step pays page faults on all that memory again
+(``bench/bench_conv.py``'s transposed-conv case shows the difference). :func:`keep_freed_memory`
+sets, for the whole process, and only when asked to (:func:`lamina.runtime.tune`, which the
+``lamina`` command calls),
 
 - ``M_MMAP_THRESHOLD`` to 32 MB (glibc's maximum): blocks up to that size come from the heap,
   where freed memory is reused;
 - ``M_TRIM_THRESHOLD`` to 1 GB: up to that much free memory at the top of the heap is kept
   instead of being returned at once.
 
-The resident set of a training process therefore stays near its peak. Set
-``LAMINA_KEEP_MEMORY=0`` before importing lamina to leave glibc's defaults. Nothing is done
+The resident set of a tuned training process therefore stays near its peak, which is why this is
+not done on import. ``LAMINA_KEEP_MEMORY=0`` makes :func:`keep_freed_memory` leave glibc's defaults. Nothing is done
 on other C libraries (musl, macOS, Windows).
 """
 
