@@ -126,6 +126,9 @@ def summary(model: object, input_size: object = None, **kwargs: object) -> objec
 
 __version__ = "0.1.0"
 
+if runtime.tuned():  # tuned before the kernels imported numba, which loads scipy's BLAS too
+    runtime.rescan_blas()
+
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "get_default_dtype", "set_default_dtype", "autograd", "backend", "distributed", "nn", "optim",

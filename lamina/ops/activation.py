@@ -25,7 +25,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 def erf_array(x: Any) -> Any:
     """erf on an array: the C library's through numba where it is in use, else :func:`erf_series`."""
-    if erf_numba.erf is not None and use_numba() and x.dtype in (xp.float32, xp.float64):
+    if erf_numba.AVAILABLE and use_numba() and x.dtype in (xp.float32, xp.float64):
         return erf_numba.erf(x)
     return erf_series(x)
 

@@ -180,6 +180,17 @@ def tune(pin: bool | None = None) -> dict[str, bool]:
             "keep_memory": memory.keep_freed_memory(), "pin": _state["pin"]}
 
 
+def rescan_blas() -> None:
+    """Look for BLAS libraries again (one loaded after the first scan, e.g. scipy's, which numba's
+    import loads): a tuned process puts the new ones on one thread too."""
+    global _blas
+    with _lock:
+        _blas = None
+    if _state["tuned"]:
+        for lib in _blas_libs():
+            lib.set_num_threads(1)
+
+
 def _after_fork_in_child() -> None:
     """A lock or a scope that another parent thread held at the fork is never released here."""
     global _lock, _depth
