@@ -23,15 +23,19 @@ def _outputs(model, x):
 
 
 def _check_zoo(name, shape, **kw):
-    model = M.get_model(name, **kw)
+    _check_model(M.get_model(name, **kw), name, shape)
+
+
+def _check_model(model, name, shape, dynamic=None):
     model.train()
     for m in model.modules():  # non-trivial statistics, so batch norm is really exercised
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.copy_(lamina.randn(m.num_features) * 0.1)
             m.running_var.copy_(lamina.rand(m.num_features) + 0.5)
     names = ["input"]
-    data = to_bytes(model, lamina.randn(*shape), input_names=names, dynamic_axes=DYN if name != "deeplabv3" else
-                    {"input": {0: "batch"}, "out": {0: "batch"}})
+    if dynamic is None:
+        dynamic = DYN if name != "deeplabv3" else {"input": {0: "batch"}, "out": {0: "batch"}}
+    data = to_bytes(model, lamina.randn(*shape), input_names=names, dynamic_axes=dynamic)
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto, full_check=True)
     assert proto.ir_version <= 9  # onnxruntime 1.17 reads IR versions up to 9
@@ -66,6 +70,34 @@ def test_zoo_matches_onnxruntime(name, shape, kw):
 @pytest.mark.parametrize("name,shape,kw", ZOO_SLOW, ids=[z[0] for z in ZOO_SLOW])
 def test_zoo_matches_onnxruntime_large(name, shape, kw):
     _check_zoo(name, shape, **kw)
+
+
+class _YoloGrid(nn.Module):
+    """YOLO v1's network from the image tensor to its S×S grid (the decoding and NMS stay in Python)."""
+
+    def __init__(self, yolo):
+        super().__init__()
+        self.yolo = yolo
+
+    def forward(self, x):
+        return self.yolo.predict_grid(x)
+
+
+DETECTOR_BACKBONES = {
+    "fasterrcnn_small": lambda: M.detection.fasterrcnn_small(num_classes=3).backbone,
+    "maskrcnn_small": lambda: M.detection.maskrcnn_small(num_classes=3).backbone,
+    "yolov1": lambda: _YoloGrid(M.detection.yolov1(num_classes=3)),
+    "resnet18_fpn": lambda: M.detection.resnet_fpn_backbone(backbone_name="resnet18", trainable_layers=5),
+    "classifier_backbone": lambda: M.classifier_backbone("resnet18"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETECTOR_BACKBONES))
+def test_detector_backbones_match_onnxruntime(name):
+    """The detectors' networks (backbones, FPN, YOLO's grid head) export; the box decoding, NMS and
+    RoI sampling around them are Python, as in torchvision's exports of the same models."""
+    size = 112 if name == "yolov1" else 64
+    _check_model(DETECTOR_BACKBONES[name](), name, (2, 3, size, size), dynamic={"input": {0: "batch"}})
 
 
 class _Ops(nn.Module):
