@@ -58,7 +58,8 @@ ZOO_FAST = [("lenet5", (2, 1, 32, 32), {}), ("lenet_small", (2, 1, 8, 8), {}), (
             ("mobilenet_v2", (1, 3, 64, 64), {}), ("unet", (1, 1, 64, 64), {}),
             ("deeplabv3", (1, 3, 64, 64), {"num_classes": 5})]
 ZOO_SLOW = [("alexnet", (1, 3, 64, 64), {"num_classes": 10}), ("vgg11_bn", (1, 3, 32, 32), {"num_classes": 10}),
-            ("fcn8s", (1, 3, 64, 64), {"num_classes": 5}), ("fcn32s", (1, 3, 64, 64), {"num_classes": 5})]
+            ("fcn8s", (1, 3, 64, 64), {"num_classes": 5, "fc_channels": 64}),
+            ("fcn32s", (1, 3, 64, 64), {"num_classes": 5, "fc_channels": 64})]  # every layer, narrower fc6/fc7
 
 
 @pytest.mark.parametrize("name,shape,kw", ZOO_FAST, ids=[z[0] for z in ZOO_FAST])
