@@ -4,6 +4,7 @@ the Tensor methods (``x.relu()``, ``x + y`` …)."""
 from . import arithmetic as _arithmetic
 from . import cast as _cast
 from . import compare as _compare
+from . import einsum as _einsum
 from . import indexing as _indexing
 from . import inplace as _inplace  # noqa: F401  (attaches add_, mul_ … to Tensor)
 from . import join as _join
@@ -20,6 +21,7 @@ from .activation import erf
 from .arithmetic import *  # noqa: F403
 from .cast import *  # noqa: F403
 from .compare import *  # noqa: F403
+from .einsum import *  # noqa: F403
 from .indexing import *  # noqa: F403
 from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
@@ -33,7 +35,8 @@ from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
-    ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _indexing.__all__ + _join.__all__
+    ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
+    + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
     + _sort.__all__ + _trig.__all__
     + _unary.__all__
