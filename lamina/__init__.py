@@ -68,6 +68,7 @@ from .ops import __all__ as _ops_all
 from . import autograd, datasets, distributed, linear_model, nn, optim, transforms, utils  # noqa: E402
 from . import models, vision  # noqa: E402
 from . import accelerator, amp, backends, cuda  # noqa: E402
+from . import linalg  # noqa: E402
 from .amp import autocast
 from ._info import Size, finfo, iinfo
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …

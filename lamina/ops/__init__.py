@@ -4,6 +4,7 @@ the Tensor methods (``x.relu()``, ``x + y`` …)."""
 from . import arithmetic as _arithmetic
 from . import cast as _cast
 from . import compare as _compare
+from . import diagonal as _diagonal
 from . import einsum as _einsum
 from . import indexing as _indexing
 from . import inplace as _inplace  # noqa: F401  (attaches add_, mul_ … to Tensor)
@@ -21,10 +22,12 @@ from .activation import erf
 from .arithmetic import *  # noqa: F403
 from .cast import *  # noqa: F403
 from .compare import *  # noqa: F403
+from .diagonal import *  # noqa: F403
 from .einsum import *  # noqa: F403
 from .indexing import *  # noqa: F403
 from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
+from .matrix import det, inverse, logdet, slogdet
 from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
 from .promotion import *  # noqa: F403
@@ -35,7 +38,8 @@ from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
-    ["erf"] + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
+    ["erf", "det", "inverse", "logdet", "slogdet"] + _diagonal.__all__
+    + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
     + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
     + _sort.__all__ + _trig.__all__

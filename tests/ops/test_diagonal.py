@@ -1,0 +1,49 @@
+"""diagonal, diag_embed, diag, trace: torch's values and gradients, gradcheck, a hand case, errors."""
+
+import pytest
+import torch
+
+import lamina
+from tests.helpers import check_grads, oracle
+
+
+def ns(x):
+    return lamina if isinstance(x, lamina.Tensor) else torch
+
+
+@pytest.mark.parametrize("offset", [0, 1, -2, 5])
+@pytest.mark.parametrize("dims", [(0, 1), (1, 0), (-1, 0), (2, 1)])
+def test_diagonal_matches_torch(offset, dims):
+    oracle(lambda x: x.diagonal(offset, *dims), (3, 4, 5))
+    check_grads(lambda x: x.diagonal(offset, *dims), (2, 3, 4))
+
+
+@pytest.mark.parametrize("offset", [0, 1, -1])
+@pytest.mark.parametrize("dims", [(-2, -1), (0, 2), (2, 0), (1, 2)])
+def test_diag_embed_matches_torch(offset, dims):
+    oracle(lambda x: ns(x).diag_embed(x, offset, *dims), (2, 3))
+    check_grads(lambda x: lamina.diag_embed(x, offset, *dims), (2, 3))
+
+
+@pytest.mark.parametrize("shape,k", [((4,), 0), ((4,), 2), ((3,), -1), ((3, 4), 0), ((3, 4), 1), ((4, 3), -2)])
+def test_diag_and_trace_match_torch(shape, k):
+    oracle(lambda x: ns(x).diag(x, k), shape)
+    check_grads(lambda x: lamina.diag(x, k), shape)
+    if len(shape) == 2:
+        oracle(lambda x: x.trace(), shape)
+        oracle(lambda x: ns(x).linalg.diagonal(x, offset=k), (2,) + shape, torch_fn=lambda x: torch.linalg.diagonal(
+            x, offset=k))
+
+
+def test_hand_case_and_errors():
+    a = lamina.tensor([[1, 2, 3], [4, 5, 6]])
+    assert a.diagonal().tolist() == [1, 5] and a.diagonal(1).tolist() == [2, 6] and a.trace().item() == 6
+    assert lamina.diag(lamina.tensor([1.0, 2.0])).tolist() == [[1.0, 0.0], [0.0, 2.0]]
+    with pytest.raises(RuntimeError, match="1D or 2D"):
+        lamina.diag(lamina.zeros(2, 2, 2))
+    with pytest.raises(RuntimeError, match="cannot be identical"):
+        lamina.zeros(2, 2).diagonal(0, 1, 1)
+    with pytest.raises(RuntimeError, match="matrix"):
+        lamina.trace(lamina.zeros(3))
+    with pytest.raises(RuntimeError):
+        torch.trace(torch.zeros(3))
