@@ -13,9 +13,13 @@ from . import linalg as _linalg
 from . import moments as _moments
 from . import pad as _pad
 from . import promotion as _promotion
+from . import random_ops as _random_ops
 from . import reduce as _reduce
+from . import setops as _setops
 from . import shape as _shape
 from . import sort as _sort
+from . import stats as _stats
+from . import tiling as _tiling
 from . import trig as _trig
 from . import unary as _unary
 from .activation import erf
@@ -31,9 +35,13 @@ from .matrix import det, inverse, logdet, slogdet
 from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
 from .promotion import *  # noqa: F403
+from .random_ops import *  # noqa: F403
 from .reduce import *  # noqa: F403
+from .setops import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sort import *  # noqa: F403
+from .stats import *  # noqa: F403
+from .tiling import *  # noqa: F403
 from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
@@ -43,5 +51,5 @@ __all__ = (
     + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
     + _sort.__all__ + _trig.__all__
-    + _unary.__all__
+    + _unary.__all__ + _random_ops.__all__ + _setops.__all__ + _stats.__all__ + _tiling.__all__
 )
