@@ -8,6 +8,7 @@ from . import diagonal as _diagonal
 from . import einsum as _einsum
 from . import indexing as _indexing
 from . import inplace as _inplace  # noqa: F401  (attaches add_, mul_ … to Tensor)
+from . import inplace_index as _inplace_index
 from . import join as _join
 from . import linalg as _linalg
 from . import moments as _moments
@@ -29,6 +30,7 @@ from .compare import *  # noqa: F403
 from .diagonal import *  # noqa: F403
 from .einsum import *  # noqa: F403
 from .indexing import *  # noqa: F403
+from .inplace_index import *  # noqa: F403
 from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
 from .matrix import det, inverse, logdet, slogdet
@@ -52,4 +54,5 @@ __all__ = (
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
     + _sort.__all__ + _trig.__all__
     + _unary.__all__ + _random_ops.__all__ + _setops.__all__ + _stats.__all__ + _tiling.__all__
+    + _inplace_index.__all__
 )

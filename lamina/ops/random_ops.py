@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor, register
+from .arithmetic import where
 from .common import check_tensor, const, to_tensor
 from .inplace import apply_inplace
 
@@ -82,7 +83,8 @@ def bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Any = None) -> Tensor:
     if ((prob < 0) | (prob > 1)).any():
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     values = (_gen(generator).random(self.shape) < xp.broadcast_to(prob, self.shape)).astype(self.dtype)
-    return apply_inplace(self, "bernoulli_", lambda src: src * 0 + const(values),
+    return apply_inplace(self, "bernoulli_", lambda src: where(const(xp.ones(self.shape, dtype=bool)), const(values),
+                                                               src),
                          lambda: self.array.__setitem__(Ellipsis, values))
 
 
@@ -103,4 +105,5 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
     shape = xp.broadcast_shapes(m.shape, s.shape)
     z = _gen(generator).standard_normal(shape).astype(like.dtype)
     sample = xp.asarray(m.array + s.array * z, dtype=like.dtype)
-    return m * 0.0 + s * 0.0 + const(sample)  # torch's zero gradient for mean and std
+    # in the graph of mean and std with torch's zero gradient (not (m + s) * 0: nan where one is inf)
+    return where(const(xp.ones(shape, dtype=bool)), const(sample), m + s)
