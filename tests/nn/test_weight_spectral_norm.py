@@ -123,3 +123,28 @@ def test_register_and_remove_parametrization_keep_the_parameter_object():
         nn.utils.parametrize.register_parametrization(lm, "nope", Symmetric())
     with pytest.raises(ValueError, match="n_power_iterations"):
         nn.utils.parametrizations.spectral_norm(nn.Linear(2, 2), n_power_iterations=0)
+
+
+@pytest.mark.parametrize("make", ["linear", "convT"])
+def test_hook_spectral_norm_matches_torch_and_removes(make):
+    ctor = {"linear": lambda m: m.Linear(5, 4), "convT": lambda m: m.ConvTranspose2d(3, 2, 3)}[make]
+    shape = {"linear": (2, 5), "convT": (1, 3, 4, 4)}[make]
+    torch.manual_seed(0)
+    tm = torch.nn.utils.spectral_norm(ctor(torch.nn).double(), n_power_iterations=2)
+    lm = nn.utils.spectral_norm(ctor(nn).double(), n_power_iterations=2)
+    assert list(lm.state_dict()) == list(tm.state_dict())  # bias, weight_orig, weight_u, weight_v
+    _load(lm, tm)
+    x = np.random.default_rng(3).standard_normal(shape)
+    for _ in range(2):
+        for m in (lm, tm):
+            for p in m.parameters():
+                p.grad = None
+        _grads_match(lm, tm, x, rtol=1e-9)
+    for k, v in tm.state_dict().items():
+        np.testing.assert_allclose(lm.state_dict()[k].numpy(), v.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+    nn.utils.remove_spectral_norm(lm)
+    torch.nn.utils.remove_spectral_norm(tm)
+    assert list(lm.state_dict()) == list(tm.state_dict())
+    np.testing.assert_allclose(lm.weight.detach().numpy(), tm.weight.detach().numpy(), rtol=1e-9)
+    with pytest.raises(ValueError, match="not found"):
+        nn.utils.remove_spectral_norm(lm)
