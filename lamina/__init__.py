@@ -73,7 +73,8 @@ from .amp import autocast
 from ._info import Size, finfo, iinfo
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
-    conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
+    conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, cosine_similarity, dropout, embedding,
+    group_norm, pairwise_distance,
     instance_norm, layer_norm, max_pool1d, max_pool2d, max_pool3d, pixel_shuffle, pixel_unshuffle, prelu, selu,
 )
 from .ops.kernels import memory as _memory

@@ -46,3 +46,14 @@ def test_hand_case():
     a, b = lamina.tensor([[1.0, 0.0]]), lamina.tensor([[1.0, 1.0]])
     assert F.cosine_similarity(a, b).item() == pytest.approx(2 ** -0.5)
     assert F.normalize(lamina.tensor([[3.0, 4.0]])).tolist()[0] == pytest.approx([0.6, 0.8])
+
+
+def test_modules_and_top_level_names_match_torch():
+    oracle(lambda a, b: (nn_of(a).CosineSimilarity(dim=0, eps=1e-6))(a, b), (3, 4), (3, 4))
+    oracle(lambda a, b: (nn_of(a).PairwiseDistance(p=1.0, keepdim=True))(a, b), (3, 4), (3, 4))
+    oracle(lambda a, b: (lamina if isinstance(a, lamina.Tensor) else torch).cosine_similarity(a, b), (3, 4), (3, 4))
+    oracle(lambda a, b: (lamina if isinstance(a, lamina.Tensor) else torch).pairwise_distance(a, b), (3, 4), (3, 4))
+
+
+def nn_of(x):
+    return lamina.nn if isinstance(x, lamina.Tensor) else torch.nn
