@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
@@ -24,10 +26,19 @@ def _diag_index(rows: int, cols: int, offset: int) -> tuple[Any, Any]:
 
 
 class Diagonal(Function):
+    is_view = True  # as torch's: x.diagonal().fill_(1) writes into x
+
     @staticmethod
     def forward(ctx: Context, x: Any, offset: int, dim1: int, dim2: int) -> Any:
         ctx.shape, ctx.opts = x.shape, (offset, dim1, dim2)
-        return xp.diagonal(x, offset, dim1, dim2).copy()
+        if not isinstance(x, np.ndarray) or not x.flags.writeable:
+            return xp.diagonal(x, offset, dim1, dim2)  # read-only: an in-place change raises, never lost
+        sl = [slice(None)] * x.ndim
+        sl[dim2 if offset >= 0 else dim1] = slice(abs(offset), None)
+        start = x[tuple(sl)]
+        d = np.diagonal(start, 0, dim1, dim2)
+        # NumPy's diagonal is read-only; the same strides from the diagonal's first element give a writable view
+        return np.lib.stride_tricks.as_strided(start, d.shape, d.strides, writeable=True)
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Tensor:
@@ -63,7 +74,7 @@ def _dims(op: str, ndim: int, dim1: int, dim2: int) -> tuple[int, int]:
 
 @register("diagonal")
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    """The ``offset``-th diagonal of the planes ``(dim1, dim2)``, as the last dim (a copy; torch's is a view).
+    """The ``offset``-th diagonal of the planes ``(dim1, dim2)``, as the last dim: a view, as torch's.
 
     Example:
         >>> import lamina

@@ -47,3 +47,19 @@ def test_hand_case_and_errors():
         lamina.trace(lamina.zeros(3))
     with pytest.raises(RuntimeError):
         torch.trace(torch.zeros(3))
+
+
+def test_diagonal_is_a_view_as_torchs():
+    x = lamina.zeros(3, 4)
+    x.diagonal().fill_(1.0)
+    x.diagonal(1).add_(2.0)
+    t = torch.zeros(3, 4)
+    t.diagonal().fill_(1.0)
+    t.diagonal(1).add_(2.0)
+    assert x.tolist() == t.tolist()
+    b = lamina.zeros(2, 3, 3)
+    b.diagonal(-1, 1, 2).fill_(5.0)
+    assert b[0].tolist() == [[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 0.0]]
+    y = lamina.ones(3, 3, requires_grad=True) * 1.0
+    with pytest.raises(RuntimeError, match="view"):
+        y.diagonal().fill_(0.0)  # a view in a graph: a clear error, as for other views
