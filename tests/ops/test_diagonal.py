@@ -63,3 +63,15 @@ def test_diagonal_is_a_view_as_torchs():
     y = lamina.ones(3, 3, requires_grad=True) * 1.0
     with pytest.raises(RuntimeError, match="view"):
         y.diagonal().fill_(0.0)  # a view in a graph: a clear error, as for other views
+
+
+@pytest.mark.parametrize("dim,index", [(0, 1), (1, -1), (-1, 2)])
+def test_select_matches_torch_and_is_a_view(dim, index):
+    oracle(lambda x: x.select(dim, index), (3, 4))
+    oracle(lambda x: ns(x).select(x, dim, index), (2, 3, 4))
+    x, t = lamina.zeros(3, 4), torch.zeros(3, 4)
+    x.select(dim, index).fill_(1.0)
+    t.select(dim, index).fill_(1.0)
+    assert x.tolist() == t.tolist()
+    with pytest.raises(IndexError, match="out of range"):
+        lamina.zeros(3, 4).select(0, 3)
