@@ -33,6 +33,7 @@ from .indexing import *  # noqa: F403
 from .inplace_index import *  # noqa: F403
 from .join import *  # noqa: F403
 from .linalg import *  # noqa: F403
+from .linalg_misc import cross, matrix_power
 from .matrix import det, inverse, logdet, slogdet
 from .moments import *  # noqa: F403
 from .pad import *  # noqa: F403
@@ -48,7 +49,7 @@ from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
-    ["erf", "det", "inverse", "logdet", "slogdet"] + _diagonal.__all__
+    ["erf", "det", "inverse", "logdet", "slogdet", "cross", "matrix_power"] + _diagonal.__all__
     + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
     + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__

@@ -215,3 +215,34 @@ def test_errors_as_torch():
         lamina.linalg.qr(lamina.eye(2), mode="full")
     with pytest.raises(RuntimeError, match="full_matrices"):
         lamina.linalg.svd(lamina.randn(3, 2, requires_grad=True))
+
+
+@pytest.mark.parametrize("shapes,dim", [(((4, 3), (4, 3)), -1), (((3, 2), (3, 1)), 0), (((2, 3, 5), (1, 3, 5)), 1)])
+def test_cross_matches_torch(shapes, dim):
+    oracle(lambda a, b: ns(a).linalg.cross(a, b, dim=dim), *shapes)
+    oracle(lambda a, b: ns(a).cross(a, b, dim=dim), *shapes)
+    check_grads(lambda a, b: lamina.linalg.cross(a, b, dim=dim), *shapes)
+    assert lamina.cross(lamina.tensor([1.0, 0, 0]), lamina.tensor([0.0, 1, 0])).tolist() == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, -1, -2])
+def test_matrix_power_matches_torch(n):
+    oracle(lambda a: ns(a).linalg.matrix_power(a, n), wellcond(2, 3, 3))
+    oracle(lambda a: a.matrix_power(n), wellcond(3, 3))
+    if n:
+        check_grads(lambda a: lamina.linalg.matrix_power(a, n), wellcond(3, 3))
+
+
+def test_multi_dot_vecdot_and_matrix_rank_match_torch():
+    oracle(lambda a, b, c: ns(a).linalg.multi_dot([a, b, c]), (3,), (3, 4), (4, 2))
+    oracle(lambda a, b, c: ns(a).linalg.multi_dot([a, b, c]), (2, 3), (3, 4), (4,))
+    check_grads(lambda a, b, c: lamina.linalg.multi_dot([a, b, c]), (2, 3), (3, 4), (4, 2))
+    oracle(lambda a, b: ns(a).linalg.vecdot(a, b, dim=0), (3, 4), (3, 1))
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]])
+    for kw in ({}, dict(atol=0.5), dict(rtol=0.3), dict(hermitian=True)):
+        m = a @ a.T if kw.get("hermitian") else a
+        assert lamina.linalg.matrix_rank(lamina.tensor(m), **kw).item() == torch.linalg.matrix_rank(
+            torch.tensor(m), **kw).item()
+    assert lamina.linalg.matrix_rank(lamina.tensor(np.stack([a, np.eye(3)]))).tolist() == [2, 3]
+    with pytest.raises(RuntimeError, match="at least 2 tensors"):
+        lamina.linalg.multi_dot([lamina.eye(2)])
