@@ -27,6 +27,10 @@ from .activation import erf
 from .arithmetic import *  # noqa: F403
 from .cast import *  # noqa: F403
 from .compare import *  # noqa: F403
+from .decomp import legacy_cholesky as cholesky
+from .decomp import legacy_qr as qr
+from .decomp import legacy_svd as svd
+from .decomp import pinverse
 from .diagonal import *  # noqa: F403
 from .einsum import *  # noqa: F403
 from .indexing import *  # noqa: F403
@@ -49,7 +53,8 @@ from .trig import *  # noqa: F403
 from .unary import *  # noqa: F403
 
 __all__ = (
-    ["erf", "det", "inverse", "logdet", "slogdet", "cross", "matrix_power"] + _diagonal.__all__
+    ["erf", "det", "inverse", "logdet", "slogdet", "cross", "matrix_power", "svd", "qr", "cholesky",
+     "pinverse"] + _diagonal.__all__
     + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
     + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import backend
 from ..autograd.function import Context, Function
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, register
 from .common import check_tensor, const
 from .diagonal import diag_embed
 from .indexing import tril
@@ -314,3 +314,39 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     sv = const(s_arr) if driver in ("gelsd", "gelss") else const(xp.zeros((0,), dtype=A.dtype))
     rank_t = const(rank.astype(xp.int64)) if driver != "gels" else const(xp.zeros((0,), dtype=xp.int64))
     return LstsqResult(x.squeeze(-1) if vector else x, residuals, rank_t, sv)
+
+
+LegacySVD = namedtuple("svd", ["U", "S", "V"])
+
+
+@register("svd")
+def legacy_svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> LegacySVD:
+    """torch's older ``torch.svd``: ``(U, S, V)`` with ``V`` (not ``Vh``), reduced unless ``some=False``;
+    with ``compute_uv=False``, U and V are zero-filled square matrices (m×m, n×n), as torch's."""
+    if not compute_uv:
+        m, n = input.shape[-2:]
+        s = svdvals(input)
+        shape_u, shape_v = tuple(input.shape[:-2]) + (m, m), tuple(input.shape[:-2]) + (n, n)
+        return LegacySVD(const(xp.zeros(shape_u, dtype=input.dtype)), s, const(xp.zeros(shape_v, dtype=input.dtype)))
+    u, s, vh = svd(input, full_matrices=not some)
+    return LegacySVD(u, s, vh.mT)
+
+
+@register("qr")
+def legacy_qr(input: Tensor, some: bool = True) -> QRResult:
+    """torch's older ``torch.qr``: :func:`qr` with ``mode='reduced'`` (``some``) or ``'complete'``."""
+    return qr(input, "reduced" if some else "complete")
+
+
+@register("cholesky")
+def legacy_cholesky(input: Tensor, upper: bool = False) -> Tensor:
+    """torch's older ``torch.cholesky``: :func:`lamina.linalg.cholesky`."""
+    from .matrix import cholesky
+
+    return cholesky(input, upper=upper)
+
+
+@register("pinverse")
+def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
+    """``torch.pinverse``: :func:`pinv` with the relative cutoff ``rcond``."""
+    return pinv(input, rtol=rcond)

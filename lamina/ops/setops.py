@@ -73,6 +73,15 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neg
     return where(const(~xp.isfinite(a)), const(fill), input)
 
 
+@register("nan_to_num_")
+def nan_to_num_(self: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """In-place :func:`nan_to_num`."""
+    from .inplace import apply_inplace
+
+    return apply_inplace(self, "nan_to_num_", lambda src: nan_to_num(src, nan, posinf, neginf),
+                         lambda: self.array.__setitem__(Ellipsis, nan_to_num(self.detach(), nan, posinf, neginf).array))
+
+
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """The ``p``-norm distance between each row of ``x1`` ``(*, P, M)`` and each of ``x2`` ``(*, R, M)``:
     ``(*, P, R)``, batch dims broadcast.

@@ -246,3 +246,26 @@ def test_multi_dot_vecdot_and_matrix_rank_match_torch():
     assert lamina.linalg.matrix_rank(lamina.tensor(np.stack([a, np.eye(3)]))).tolist() == [2, 3]
     with pytest.raises(RuntimeError, match="at least 2 tensors"):
         lamina.linalg.multi_dot([lamina.eye(2)])
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 3), (2, 3, 5)])
+def test_legacy_svd_qr_cholesky_pinverse_match_torch(shape):
+    def sign_free_svd(a):
+        u, s, v = ns(a).svd(a)
+        return s, u @ v.mT, u * u, v * v
+
+    oracle(sign_free_svd, shape)
+    oracle(lambda a: tuple(a.qr()), shape)
+    oracle(lambda a: ns(a).pinverse(a), shape)
+    if shape[-1] == shape[-2]:
+        oracle(lambda a: spd(a).cholesky(upper=True), shape)
+    u, s, v = lamina.svd(lamina.randn(*shape), compute_uv=False)
+    tu, ts, tv = torch.svd(torch.randn(*shape), compute_uv=False)
+    assert u.shape == tu.shape and v.shape == tv.shape and not u.numpy().any()
+    u, s, v = lamina.svd(lamina.randn(*shape), some=False)
+    assert u.shape == torch.svd(torch.randn(*shape), some=False).U.shape
+
+
+def test_nan_to_num_in_place():
+    x = lamina.tensor([float("nan"), float("inf"), 1.0])
+    assert x.nan_to_num_(posinf=5.0) is x and x.tolist() == [0.0, 5.0, 1.0]
