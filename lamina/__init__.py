@@ -73,11 +73,13 @@ from .ops import __all__ as _ops_all
 from . import autograd, datasets, distributed, linear_model, nn, optim, transforms, utils  # noqa: E402
 from . import models, vision  # noqa: E402
 from . import accelerator, amp, backends, cuda  # noqa: E402
+from . import linalg  # noqa: E402
 from .amp import autocast
 from ._info import Size, finfo, iinfo
 from .nn.functional import (  # torch keeps these at the top level too: torch.conv2d, torch.batch_norm …
     adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout, avg_pool1d, batch_norm, bilinear, celu, conv1d,
-    conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, dropout, embedding, group_norm,
+    conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d, cosine_similarity, dropout, embedding,
+    group_norm, pairwise_distance,
     instance_norm, layer_norm, max_pool1d, max_pool2d, max_pool3d, pixel_shuffle, pixel_unshuffle, prelu, selu,
 )
 from .ops.kernels.threads import get_num_threads, set_num_threads

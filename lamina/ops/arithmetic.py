@@ -459,9 +459,17 @@ class Where(Function):
 
 
 @register("where")
-def where(condition: Any, input: Any, other: Any) -> Tensor:
-    """``input`` where ``condition`` holds, else ``other`` (all broadcast together)."""
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """``input`` where ``condition`` holds, else ``other`` (all broadcast together).
+
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: one index tensor per dim.
+    """
     cond = condition if isinstance(condition, Tensor) else const(xp.asarray(condition))
+    if input is None and other is None:
+        a = cond.array if cond.ndim else cond.array.reshape(1)
+        return tuple(const(w.astype(backend.int64)) for w in xp.nonzero(a))
+    if input is None or other is None:
+        raise TypeError("where: expected both input and other, or neither (where(condition) alone)")
     if cond.dtype != backend.bool_:
         raise TypeError(f"where: expected condition to be a bool tensor, got {cond.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two numbers: as torch.where

@@ -14,7 +14,7 @@ from ..autograd.tensor import Tensor, register
 from .arithmetic import where
 from .common import check_tensor, const, normalize_dim, to_tensor
 
-__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
+__all__ = ["select", "getitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
            "masked_fill", "masked_select", "narrow", "tril", "triu"]
 
 xp = backend.xp
@@ -349,6 +349,20 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """The elements of ``input`` where ``mask`` holds, as a 1-D tensor."""
     shape = xp.broadcast_shapes(input.shape, mask.shape)
     return getitem(input.expand(*shape), mask.expand(*shape))
+
+
+@register("select")
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, that dim removed: ``x.select(1, 2)`` is ``x[:, 2]`` (a view)."""
+    check_tensor(input, "select")
+    if input.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, input.ndim, "select")
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {tuple(input.shape)} at "
+                         f"dimension {dim}")
+    return getitem(input, (slice(None),) * d + (int(index),))
 
 
 @register("narrow")

@@ -17,7 +17,7 @@ from typing import Any
 from .. import backend
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
-from .arithmetic import add, clamp, div, mul, sub
+from .arithmetic import add, clamp, div, mul, sub, where
 from .cast import clone, to_dtype
 from .common import const, to_tensor
 from .promotion import can_cast, result_dtype
@@ -190,7 +190,8 @@ def _random_fill(name: str, draw: Any) -> None:
     def method(self: Tensor, *args: Any, generator: Any = None) -> Tensor:
         g = generator if generator is not None else backend.generator()
         values = draw(g, self.shape, *args).astype(self.dtype)
-        return apply_inplace(self, name, lambda src: mul(src, 0.0) + Tensor._wrap(values),
+        # where, not src * 0 + values: that is nan where src holds inf or nan
+        return apply_inplace(self, name, lambda src: where(const(xp.ones(self.shape, dtype=bool)), const(values), src),
                              lambda: self.array.__setitem__(Ellipsis, values))
 
     method.__name__ = name

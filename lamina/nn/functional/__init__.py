@@ -8,6 +8,8 @@ from .activation import *  # noqa: F403
 from .activation import __all__ as _activation_all
 from .conv import *  # noqa: F403
 from .conv import __all__ as _conv_all
+from .distance import *  # noqa: F403
+from .distance import __all__ as _distance_all
 from .dropout import *  # noqa: F403
 from .dropout import __all__ as _dropout_all
 from .linear import *  # noqa: F403
@@ -27,6 +29,7 @@ __all__ = (
     ["pad"]
     + _activation_all
     + _conv_all
+    + _distance_all
     + _dropout_all
     + _linear_all
     + _loss_all

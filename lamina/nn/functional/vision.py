@@ -1,16 +1,18 @@
 """Resampling with ``torch.nn.functional``'s names and signatures: ``interpolate``
 (``upsample``, ``upsample_nearest``, ``upsample_bilinear``), ``pixel_shuffle`` and
-``pixel_unshuffle`` (implemented in ``lamina.ops.resample``)."""
+``pixel_unshuffle`` (implemented in ``lamina.ops.resample``), ``grid_sample`` and ``affine_grid``
+(``lamina.ops.grid_sample``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ...autograd.tensor import Tensor
+from ...ops.grid_sample import affine_grid, grid_sample
 from ...ops.resample import interpolate, pixel_shuffle, pixel_unshuffle
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
-           "pixel_unshuffle"]
+           "pixel_unshuffle", "grid_sample", "affine_grid"]
 
 
 def upsample(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",

@@ -6,6 +6,8 @@ from .container import *  # noqa: F403
 from .container import __all__ as _container_all
 from .conv import *  # noqa: F403
 from .conv import __all__ as _conv_all
+from .distance import *  # noqa: F403
+from .distance import __all__ as _distance_all
 from .dropout import *  # noqa: F403
 from .dropout import __all__ as _dropout_all
 from .linear import *  # noqa: F403
@@ -31,6 +33,7 @@ __all__ = (
     _activation_all
     + _container_all
     + _conv_all
+    + _distance_all
     + _dropout_all
     + _linear_all
     + _loss_all
