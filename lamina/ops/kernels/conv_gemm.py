@@ -11,7 +11,7 @@ run at memory speed:
 
 Which implementation runs each pass is :mod:`.conv_select`'s choice, from the problem (shapes,
 dtype, settings, capabilities; never the memory layout): the three functions build the problem
-and run ``select(pass, problem)``. The implementations, tried in this order (:func:`_impl_tables`):
+and run ``select(pass, problem)``. The implementations, tried in this order (:func:`.conv_select.table`):
 
 - ``pointwise``: a 1×1 convolution with stride 1 and no padding: a plain batched GEMM on the NCHW
   input (no column matrix, no transpose);
@@ -495,45 +495,3 @@ def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots
     gm = gm.reshape(groups, *ksize, cg, kg).transpose(0, nd + 2, nd + 1, *range(1, nd + 1))
     return np.ascontiguousarray(gm).reshape(k_out, cg, *ksize)
 
-
-_DOCS = {
-    "pointwise": "1×1 convs with stride 1 and no padding: one batched GEMM on the NCHW arrays, no column "
-                 "matrix and no transpose (bench: conv2d 1x1 256->64).",
-    "direct": "numba, 1-/2-D, float: one channel per group (depthwise, 1-channel images), grouped convs with "
-              "windows of ≤ 64 multiply-adds, stride-1 convs with windows ≤ 32 (a first layer): compiled tap "
-              "loops on NCHW planes (bench: LeNet c1, depthwise 3x3).",
-    "winograd": "numba, 2-D 3×3 stride 1, one group, float, 16+ channels (64+ where colgemm runs), outputs "
-                "8+ per side; the input gradient for padding ≤ 2: Winograd F(2×2, 3×3) (bench: conv2d 3x3 "
-                "64->64).",
-    "depthwise": "one channel in and out per group (depthwise), any dims and dtype: ∏k multiply-adds over "
-                 "the padded channels-last copy (compiled where numba runs); where the direct kernels do "
-                 "not (3-D, numba off).",
-    "colgemm": "numba, 1–3-D, a CBLAS gemm in NumPy's OpenBLAS, BLAS kept on one thread (or small-GEMM "
-               "pieces): the columns built and multiplied a piece at a time in compiled loops, no column "
-               "matrix (bench: LeNet c3, conv2d 3x3 stride 2, conv_transpose2d 4x4).",
-    "im2col": "every conv: channels-last im2col, one GEMM per chunk of images (per group), col2im for the "
-              "input gradient; the path without numba.",
-    "reference": "every conv: NumPy einsum per kernel tap on NCHW (the yardstick tests compare with).",
-}
-
-
-def _impl_tables() -> dict[str, tuple[sel.Impl, ...]]:
-    """The ordered tables of :mod:`.conv_select`: ``{pass: (Impl, …)}``."""
-    runs = {
-        "forward": (_pointwise_forward, _direct_forward, _winograd_forward, _depthwise_forward, _colgemm_forward,
-                    _im2col_forward, _reference_forward),
-        "input_grad": (_pointwise_input_grad, _direct_input_grad, _winograd_input_grad, _depthwise_input_grad,
-                       _colgemm_input_grad, _im2col_input_grad, _reference_input_grad),
-        "weight_grad": (_pointwise_weight_grad, _direct_weight_grad, _winograd_weight_grad, _depthwise_weight_grad,
-                        _colgemm_weight_grad, _im2col_weight_grad, _reference_weight_grad),
-    }
-    tables = {}
-    for pass_, fns in runs.items():
-        supports = (sel.pointwise, sel.direct, sel.winograd(pass_), sel.depthwise, sel.colgemm, sel.always,
-                    sel.always)
-        prefers = (sel.always, sel.direct_prefers, sel.winograd_prefers(pass_), sel.always,
-                   sel.colgemm_prefers(pass_), sel.always, sel.always)
-        names = ("pointwise", "direct", "winograd", "depthwise", "colgemm", "im2col", "reference")
-        tables[pass_] = tuple(sel.Impl(nm, sup, fn, _DOCS[nm], pre)
-                              for nm, sup, fn, pre in zip(names, supports, fns, prefers))
-    return tables

@@ -214,16 +214,57 @@ def always(p: ConvProblem) -> bool:
 
 # ----------------------------------------------------------------------------- tables and choice
 
+# what each implementation supports and where it earns its place (the bench_conv case)
+_DOCS = {
+    "pointwise": "1×1 convs with stride 1 and no padding: one batched GEMM on the NCHW arrays, no column "
+                 "matrix and no transpose (bench: conv2d 1x1 256->64).",
+    "direct": "numba, 1-/2-D, float: one channel per group (depthwise, 1-channel images), grouped convs with "
+              "windows of ≤ 64 multiply-adds, stride-1 convs with windows ≤ 32 (a first layer): compiled tap "
+              "loops on NCHW planes (bench: LeNet c1, depthwise 3x3).",
+    "winograd": "numba, 2-D 3×3 stride 1, one group, float, 16+ channels (64+ where colgemm runs), outputs "
+                "8+ per side; the input gradient for padding ≤ 2: Winograd F(2×2, 3×3) (bench: conv2d 3x3 "
+                "64->64).",
+    "depthwise": "one channel in and out per group (depthwise), any dims and dtype: ∏k multiply-adds over "
+                 "the padded channels-last copy (compiled where numba runs); where the direct kernels do "
+                 "not (3-D, numba off).",
+    "colgemm": "numba, 1–3-D, a CBLAS gemm in NumPy's OpenBLAS, BLAS kept on one thread (or small-GEMM "
+               "pieces): the columns built and multiplied a piece at a time in compiled loops, no column "
+               "matrix (bench: LeNet c3, conv2d 3x3 stride 2, conv_transpose2d 4x4).",
+    "im2col": "every conv: channels-last im2col, one GEMM per chunk of images (per group), col2im for the "
+              "input gradient; the path without numba.",
+    "reference": "every conv: NumPy einsum per kernel tap on NCHW (the yardstick tests compare with).",
+}
+_NAMES = ("pointwise", "direct", "winograd", "depthwise", "colgemm", "im2col", "reference")
 _TABLES: dict[str, tuple[Impl, ...]] = {}
 
 
-def table(pass_: str) -> tuple[Impl, ...]:
-    """The ordered implementations of ``pass_`` (built on first use: the runs live in
-    :mod:`.conv_gemm`, which imports this module)."""
-    if not _TABLES:
-        from .conv_gemm import _impl_tables
+def _build_tables() -> dict[str, tuple[Impl, ...]]:
+    """``{pass: (Impl, …)}`` in :data:`_NAMES`' order; the runs are :mod:`.conv_gemm`'s."""
+    from . import conv_gemm as G  # noqa: N812 - it imports this module: imported on first use
 
-        _TABLES.update(_impl_tables())
+    runs = {
+        "forward": (G._pointwise_forward, G._direct_forward, G._winograd_forward, G._depthwise_forward,
+                    G._colgemm_forward, G._im2col_forward, G._reference_forward),
+        "input_grad": (G._pointwise_input_grad, G._direct_input_grad, G._winograd_input_grad,
+                       G._depthwise_input_grad, G._colgemm_input_grad, G._im2col_input_grad,
+                       G._reference_input_grad),
+        "weight_grad": (G._pointwise_weight_grad, G._direct_weight_grad, G._winograd_weight_grad,
+                        G._depthwise_weight_grad, G._colgemm_weight_grad, G._im2col_weight_grad,
+                        G._reference_weight_grad),
+    }
+    tables = {}
+    for pass_, fns in runs.items():
+        supports = (pointwise, direct, winograd(pass_), depthwise, colgemm, always, always)
+        prefers = (always, direct_prefers, winograd_prefers(pass_), always, colgemm_prefers(pass_), always, always)
+        tables[pass_] = tuple(Impl(nm, sup, fn, _DOCS[nm], pre)
+                              for nm, sup, fn, pre in zip(_NAMES, supports, fns, prefers))
+    return tables
+
+
+def table(pass_: str) -> tuple[Impl, ...]:
+    """The ordered implementations of ``pass_``."""
+    if not _TABLES:
+        _TABLES.update(_build_tables())
     try:
         return _TABLES[pass_]
     except KeyError:
