@@ -227,9 +227,10 @@ _DOCS = {
     "depthwise": "one channel in and out per group (depthwise), any dims and dtype: ∏k multiply-adds over "
                  "the padded channels-last copy (compiled where numba runs); where the direct kernels do "
                  "not (3-D, numba off).",
-    "colgemm": "numba, 1–3-D, a CBLAS gemm in NumPy's OpenBLAS, BLAS kept on one thread (or small-GEMM "
-               "pieces): the columns built and multiplied a piece at a time in compiled loops, no column "
-               "matrix (bench: LeNet c3, conv2d 3x3 stride 2, conv_transpose2d 4x4).",
+    "colgemm": "numba, 1–3-D, float, a CBLAS gemm in NumPy's OpenBLAS: the columns built and multiplied a "
+               "piece at a time in compiled loops, no column matrix; taken where BLAS is kept on one thread "
+               "(or small-GEMM pieces). Earns its place on the input gradient (col2im fused: bench LeNet c3, "
+               "conv_transpose2d 4x4 forward) and the weight gradient of conv2d 3x3; see bench/ablate_conv.py.",
     "im2col": "every conv: channels-last im2col, one GEMM per chunk of images (per group), col2im for the "
               "input gradient; the path without numba.",
     "reference": "every conv: NumPy einsum per kernel tap on NCHW (the yardstick tests compare with).",
