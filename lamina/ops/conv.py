@@ -24,9 +24,11 @@ from ..autograd.tensor import Tensor
 from ._ints import as_int
 from .common import check_tensor
 from .kernels import conv_gemm as K
+from .kernels.conv_select import explain as explain_conv
+from .kernels.conv_select import force as force_conv
 from .pad import pad as _pad
 
-__all__ = ["conv_nd", "conv_transpose_nd", "conv_output_size", "ntuple"]
+__all__ = ["conv_nd", "conv_transpose_nd", "conv_output_size", "ntuple", "explain_conv", "force_conv"]
 
 
 class Conv(Function):
@@ -45,7 +47,8 @@ class Conv(Function):
         x, w = ctx.saved_tensors
         stride, dilation, pad_lo, groups = ctx.opts
         nx, nw, nb = ctx.needs_input_grad
-        if nx and nw and not gy.requires_grad and K.wants_channels_last(x.array, w.array, groups, stride, pad_lo):
+        if nx and nw and not gy.requires_grad and K.wants_channels_last(x.array, w.array, groups, stride, dilation,
+                                                                        pad_lo, tuple(gy.shape[2:])):
             # both gradients read gy as channels-last rows: lay it out so once, not twice
             gy = Tensor._wrap(K.channels_last(gy.array))
         gx = ConvTranspose.apply(gy, w, None, stride=stride, dilation=dilation, pad_lo=pad_lo,

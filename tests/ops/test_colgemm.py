@@ -11,8 +11,9 @@ import torch.nn.functional as TF
 
 import lamina
 from lamina.nn import functional as F
+from lamina.ops.conv import explain_conv
 from lamina.ops.kernels import colgemm_numba as cg
-from lamina.ops.kernels import conv_direct, conv_gemm, conv_plan, threads
+from lamina.ops.kernels import conv_gemm, conv_plan, threads
 from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads
 
@@ -145,7 +146,7 @@ def test_convs_on_the_kernels_match_torch(counted, small):
             continue
         xs = rng.standard_normal((n, c, *size)).astype(dtype)
         ws = rng.standard_normal((k, c // groups, *ks)).astype(dtype)
-        if conv_direct.direct_ok(xs, ws.shape, groups, st):
+        if explain_conv(xs, ws, stride=st, padding=pd, dilation=dl, groups=groups)["forward"] == "direct":
             continue
         # pieces of 1–13 rows, set through the product's size or the columns' bytes
         rows = int(rng.integers(1, 14))

@@ -7,6 +7,7 @@ import torch
 
 import lamina
 import lamina.nn.functional as F
+from lamina.ops.conv import explain_conv, force_conv
 from lamina.ops.kernels import conv_gemm
 from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
@@ -254,8 +255,8 @@ def test_direct_kernels_match_torch(cfg, build, path, monkeypatch):
     rng = np.random.default_rng(len(cfg["x"]) + cfg["g"] + cfg["w"][0])
     xs, ws, bs = rng.standard_normal(cfg["x"]), rng.standard_normal(cfg["w"]), rng.standard_normal(cfg["w"][0])
     nd = len(cfg["x"]) - 2
-    stride = (cfg["s"],) * nd if isinstance(cfg["s"], int) else cfg["s"]
-    assert conv_direct.direct_ok(xs, ws.shape, cfg["g"], stride) == path
+    chosen = explain_conv(xs, ws, stride=cfg["s"], padding=cfg["p"], dilation=cfg["d"], groups=cfg["g"])
+    assert chosen == {p: "direct" for p in chosen} if path else "direct" not in chosen.values()
     args = (cfg["s"], cfg["p"], cfg["d"], cfg["g"])
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xs, ws, bs))
     ty = getattr(TF, f"conv{nd}d")(tx, tw, tb, *args)
@@ -277,45 +278,43 @@ def test_direct_kernels_match_torch(cfg, build, path, monkeypatch):
     ((2, 16, 11, 9), 24, 2, False),
     ((2, 32, 10, 10), 16, (1, 2), True),
 ])
-def test_winograd_matches_torch(shape, k_out, pad, cl, monkeypatch):
-    """Stride-1 3×3 convs with 16+ channels run through Winograd F(2×2, 3×3) (forward and input
-    gradient) with numba: forward and both gradients against torch, float64 and float32."""
-    from lamina.ops.kernels import winograd
-
-    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 16)  # where the colgemm kernels run, 64
+def test_winograd_matches_torch(shape, k_out, pad, cl, path):
+    """Stride-1 3×3 convs with 16+ channels run through Winograd F(2×2, 3×3) (all three passes,
+    forced where the selector would take the colgemm kernels) with numba: forward and both
+    gradients against torch, float64 and float32; without numba the other paths."""
+    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd") if path else {}
     rng = np.random.default_rng(shape[1] + k_out)
     for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
         xs = rng.standard_normal(shape).astype(dtype)
         ws = (rng.standard_normal((k_out, shape[1], 3, 3)) / 10).astype(dtype)
-        out = tuple(s + 2 * p - 2 for s, p in zip(shape[2:], (pad, pad) if isinstance(pad, int) else pad))
-        assert winograd.winograd_ok(xs, ws.shape, (1, 1), (1, 1), 1, out) == kernels.use_numba()
+        with force_conv(**passes):
+            chosen = explain_conv(xs, ws, padding=pad)
+        assert (chosen == passes) if path else ("winograd" not in chosen.values())
         tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
         ty = TF.conv2d(tx, tw, padding=pad)
         gys = rng.standard_normal(tuple(ty.shape)).astype(dtype)
         ty.backward(torch.tensor(gys))
         x_arr = np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if cl else xs
         x, w = lamina.tensor(x_arr, requires_grad=True), lamina.tensor(ws, requires_grad=True)
-        y = F.conv2d(x, w, padding=pad)
-        y.backward(lamina.tensor(gys))
+        with force_conv(**passes):
+            y = F.conv2d(x, w, padding=pad)
+            y.backward(lamina.tensor(gys))
         np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
         np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("pad", [0, 1, 2])
-def test_winograd_gradcheck_small(pad, monkeypatch):
-    """The Winograd path on shapes small enough for gradcheck and gradgradcheck (its size limits
-    lowered for the test)."""
-    from lamina.ops.kernels import winograd
-
+def test_winograd_gradcheck_small(pad):
+    """The Winograd path (all three passes forced) on shapes small enough for gradcheck and
+    gradgradcheck."""
     if not kernels.use_numba():
         pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
-    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 1)
-    monkeypatch.setattr(winograd, "MIN_OUT", 1)
-    assert winograd.winograd_ok(np.zeros((2, 3, 5, 6)), (4, 3, 3, 3), (1, 1), (1, 1), 1, (3, 4))
-    check_grads(lambda x, w, b: F.conv2d(x, w, b, padding=pad), Input((2, 3, 5, 6)), Input((4, 3, 3, 3)),
-                Input((4,)))
+    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd")
+    with force_conv(**passes):
+        assert explain_conv(np.zeros((2, 3, 5, 6)), np.zeros((4, 3, 3, 3)), padding=pad) == passes
+        check_grads(lambda x, w, b: F.conv2d(x, w, b, padding=pad), Input((2, 3, 5, 6)), Input((4, 3, 3, 3)),
+                    Input((4,)))
 
 
 def test_winograd_or_colgemm_by_channels():
@@ -334,7 +333,8 @@ def test_winograd_or_colgemm_by_channels():
                                     (4, 64, 64, 10, True), (1, 32, 32, 10, not colgemm), (4, 8, 8, 10, False),
                                     (4, 32, 64, 16, True)):  # 1.2 MB of columns in one chunk, 19 M multiply-adds
             x = np.zeros((n, c, size, size), np.float32)
-            assert conv_gemm.winograd_ok(x, (k, c, 3, 3), (1, 1), (1, 1), 1, (size, size)) == want, (n, c, k)
+            chosen = explain_conv(x, np.zeros((k, c, 3, 3), np.float32), padding=1)
+            assert (chosen["forward"] == "winograd") == want, (n, c, k)
     finally:
         threads.set_num_threads(old)
 
@@ -431,13 +431,15 @@ def test_im2col_view_is_every_window_and_checks_its_bounds():
 def test_backward_layout_of_the_output_gradient():
     """The output gradient is laid out channels-last for the backward only where its kernels read
     it so: im2col and Winograd convs, not 1×1 convs (NCHW products) nor the direct kernels."""
-    from lamina.ops.kernels import conv_direct, conv_gemm
-
     x = np.zeros((2, 48, 6, 6), np.float32)
     w1 = np.zeros((4, 48, 1, 1), np.float32)
-    assert not conv_gemm.wants_channels_last(x, w1, 1, (1, 1), (0, 0))  # a plain product
-    for w, stride, pad in ((w1, (2, 2), (0, 0)), (w1, (1, 1), (1, 1)), (np.zeros((4, 48, 3, 3), np.float32), (2, 2), (1, 1))):
-        assert not conv_direct.direct_ok(x, w.shape, 1, stride)  # im2col
-        assert conv_gemm.wants_channels_last(x, w, 1, stride, pad)
+    one = (1, 1)
+    assert not conv_gemm.wants_channels_last(x, w1, 1, one, one, (0, 0), (6, 6))  # a plain product
+    for w, stride, pad, out in ((w1, (2, 2), (0, 0), (3, 3)), (w1, one, one, (8, 8)),
+                                (np.zeros((4, 48, 3, 3), np.float32), (2, 2), one, (3, 3))):
+        assert explain_conv(x, w, stride=stride, padding=pad)["input_grad"] in ("im2col", "colgemm")
+        assert conv_gemm.wants_channels_last(x, w, 1, stride, one, pad, out)
     wd = np.zeros((48, 1, 3, 3), np.float32)  # depthwise: the direct kernels (numba) read NCHW
-    assert conv_gemm.wants_channels_last(x, wd, 48, (1, 1), (1, 1)) == (not conv_direct.direct_ok(x, wd.shape, 48, (1, 1)))
+    direct = explain_conv(x, wd, padding=1, groups=48)["input_grad"] == "direct"
+    assert direct == kernels.use_numba()
+    assert conv_gemm.wants_channels_last(x, wd, 48, one, one, one, (6, 6)) == (not direct)

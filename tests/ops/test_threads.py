@@ -13,7 +13,8 @@ import torch.nn.functional as TF
 
 import lamina
 from lamina.nn import functional as F
-from lamina.ops.kernels import conv_direct, conv_gemm, conv_plan, threads
+from lamina.ops.conv import explain_conv, force_conv
+from lamina.ops.kernels import conv_gemm, conv_plan, threads
 from lamina.ops.kernels import im2col as kernels
 
 
@@ -143,7 +144,7 @@ def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
     old = threads.get_num_threads()
     threads.set_num_threads(n_threads)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS_COLGEMM", 16)  # 16 channels: Winograd, not the colgemm kernels
+    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd")  # not the colgemm kernels
     try:
         rng = np.random.default_rng(n_threads)
         xs = rng.standard_normal((5, 16, 9, 10))
@@ -153,9 +154,10 @@ def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
         gys = rng.standard_normal(tuple(ty.shape))
         ty.backward(torch.tensor(gys))
         x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
-        assert winograd.winograd_ok(xs, ws.shape, (1, 1), (1, 1), 1, (9, 10))
-        y = F.conv2d(x, w, padding=1)
-        y.backward(lamina.tensor(gys))
+        with force_conv(**passes):
+            assert explain_conv(xs, ws, padding=1) == passes
+            y = F.conv2d(x, w, padding=1)
+            y.backward(lamina.tensor(gys))
         np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
@@ -175,7 +177,7 @@ def test_split_products_in_a_network_match_torch(many_threads, chunk_bytes, monk
     w2 = rng.standard_normal((12, 8, 3, 3)) / 5  # two groups, 72-long windows: grouped im2col
     w3 = rng.standard_normal((5, 12, 1, 1)) / 5  # 1×1: a plain product
     lw = rng.standard_normal((3, 5 * 16)) / 5
-    assert not conv_direct.direct_ok(np.zeros((7, 16, 4, 4)), w2.shape, 2, (1, 1))
+    assert explain_conv(np.zeros((7, 16, 4, 4)), w2, groups=2)["forward"] != "direct"
     shared = []
     run_parts = threads.run_parts
     monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (shared.append(parts), run_parts(fn, parts)))
@@ -206,7 +208,7 @@ def test_im2col_chunks_copy_their_images_in(many_threads, monkeypatch, padding, 
     if layout == "channels_last":
         xs = np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     ws = rng.standard_normal((7, 6, 5, 3)) / 5
-    assert not conv_direct.direct_ok(xs, ws.shape, 1, (1, 1))
+    assert explain_conv(xs, ws, padding=padding)["forward"] in ("im2col", "colgemm")
     shared = []
     run_parts = threads.run_parts
     monkeypatch.setattr(threads, "run_parts", lambda fn, parts: (shared.append(parts), run_parts(fn, parts)))
@@ -243,7 +245,7 @@ def test_im2col_products_in_small_pieces_match_torch(many_threads, monkeypatch, 
     assert threads.small_gemm_rows(6 * 25, 5) == (7 if small else 0)
     rng = np.random.default_rng(3)
     xs, ws, bs = rng.standard_normal((4, 6, 9, 8)), rng.standard_normal((5, 6, 5, 5)) / 5, rng.standard_normal(5)
-    assert not conv_direct.direct_ok(xs, ws.shape, 1, (1, 1))
+    assert explain_conv(xs, ws)["forward"] in ("im2col", "colgemm")
     x, w, b = (lamina.tensor(a, requires_grad=True) for a in (xs, ws, bs))
     y = F.conv2d(x, w, b)
     (y * y).sum().backward()

@@ -6,7 +6,7 @@ runs of one float) — the compiled loops of :mod:`.conv_numba` multiply-add inp
 output rows per kernel tap. At stride 1 they work on flat zero-padded planes, one contiguous
 multiply-add per tap over a whole plane (depthwise convs through per-thread scratch planes,
 :mod:`.depthwise_numba`; the others on a padded copy of the input); otherwise row by row on the
-input as it is, with the padding handled by the loop bounds. :func:`direct_ok` says when they run.
+input as it is, with the padding handled by the loop bounds. :mod:`.conv_select` says when they run.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from . import conv_numba, depthwise_numba, threads
-from .im2col import is_channels_last, use_numba
 
-__all__ = ["direct_ok", "direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
+__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
            "FLAT_MAX_WINDOW"]
 
 # grouped convs run on the direct kernels where one window of one output (C/g · ∏k multiply-adds)
@@ -36,21 +35,6 @@ FLAT_MAX_WINDOW = 32
 # than one might expect because in a tuned process numba's team is pinned away from the caller,
 # numba_team.py, so that a woken thread does not queue behind it)
 PARALLEL_MIN_WORK = 1 << 21
-
-
-def direct_ok(x: Any, wshape: Sequence[int], groups: int, stride: Sequence[int]) -> bool:
-    """Whether a conv of ``x`` (or the transposed conv of an output gradient ``x``) with a weight
-    of shape ``wshape`` runs on the direct kernels: numba on, 1-D or 2-D, float32/float64, ``x``
-    not channels-last underneath (the output of an im2col conv, which the column path reads with
-    no transpose), and one channel per group, a grouped conv with a short window, or a stride-1
-    conv with a shorter one."""
-    if not (use_numba() and x.ndim in (3, 4) and x.dtype in (np.float32, np.float64)) or is_channels_last(x):
-        return False
-    cg = wshape[1]
-    window = cg * prod(wshape[2:])
-    if cg == 1 or (groups > 1 and window <= DIRECT_MAX_WINDOW):
-        return True
-    return all(s == 1 for s in stride) and window <= FLAT_MAX_WINDOW
 
 
 def _planes(a: Any) -> Any:

@@ -9,20 +9,23 @@ run at memory speed:
 - :func:`conv_input_grad`: ``cols_grad = gy_rows @ w_matᵀ``, then col2im — the transposed conv;
 - :func:`conv_weight_grad`: ``gw_mat = colsᵀ @ gy_rows`` — the weight-gradient correlation.
 
-Special cases, tried in this order by each of the three functions:
+Which implementation runs each pass is :mod:`.conv_select`'s choice, from the problem (shapes,
+dtype, settings, capabilities; never the memory layout): the three functions build the problem
+and run ``select(pass, problem)``. The implementations, tried in this order (:func:`.conv_select.table`):
 
-- a 1×1 convolution with stride 1 and no padding: a plain batched GEMM on the NCHW input (no
-  column matrix, no transpose);
-- depthwise and grouped convs with short windows, 1-channel-per-group convs, and stride-1
-  convs with short windows on an NCHW input: the direct kernels of :mod:`.conv_direct` (numba);
-- stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
-- a depthwise conv on a channels-last input: compiled loops over the padded channels-last copy,
-  or ∏k multiply-adds of shifted views (NumPy);
-- the rest, where numba runs and lamina keeps NumPy's OpenBLAS on one thread:
+- ``pointwise``: a 1×1 convolution with stride 1 and no padding: a plain batched GEMM on the NCHW
+  input (no column matrix, no transpose);
+- ``direct``: depthwise and grouped convs with short windows, 1-channel-per-group convs, and
+  stride-1 convs with short windows: the direct kernels of :mod:`.conv_direct` (numba);
+- ``winograd``: stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
+- ``depthwise``: the depthwise convs the direct kernels do not take: compiled loops over the padded
+  channels-last copy, or ∏k multiply-adds of shifted views (NumPy);
+- ``colgemm``: where numba runs and lamina keeps NumPy's OpenBLAS on one thread:
   :mod:`.colgemm_numba`'s compiled loops build and multiply the columns a few hundred rows at
-  a time (sized for BLAS's small-product kernels where it has them; a product per group), so
-  no column matrix is written at all (this gains most where the column matrix outgrows the
-  L2 cache, as in LeNet's c3 layer and grouped 3×3 layers; see ``bench/README.md``).
+  a time (a product per group), so no column matrix is written at all (this gains most where
+  the column matrix outgrows the L2 cache, as in LeNet's c3 layer and grouped 3×3 layers);
+- ``im2col``: the rest: the channels-last column matrix a chunk of images at a time, one GEMM;
+- ``reference``: :mod:`.conv_reference`, NumPy per kernel tap, only when forced.
 
 Each function keeps at most one column-sized buffer alive.
 """
@@ -37,8 +40,10 @@ import numpy as np
 from ... import runtime
 from . import colgemm_numba, threads
 from . import conv_plan as plan
+from . import conv_select as sel
 from .conv_depthwise import depthwise_forward, depthwise_input_grad, depthwise_weight_grad
-from .conv_direct import direct_forward, direct_input_grad, direct_ok, direct_weight_grad
+from .conv_direct import direct_forward, direct_input_grad, direct_weight_grad
+from .conv_reference import reference_forward, reference_input_grad, reference_weight_grad
 from .im2col import (
     col2im_cl,
     copy_channels_last,
@@ -51,7 +56,6 @@ from .im2col import (
 )
 from .threads import matmul
 from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_weight_grad
-from .winograd import winograd_ok as _winograd_ok
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
            "wants_channels_last"]
@@ -62,16 +66,6 @@ def conv_out_size(size: Sequence[int], ksize: Sequence[int], stride: Sequence[in
     """``floor((S + lo + hi − d·(k − 1) − 1) / s) + 1`` per dim."""
     return tuple((sz + lo + hi - d * (k - 1) - 1) // s + 1
                  for sz, k, s, d, lo, hi in zip(size, ksize, stride, dilation, pad_lo, pad_hi))
-
-
-def _pointwise(ksize: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int], size: Sequence[int],
-               out: Sequence[int]) -> bool:
-    return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(pad_lo) and \
-        tuple(size) == tuple(out)
-
-
-def _depthwise(w: Any, groups: int) -> bool:
-    return groups > 1 and w.shape[1] == 1 and w.shape[0] == groups
 
 
 def _w_mat(w: Any, groups: int) -> Any:
@@ -107,26 +101,26 @@ def channels_last(a: Any) -> Any:
     return pad_channels_last(a, (0,) * nd, a.shape[2:]).transpose(0, nd + 1, *range(1, nd + 1))
 
 
-def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int], pad_lo: Sequence[int]) -> bool:
+def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int], dilation: Sequence[int],
+                        pad_lo: Sequence[int], out: Sequence[int]) -> bool:
     """Whether the backward of this conv reads its output gradient as channels-last rows: not
     the direct kernels' nor a 1×1 conv's, which read it NCHW (handing them a channels-last copy
     made them copy it back)."""
-    pointwise = all(k == 1 for k in w.shape[2:]) and all(s == 1 for s in stride) and not any(pad_lo)
-    return not pointwise and not direct_ok(x, w.shape, groups, stride)
+    return sel.choose("input_grad", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)[1].name \
+        not in _NCHW_READERS
 
 
-def _padded_extent(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                   out: Sequence[int], groups: int, wino: bool | None = None) -> tuple[int, ...] | None:
-    """The extent of :func:`padded_input`, or None where the conv reads no padded copy (``wino``:
-    :func:`winograd_ok` if the caller knows it)."""
-    ksize = w.shape[2:]
-    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out) or direct_ok(x, w.shape, groups, stride):
+_NCHW_READERS = ("pointwise", "direct", "reference")
+
+
+def _padded_extent(p: sel.ConvProblem, name: str) -> tuple[int, ...] | None:
+    """The extent of :func:`padded_input` for the forward implementation ``name``, or None where
+    it reads no padded copy."""
+    if name in _NCHW_READERS:
         return None
-    ext = padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out)
-    if wino is None:
-        wino = winograd_ok(x, w.shape, stride, dilation, groups, out)
-    if wino:  # whole 4×4 tiles (im2col reads a prefix)
-        ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(x.shape[2:], pad_lo, out)))
+    ext = padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out)
+    if name == "winograd":  # whole 4×4 tiles (im2col reads a prefix)
+        ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(p.size, p.pad_lo, p.out)))
     return ext
 
 
@@ -136,7 +130,8 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
     None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
     whole 4×4 tiles may need a row or column more than im2col."""
-    ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups)
+    p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)
+    ext = _padded_extent(p, impl.name)
     return None if ext is None else pad_channels_last(x, pad_lo, ext)
 
 
@@ -151,28 +146,60 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
                  return_xpad: bool = False) -> Any:
     """``y (N, K, *out)`` = the cross-correlation of ``x`` with ``w`` (torch's conv), plus ``bias (K,)``
     if given; ``xpad`` optionally gives :func:`padded_input` already made. With ``return_xpad``,
-    ``(y, xpad)``: the padded input the forward made (or was given), for the weight gradient."""
-    fill = False
-    wino = winograd_ok(x, w.shape, stride, dilation, groups, out)
-    if xpad is None:
-        ext = _padded_extent(x, w, stride, dilation, pad_lo, out, groups, wino)
-        if ext is not None:
-            xpad, fill = padded_buffer(x, pad_lo, ext)
-            if fill and (wino or _depthwise(w, groups)):
-                copy_channels_last(x, xpad, pad_lo)  # else the im2col chunks copy their images in
-                fill = False
-    if xpad is not None and wino:
-        y = winograd_conv(x, w, pad_lo, out, xpad=xpad, bias=bias)  # the bias added in its output pass
-    else:
-        y = _conv_forward(x, w, stride, dilation, pad_lo, out, groups, xpad, bias, fill)
+    ``(y, xpad)``: the padded input the forward made (or was given), for the weight gradient.
+    The implementation is :func:`.conv_select.select`'s for the ``"forward"`` pass."""
+    p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)
+    y, xpad = impl.run(p, x, w, xpad, bias)
     return (y, xpad) if return_xpad else y
 
 
-def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
-                out: Sequence[int]) -> bool:
-    """:func:`.winograd.winograd_ok`, knowing whether the colgemm kernels would take the conv."""
-    return _winograd_ok(x, wshape, stride, dilation, groups, out,
-                        colgemm=lambda: plan.colgemm_runs(x, wshape, out, groups))
+def _with_xpad(p: sel.ConvProblem, name: str, x: Any, xpad: Any, copy_now: bool) -> tuple[Any, bool]:
+    """``xpad`` made if not given, and whether the input must still be copied in (left to the
+    im2col chunks, which copy their images in parallel, unless ``copy_now``)."""
+    if xpad is not None:
+        return xpad, False
+    xpad, fill = padded_buffer(x, p.pad_lo, _padded_extent(p, name))
+    if fill and copy_now:
+        copy_channels_last(x, xpad, p.pad_lo)
+        fill = False
+    return xpad, fill
+
+
+def _pointwise_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    n, c, k_out, g = p.n, p.c, p.k, p.groups
+    wg = w.reshape(g, k_out // g, c // g)
+    y = matmul(wg, x.reshape(n, g, c // g, int(np.prod(p.out)))).reshape(n, k_out, *p.out)
+    return _add_bias(y, bias), xpad
+
+
+def _direct_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    return direct_forward(x, w, p.stride, p.dilation, p.pad_lo, p.out, p.groups, bias), xpad
+
+
+def _winograd_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    xpad, _ = _with_xpad(p, "winograd", x, xpad, True)
+    return winograd_conv(x, w, p.pad_lo, p.out, xpad=xpad, bias=bias), xpad  # the bias added in its output pass
+
+
+def _depthwise_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    xpad, _ = _with_xpad(p, "depthwise", x, xpad, True)
+    y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], p.stride, p.dilation, p.out)
+    return _add_bias(_from_rows(y, p.n, p.out), bias), xpad
+
+
+def _colgemm_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    xpad, fill = _with_xpad(p, "colgemm", x, xpad, False)
+    return _conv_forward(x, w, p.stride, p.dilation, p.pad_lo, p.out, p.groups, xpad, bias, fill, True), xpad
+
+
+def _im2col_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    xpad, fill = _with_xpad(p, "im2col", x, xpad, False)
+    return _conv_forward(x, w, p.stride, p.dilation, p.pad_lo, p.out, p.groups, xpad, bias, fill, False), xpad
+
+
+def _reference_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
+    y = reference_forward(x, w, p.stride, p.dilation, p.pad_lo, p.out, p.groups)
+    return _add_bias(y, bias), xpad
 
 
 def _add_bias(y: Any, bias: Any) -> Any:
@@ -182,21 +209,14 @@ def _add_bias(y: Any, bias: Any) -> Any:
 
 
 def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
-                  out: Sequence[int], groups: int, xpad: Any, bias: Any, fill: bool = False) -> Any:
-    """The forward of :func:`conv_forward` but Winograd's; with ``fill``, ``xpad`` has its
-    padding but not yet the input, which each chunk copies in for its images (in parallel)."""
+                  out: Sequence[int], groups: int, xpad: Any, bias: Any, fill: bool, fused_ok: bool) -> Any:
+    """The im2col forward (on the colgemm kernels with ``fused_ok`` where their arguments allow);
+    with ``fill``, ``xpad`` has its padding but not yet the input, which each chunk copies in
+    for its images (in parallel)."""
     n, c = x.shape[:2]
     k_out = w.shape[0]
     ksize = w.shape[2:]
     g = groups
-    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
-        wg = w.reshape(g, k_out // g, c // g)
-        return _add_bias(matmul(wg, x.reshape(n, g, c // g, int(np.prod(out)))).reshape(n, k_out, *out), bias)
-    if direct_ok(x, w.shape, g, stride):
-        return direct_forward(x, w, stride, dilation, pad_lo, out, g, bias)
-    if _depthwise(w, g):
-        y = depthwise_forward(xpad, _cl(w[:, 0][None])[0], stride, dilation, out)
-        return _add_bias(_from_rows(y, n, out), bias)
     wm = _w_mat(w, g)
     length = int(np.prod(out))
     y = np.empty((n * length, k_out), dtype=x.dtype)
@@ -210,7 +230,9 @@ def _conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int]
     # a piece at a time, no column matrix written (the pieces stay in cache; see colgemm_numba)
     fpiece = plan.fused_piece(piece, slots, step * length, step * length * wm.shape[1] * k_out // g,
                               wm.shape[1] * g, x.itemsize)
-    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias))
+    if fused_ok and not fpiece:  # forced where the plan would not take them
+        fpiece = plan.forced_piece(step * length, wm.shape[1] * g, x.itemsize)
+    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (w, bias)) if fused_ok else None
     if fused is not None:  # the groups' weight matrices one under the other
         w0 = np.ascontiguousarray(wm).reshape(-1, k_out // g)
         b = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
@@ -253,26 +275,56 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     """Gradient of :func:`conv_forward` with respect to ``x`` of spatial shape ``size``, which is
     also the transposed convolution of ``gy`` with ``w``: ``gx (N, C, *size)``, plus ``bias (C,)``
     if given (the transposed conv's; the im2col path starts its buffer from it instead of zeros,
-    which saves an add over a strided view, a sizeable part of a conv_transpose2d forward)."""
+    which saves an add over a strided view, a sizeable part of a conv_transpose2d forward).
+    The implementation is :func:`.conv_select.select`'s for the ``"input_grad"`` pass."""
+    p, impl = sel.choose("input_grad", (gy.shape[0], w.shape[1] * groups, *size), w.shape, gy.dtype, stride,
+                         dilation, pad_lo, gy.shape[2:], groups)
+    return impl.run(p, gy, w, bias)
+
+
+def _pointwise_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    n, c, k_out, g = p.n, p.c, p.k, p.groups
+    wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
+    gx = matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(p.out)))).reshape(n, c, *p.size)
+    return _add_bias(gx, bias)
+
+
+def _direct_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    return _add_bias(direct_input_grad(gy, w, p.size, p.stride, p.dilation, p.pad_lo, p.groups), bias)
+
+
+def _winograd_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    return _add_bias(winograd_input_grad(gy, w, p.size, p.pad_lo), bias)  # (supports: padding ≤ 2)
+
+
+def _depthwise_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    ext = padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out)
+    gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, p.stride, p.dilation)
+    return _add_bias(crop_channels_first(gpad, p.pad_lo, p.size), bias)
+
+
+def _colgemm_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    return _gemm_input_grad(gy, w, p.size, p.stride, p.dilation, p.pad_lo, p.groups, bias, True)
+
+
+def _im2col_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    return _gemm_input_grad(gy, w, p.size, p.stride, p.dilation, p.pad_lo, p.groups, bias, False)
+
+
+def _reference_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
+    return _add_bias(reference_input_grad(gy, w, p.size, p.stride, p.dilation, p.pad_lo, p.groups), bias)
+
+
+def _gemm_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                     pad_lo: Sequence[int], groups: int, bias: Any, fused_ok: bool) -> Any:
+    """The im2col input gradient: ``gy_rows @ w_matᵀ`` scattered by col2im (on the colgemm kernels
+    with ``fused_ok`` where their arguments allow)."""
     n, k_out = gy.shape[:2]
     out = gy.shape[2:]
     ksize = w.shape[2:]
     g = groups
     c = w.shape[1] * g
-    if _pointwise(ksize, stride, pad_lo, size, out):
-        wg = w.reshape(g, k_out // g, c // g).transpose(0, 2, 1)
-        gx = matmul(wg, gy.reshape(n, g, k_out // g, int(np.prod(out)))).reshape(n, c, *size)
-        return _add_bias(gx, bias)
-    if direct_ok(gy, w.shape, g, stride):
-        return _add_bias(direct_input_grad(gy, w, size, stride, dilation, pad_lo, g), bias)
-    if winograd_ok(gy, w.shape, stride, dilation, g, size):
-        gx = winograd_input_grad(gy, w, size, pad_lo)
-        if gx is not None:
-            return _add_bias(gx, bias)
     ext = padded_extent(size, ksize, stride, dilation, pad_lo, out)
-    if _depthwise(w, g):
-        gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, stride, dilation)
-        return _add_bias(crop_channels_first(gpad, pad_lo, size), bias)
     rows = _rows(gy)  # (N·L, K)
     wm = _w_mat(w, g)
     length = int(np.prod(out))
@@ -287,7 +339,9 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     # see _conv_forward
     slots, chunks, step, piece = plan.plan(n, length * kk * c * gy.itemsize, length, k_out, kk * c, g)
     fpiece = plan.fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, gy.itemsize)
-    fused = plan.fused_args(gy, gpad, fpiece, stride, dilation, ksize, out, g, (w,))
+    if fused_ok and not fpiece:  # forced where the plan would not take them
+        fpiece = plan.forced_piece(step * length, kk * c, gy.itemsize)
+    fused = plan.fused_args(gy, gpad, fpiece, stride, dilation, ksize, out, g, (w,)) if fused_ok else None
     if fused is not None:  # the column gradients made and scattered a piece at a time
         wt = np.ascontiguousarray(wm.transpose(0, 2, 1)).reshape(k_out, -1)  # each group's (K/g, ∏k·C/g) in turn
         rows = np.ascontiguousarray(rows)
@@ -321,37 +375,77 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
 def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
                      pad_lo: Sequence[int], groups: int, xpad: Any = None) -> Any:
     """Gradient of :func:`conv_forward` with respect to ``w`` of kernel shape ``ksize``:
-    ``gw (K, C/g, *ksize)``, the correlation of ``x`` with ``gy`` (``xpad`` as in :func:`conv_forward`)."""
+    ``gw (K, C/g, *ksize)``, the correlation of ``x`` with ``gy`` (``xpad`` as in :func:`conv_forward`).
+    The implementation is :func:`.conv_select.select`'s for the ``"weight_grad"`` pass."""
+    p, impl = sel.choose("weight_grad", x.shape, (gy.shape[1], x.shape[1] // groups, *ksize), x.dtype, stride,
+                         dilation, pad_lo, gy.shape[2:], groups)
+    return impl.run(p, x, gy, xpad)
+
+
+def _pointwise_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    n, k_out, g = p.n, p.k, p.groups
+    cg, kg = p.cg, k_out // g
+    xg = x.reshape(n, g, cg, int(np.prod(p.out)))
+    gyg = gy.reshape(n, g, kg, int(np.prod(p.out)))
+    if n * k_out * cg <= x.size:  # per-image products (split over the threads), then their sum
+        return matmul(gyg, xg.swapaxes(-1, -2)).sum(axis=0).reshape(k_out, cg, *p.ksize)
+    # many channels on small planes: that (N, K, C) temporary would outgrow the input (ten
+    # times its size for a 512-channel layer at 4×4), and writing it costs more than the sum
+    return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *p.ksize)
+
+
+def _direct_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    return direct_weight_grad(x, gy, p.ksize, p.stride, p.dilation, p.pad_lo, p.groups)  # reads x as it is
+
+
+def _winograd_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    return winograd_weight_grad(x, gy, p.pad_lo, xpad=xpad)  # (makes its own where xpad is too small)
+
+
+def _depthwise_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    xpad = _xpad_for(p, x, xpad)
+    gw = depthwise_weight_grad(xpad, _cl(channels_last(gy)), p.ksize, p.stride, p.dilation)  # (*k, C)
+    return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
+
+
+def _colgemm_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    return _gemm_weight_grad(x, gy, p.ksize, p.stride, p.dilation, p.pad_lo, p.groups, _xpad_for(p, x, xpad), True)
+
+
+def _im2col_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    return _gemm_weight_grad(x, gy, p.ksize, p.stride, p.dilation, p.pad_lo, p.groups, _xpad_for(p, x, xpad), False)
+
+
+def _reference_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
+    return reference_weight_grad(x, gy, p.ksize, p.stride, p.dilation, p.pad_lo, p.groups)
+
+
+def _xpad_for(p: sel.ConvProblem, x: Any, xpad: Any) -> Any:
+    """``xpad`` if given (the forward's, holding every window), else the padded input made."""
+    if xpad is None:
+        xpad = pad_channels_last(x, p.pad_lo, padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out))
+    return xpad
+
+
+def _gemm_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                      pad_lo: Sequence[int], groups: int, xpad: Any, fused_ok: bool) -> Any:
+    """The im2col weight gradient ``colsᵀ @ gy_rows`` summed over chunks (on the colgemm kernels
+    with ``fused_ok`` where their arguments allow)."""
     n, c = x.shape[:2]
     k_out = gy.shape[1]
     out = gy.shape[2:]
     nd = len(out)
     g = groups
     cg, kg = c // g, k_out // g
-    if _pointwise(ksize, stride, pad_lo, x.shape[2:], out):
-        xg = x.reshape(n, g, cg, int(np.prod(out)))
-        gyg = gy.reshape(n, g, kg, int(np.prod(out)))
-        if n * k_out * cg <= x.size:  # per-image products (split over the threads), then their sum
-            return matmul(gyg, xg.swapaxes(-1, -2)).sum(axis=0).reshape(k_out, cg, *ksize)
-        # many channels on small planes: that (N, K, C) temporary would outgrow the input (ten
-        # times its size for a 512-channel layer at 4×4), and writing it costs more than the sum
-        return np.einsum("ngkl,ngcl->gkc", gyg, xg, optimize=True).reshape(k_out, cg, *ksize)
-    if xpad is None and direct_ok(x, (k_out, cg, *ksize), g, stride):
-        return direct_weight_grad(x, gy, ksize, stride, dilation, pad_lo, g)
-    if winograd_ok(x, (k_out, cg, *ksize), stride, dilation, g, out):
-        return winograd_weight_grad(x, gy, pad_lo, xpad=xpad)
-    if xpad is None:
-        xpad = pad_channels_last(x, pad_lo, padded_extent(x.shape[2:], ksize, stride, dilation, pad_lo, out))
-    if kg == 1 and cg == 1:  # depthwise
-        gw = depthwise_weight_grad(xpad, _cl(channels_last(gy)), ksize, stride, dilation)  # (*k, C)
-        return np.ascontiguousarray(np.moveaxis(gw, -1, 0))[:, None]
     rows = _rows(gy)
     length = int(np.prod(out))
     kk = int(np.prod(ksize))
     # see _conv_forward
     slots, chunks, step, piece = plan.plan(n, length * kk * c * x.itemsize, length, kk * c, k_out, g)
     fpiece = plan.fused_piece(piece, slots, step * length, step * length * kk * c * k_out // g, kk * c, x.itemsize)
-    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (gy,))
+    if fused_ok and not fpiece:  # forced where the plan would not take them
+        fpiece = plan.forced_piece(step * length, kk * c, x.itemsize)
+    fused = plan.fused_args(x, xpad, fpiece, stride, dilation, ksize, out, g, (gy,)) if fused_ok else None
     if fused is not None:  # the columns built and multiplied a piece at a time (see _conv_forward)
         return _fused_weight_grad(np.ascontiguousarray(rows), fused, slots, chunks, length, fpiece, ksize, k_out, g)
     gms = [np.zeros((k_out, kk * cg), dtype=x.dtype) for _ in range(slots)]  # one partial sum per part
@@ -400,3 +494,4 @@ def _fused_weight_grad(rows: Any, fused: tuple[Any, tuple[int, ...], int], slots
     # (g, *k, C/g, K/g) -> (g, K/g, C/g, *k) -> (K, C/g, *k)
     gm = gm.reshape(groups, *ksize, cg, kg).transpose(0, nd + 2, nd + 1, *range(1, nd + 1))
     return np.ascontiguousarray(gm).reshape(k_out, cg, *ksize)
+

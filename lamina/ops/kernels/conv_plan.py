@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import colgemm_numba, threads
 from .im2col import im2col_view
 
 __all__ = ["COLUMN_CHUNK_BYTES", "PARALLEL_MIN_BYTES", "FUSED_PIECE_BYTES", "FUSED_MIN_ROWS", "image_chunks",
-           "thread_slots", "run_chunks", "plan", "piece_rows", "fused_piece", "colgemm_runs", "fused_args"]
+           "thread_slots", "run_chunks", "plan", "piece_rows", "fused_piece", "forced_piece",
+           "fused_args"]
 
 
 # column buffers are built a few images at a time: at most this many bytes each
@@ -99,16 +98,10 @@ def fused_piece(piece: int, slots: int, rows: int, work: int, width: int, itemsi
     return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // (width * itemsize)))
 
 
-def colgemm_runs(x: Any, wshape: Sequence[int], out: Sequence[int], groups: int) -> bool:
-    """Whether the im2col forward of a conv of ``x`` with a ``wshape`` weight into ``out`` runs
-    on the colgemm kernels (given a padded input)."""
-    if not (threads.blas_controlled() and colgemm_numba.ok(x.dtype, len(out), groups)):
-        return False
-    n, k_out = x.shape[0], wshape[0]
-    width = int(np.prod(wshape[1:])) * groups
-    length = int(np.prod(out))
-    slots_, _, step, piece = plan(n, length * width * x.itemsize, length, width // groups, k_out, groups)
-    return fused_piece(piece, slots_, step * length, step * length * width * k_out // groups, width, x.itemsize) > 0
+def forced_piece(rows: int, width: int, itemsize: int) -> int:
+    """Rows per piece for :mod:`.colgemm_numba`'s kernels where :func:`fused_piece` would make none
+    but they were asked for (:func:`.conv_select.force`): pieces of about :data:`FUSED_PIECE_BYTES`."""
+    return min(max(rows, 1), max(FUSED_MIN_ROWS, FUSED_PIECE_BYTES // max(width * itemsize, 1)))
 
 
 def fused_args(x: Any, xpad: Any, piece: int, stride: Sequence[int], dilation: Sequence[int],

@@ -24,15 +24,15 @@ output gradient with the flipped, transposed filter and padding ``2 − p``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import colgemm_numba, conv_numba, threads
-from .im2col import pad_channels_last, use_numba
+from . import conv_numba, threads
+from .im2col import pad_channels_last
 
-__all__ = ["winograd_ok", "winograd_extent", "winograd_conv", "winograd_input_grad", "winograd_weight_grad",
+__all__ = ["winograd_extent", "winograd_conv", "winograd_input_grad", "winograd_weight_grad",
            "CHUNK_BYTES", "MIN_CHANNELS", "MIN_CHANNELS_COLGEMM", "MIN_OUT"]
 
 # tiles are transformed a few images at a time, so that V and M stay in the cache between the
@@ -166,24 +166,6 @@ if conv_numba.AVAILABLE:
     _grad_tf = conv_numba.compile_pair(_grad_transform)
 
 
-def winograd_ok(x: Any, wshape: Sequence[int], stride: Sequence[int], dilation: Sequence[int], groups: int,
-                out: Sequence[int], colgemm: Callable[[], bool] | None = None) -> bool:
-    """Whether a conv of ``x`` with ``w`` into ``out`` runs here: 2-D, 3×3, stride 1, no dilation,
-    one group, float32/float64, numba on, at least :data:`MIN_CHANNELS` channels in and out
-    (:data:`MIN_CHANNELS_COLGEMM` where the im2col conv would run on the colgemm kernels: as
-    ``colgemm()`` says, else guessed from the batch and the BLAS settings) and an output of at
-    least :data:`MIN_OUT` per side."""
-    if not (use_numba() and x.ndim == 4 and tuple(wshape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1 and x.dtype in (np.float32, np.float64)
-            and min(out) >= MIN_OUT and min(wshape[0], wshape[1]) >= MIN_CHANNELS):
-        return False
-    if min(wshape[0], wshape[1]) >= MIN_CHANNELS_COLGEMM:
-        return True
-    if colgemm is not None:
-        return not colgemm()
-    return not (x.shape[0] > 1 and threads.blas_controlled() and colgemm_numba.ok(x.dtype, 2, 1))
-
-
 def winograd_extent(size: Sequence[int], pad_lo: Sequence[int], out: Sequence[int]) -> tuple[int, int]:
     """The padded extent the tiles read: whole 4×4 tiles for ``ceil(out / 2)`` output blocks,
     and at least the padded input."""
@@ -254,7 +236,7 @@ def winograd_conv(x: Any, w: Any, pad_lo: Sequence[int], out: Sequence[int], xpa
 def winograd_input_grad(gy: Any, w: Any, size: Sequence[int], pad_lo: Sequence[int]) -> Any | None:
     """The input gradient ``(N, C, *size)`` of a stride-1 3×3 conv with padding ``pad_lo``: the
     conv of ``gy`` with the flipped, transposed filter and padding ``2 − p``; None where that
-    does not run here (a padding above 2; the caller has checked :func:`winograd_ok`). The
+    does not run here (a padding above 2, which :mod:`.conv_select` does not send here). The
     flipped filter's transform ``(16, K, C)`` is already the ``(in, out)`` matrix this conv
     needs: no transpose of ``w``."""
     if any(p > 2 for p in pad_lo):
