@@ -1,4 +1,4 @@
-"""``out=`` as torch's (add, sub, mul, div, matmul, mm): the result is written into ``out``, which
+"""``out=`` as torch's (add, sub, mul, div, matmul, mm, cat, stack): the result is written into ``out``, which
 is returned; its dtype is kept (torch's casting rule); a shape mismatch resizes it, with torch's
 warning when it had elements; no gradient flows through ``out=``."""
 
@@ -20,6 +20,8 @@ CALLS = {
     "div_floor": (lambda m, a, b, out: m.div(a, b[:2], rounding_mode="floor", out=out), (2, 3)),
     "matmul": (lambda m, a, b, out: m.matmul(a, b, out=out), (2, 3)),
     "mm": (lambda m, a, b, out: m.mm(a, b, out=out), (2, 3)),
+    "cat": (lambda m, a, b, out: m.cat([a, b[:1]], out=out), (3, 3)),
+    "stack": (lambda m, a, b, out: m.stack([a, b[1:]], dim=1, out=out), (2, 2, 3)),
 }
 
 
