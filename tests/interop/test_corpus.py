@@ -40,7 +40,7 @@ def _close(ours, theirs, where):
 
 
 def test_the_corpus_is_there():
-    kinds = {"blitz_cifar_net", "mnist", "dcgan", "vae", "regression", "super_resolution", "micrograd_test",
+    kinds = {"blitz_cifar_net", "blitz_neural_networks", "blitz_tensors_autograd", "mnist", "dcgan", "vae", "regression", "super_resolution", "micrograd_test",
              "pytorch_cifar_main", "unet", "wgan_gp"}
     assert kinds <= {p.removesuffix(".py") for p in PROGRAMS}
 
