@@ -1,7 +1,7 @@
 """Anomaly detection, as ``torch.autograd.set_detect_anomaly`` / ``detect_anomaly``: while it is on,
 a backward step that returns a nan gradient raises, naming the backward function.
 
-Unlike torch, lamina records no forward traceback; the error names the node (``DivBackward``)."""
+Unlike torch, lamina records no forward traceback; the error names the node (``DivBackward0``)."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def _execute(
     stack = list(root_nodes)
     while stack:
         n = stack.pop()
-        for nxt in n.next_functions:
+        for nxt in n.edges:
             if nxt is None:
                 continue
             if nxt in deps:
@@ -137,7 +137,7 @@ def _execute(
     if capture is not None:  # autograd.grad: run only nodes that lead to a captured node
         parents: dict[Node, list[Node]] = {}
         for n in deps:
-            for nxt in n.next_functions:
+            for nxt in n.edges:
                 if nxt is not None:
                     parents.setdefault(nxt, []).append(n)
         needed = set()
@@ -177,10 +177,10 @@ def _execute(
             if run and (capture is None or node not in capture or _needed_beyond(node, needed)):
                 grads = node.apply(g)
             else:
-                grads = (None,) * len(node.next_functions)
+                grads = (None,) * len(node.edges)
             if not retain_graph:
                 node.release()
-            for i, (nxt, gi) in enumerate(zip(node.next_functions, grads)):
+            for i, (nxt, gi) in enumerate(zip(node.edges, grads)):
                 if nxt is None:
                     continue
                 if gi is not None:
@@ -201,7 +201,7 @@ def _needed_beyond(node: Node, needed: set[Node] | None) -> bool:
     """Whether some captured node lies further down from ``node``."""
     if needed is None:
         return True
-    return any(n is not None and n in needed for n in node.next_functions)
+    return any(n is not None and n in needed for n in node.edges)
 
 
 def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool) -> None:

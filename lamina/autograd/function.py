@@ -40,8 +40,9 @@ from typing import Any
 
 from .. import backend
 from .grad_mode import is_grad_enabled
-from .graph import Node
+from .graph import Node, node_class
 from .tensor import Tensor
+from .torch_names import torch_name
 
 __all__ = ["Function", "Context"]
 
@@ -198,6 +199,17 @@ class Function:
     """
 
     is_view = False
+    # the Node subclass its nodes are made of, or None where a rule picks it per call (_node_rule)
+    _node_type: type[Node] | None = None
+    _node_rule: Any = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = torch_name(f"{cls.__module__}.{cls.__qualname__}")
+        if callable(name):
+            cls._node_type, cls._node_rule = None, name
+        else:  # torch's name, or torch's for a user-defined autograd.Function: "<Class>Backward"
+            cls._node_type, cls._node_rule = node_class(name or f"{cls.__name__}Backward"), None
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
@@ -242,7 +254,8 @@ class Function:
                 else:
                     nexts.append(None)
                     shapes.append(None)
-            node = Node(cls, ctx, tuple(nexts), tuple(shapes))
+            node_type = cls._node_type or node_class(cls._node_rule(arrays, options))
+            node = node_type(cls, ctx, tuple(nexts), tuple(shapes))
             ctx._node = weakref.ref(node)
             ctx._pack(inputs, result)
             result.grad_fn = node

@@ -259,6 +259,7 @@ FUNCTIONS: dict[type, Any] = {
     activation.Erf: _unary("Erf"), activation.Softplus: _softplus, activation.Hardswish: _unary("HardSwish"),
     _reduce_ops.Softmax: _softmax("Softmax"), _reduce_ops.LogSoftmax: _softmax("LogSoftmax"),
     _reduce_ops.Sum: _reduce, _reduce_ops.AMax: _amax,
+    _reduce_ops.Mean: lambda g, names, ins, out, o: _reduce(g, names, ins, out, o, "ReduceMean"),
     _shape_ops.Reshape: _reshape, _shape_ops.Permute: lambda g, names, ins, out, o: g.node(
         "Transpose", [names[0]], perm=[int(d) for d in o["dims"]]),
     _shape_ops.BroadcastTo: _expand, _shape_ops.Contiguous: _identity, _shape_ops.Flip: _flip,

@@ -12,7 +12,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from .cast import to_dtype
-from .common import binary_operands, broadcast_shape, check_tensor, const, to_tensor
+from .common import binary_operands, broadcast_shape, check_tensor, const, into_out, to_tensor
 from .promotion import result_dtype
 from .shape import sum_to
 
@@ -104,8 +104,10 @@ def _int_div_check(op: str, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @register("add", "__add__", "__radd__")
-def add(input: Any, other: Any, alpha: Any = 1) -> Tensor:
-    """``input + alpha * other`` with broadcasting."""
+def add(input: Any, other: Any, alpha: Any = 1, *, out: Tensor | None = None) -> Tensor:
+    """``input + alpha * other`` with broadcasting (``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(add(input, other, alpha), out, "add")
     a, b = binary_operands("add", input, other)
     if alpha != 1:
         b = b * alpha
@@ -115,8 +117,10 @@ def add(input: Any, other: Any, alpha: Any = 1) -> Tensor:
 
 
 @register("sub", "subtract", "__sub__")
-def sub(input: Any, other: Any, alpha: Any = 1) -> Tensor:
-    """``input − alpha * other`` with broadcasting."""
+def sub(input: Any, other: Any, alpha: Any = 1, *, out: Tensor | None = None) -> Tensor:
+    """``input − alpha * other`` with broadcasting (``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(sub(input, other, alpha), out, "sub")
     a, b = binary_operands("sub", input, other)
     if a.dtype == backend.bool_:
         raise TypeError("sub: subtraction of bool tensors is not supported; use logical_xor")
@@ -134,8 +138,10 @@ def _rsub(input: Tensor, other: Any) -> Tensor:
 
 
 @register("mul", "multiply", "__mul__", "__rmul__")
-def mul(input: Any, other: Any) -> Tensor:
-    """Elementwise product with broadcasting."""
+def mul(input: Any, other: Any, *, out: Tensor | None = None) -> Tensor:
+    """Elementwise product with broadcasting (``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(mul(input, other), out, "mul")
     a, b = binary_operands("mul", input, other)
     if a.dtype == backend.bool_:
         return const(a.array & b.array)
@@ -146,8 +152,11 @@ multiply = mul
 
 
 @register("div", "divide", "true_divide", "__truediv__")
-def div(input: Any, other: Any, rounding_mode: str | None = None) -> Tensor:
-    """Elementwise quotient (true division; ``rounding_mode='floor'|'trunc'`` gives no graph)."""
+def div(input: Any, other: Any, rounding_mode: str | None = None, *, out: Tensor | None = None) -> Tensor:
+    """Elementwise quotient (true division; ``rounding_mode='floor'|'trunc'`` gives no graph;
+    ``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(div(input, other, rounding_mode), out, "div")
     a, b = binary_operands("div", input, other)
     if rounding_mode is not None:
         if rounding_mode not in ("floor", "trunc"):

@@ -125,7 +125,11 @@ def _gpu(input: Tensor, device: Any = None, non_blocking: bool = False, memory_f
 @register("type")
 def type_(input: Tensor, dtype: Any = None, non_blocking: bool = False, **kwargs: Any) -> Any:
     """``x.type()`` is the legacy type name (``'lamina.FloatTensor'``); ``x.type(t)`` converts to ``t``
-    (a dtype, ``lamina.DoubleTensor`` or ``'torch.DoubleTensor'``), as torch."""
+    (a dtype, ``lamina.DoubleTensor`` or ``'torch.DoubleTensor'``), as torch.
+
+    The name says ``lamina.``, not ``torch.``, even under ``import lamina as torch``: it names the
+    class that made the tensor; compare dtypes (``x.dtype == torch.float32``) or use
+    ``isinstance(x, torch.FloatTensor)`` for a check that holds in both libraries."""
     if dtype is None:
         return type_name(input.dtype)
     return to_dtype(input, dtype_of_type(dtype))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.legacy import TYPE_NAMES
 from ..autograd.tensor import Tensor, _infer_array
 from .cast import to_dtype
 from .promotion import result_dtype
 
 __all__ = ["const", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
-           "check_tensor", "broadcast_shape"]
+           "check_tensor", "broadcast_shape", "into_out"]
 
 xp = backend.xp
 
@@ -130,3 +133,42 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise RuntimeError(f"{op}: dim {dim} appears multiple times in the list of dims")
     return tuple(out) if ndim > 0 else ()
+
+
+def _can_cast(src: Any, dst: Any) -> bool:
+    """torch's ``canCast``: no float to an integer type, nothing but bool to bool."""
+    if src.kind == "f" and dst.kind in "biu":
+        return False
+    return not (dst.kind == "b" and src.kind != "b")
+
+
+def into_out(result: Tensor, out: Any, op: str, exact_dtype: bool = False) -> Tensor:
+    """torch's ``out=``: ``result`` written into ``out`` (cast to its dtype, or, with ``exact_dtype``
+    as torch's matmul, only of the result's dtype; resized, with torch's warning when ``out`` had
+    elements, if the shapes differ), and ``out`` returned. As torch, there is no gradient through
+    ``out=`` (an error while grad mode records a graph)."""
+    if out is None:
+        return result
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
+    if exact_dtype and out.dtype != result.dtype:
+        def c10(d: Any) -> str:
+            return TYPE_NAMES[d].removesuffix("Tensor").lower()
+        raise RuntimeError(f"Expected out tensor to have dtype {c10(result.dtype)}, but got {c10(out.dtype)} instead")
+    if not _can_cast(result.dtype, out.dtype):
+        raise RuntimeError(f"result type {TYPE_NAMES[result.dtype].removesuffix('Tensor')} can't be cast to the "
+                           f"desired output type {TYPE_NAMES[out.dtype].removesuffix('Tensor')}")
+    if tuple(out.shape) == tuple(result.shape):
+        out.array[...] = result.array
+    else:
+        if out.array.size:
+            warnings.warn(f"{op}: An output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape {list(result.shape)}. "
+                          "This behavior is deprecated, and in a future PyTorch release outputs will not be resized "
+                          "unless they have zero elements.", UserWarning, stacklevel=3)
+        out.array = result.array.astype(out.dtype, copy=True)
+    out._bump_version()
+    return out

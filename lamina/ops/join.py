@@ -13,7 +13,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from ._ints import as_int
-from .common import check_tensor, normalize_dim
+from .common import check_tensor, into_out, normalize_dim
 from .indexing import getitem
 from .promotion import promote_types
 
@@ -41,8 +41,10 @@ class Cat(Function):
 
 
 @register("cat")
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate tensors along an existing dim ``dim``."""
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    """Concatenate tensors along an existing dim ``dim`` (``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(cat(tensors, dim), out, "cat")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of Tensors")
@@ -83,8 +85,10 @@ def _promote(tensors: list[Tensor], op: str) -> list[Tensor]:
 concat = concatenate = cat
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Stack equally shaped tensors along a new dim ``dim``."""
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    """Stack equally shaped tensors along a new dim ``dim`` (``out=``: written into ``out``, as torch)."""
+    if out is not None:
+        return into_out(stack(tensors, dim), out, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack: expected a non-empty list of Tensors")

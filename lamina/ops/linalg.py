@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .common import binary_operands
+from .common import binary_operands, into_out
 from .kernels import threads
 from .shape import reshape, sum_to
 
@@ -52,13 +52,15 @@ class Matmul(Function):
 
 
 @register("matmul", "__matmul__")
-def matmul(input: Tensor, other: Tensor) -> Tensor:
+def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     """Matrix product with NumPy/torch semantics: 1-D operands are promoted (and the added dim
-    removed), batch dims broadcast.
+    removed), batch dims broadcast; ``out=`` writes the product into ``out``, as torch.
 
     Shape:
         ``(*, n, m) @ (*, m, p) → (*, n, p)``.
     """
+    if out is not None:
+        return into_out(matmul(input, other), out, "matmul", exact_dtype=True)
     a, b = binary_operands("matmul", input, other, promote=False) if not (
         isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype == other.dtype
     ) else (input, other)
@@ -86,11 +88,11 @@ def _rmatmul(input: Tensor, other: Any) -> Tensor:
 
 
 @register("mm")
-def mm(input: Tensor, mat2: Tensor) -> Tensor:
-    """Product of two 2-D matrices."""
+def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """Product of two 2-D matrices (``out=``: written into ``out``, as torch)."""
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {input.ndim}-D and {mat2.ndim}-D")
-    return matmul(input, mat2)
+    return into_out(matmul(input, mat2), out, "mm", exact_dtype=True)
 
 
 @register("bmm")

@@ -72,11 +72,25 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, dtype: Any = Non
             f"mean(): could not infer output dtype. Input dtype must be floating point, got {input.dtype}"
         )
     axes = normalize_dims(dim, input.ndim, "mean")
-    n = 1
-    for a in axes:
-        n *= input.shape[a]
-    with xp.errstate(invalid="ignore", divide="ignore"):
-        return sum(input, axes, keepdim) * (1.0 / n if n else float("nan"))
+    return Mean.apply(input, axes=axes, keepdim=keepdim)
+
+
+class Mean(Function):
+    """The sum times ``1/n``, one node (torch's ``MeanBackward0/1``); over nothing (``n = 0``) NaN."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Any, axes: tuple[int, ...], keepdim: bool) -> Any:
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        ctx.in_shape, ctx.axes, ctx.scale = x.shape, axes, (1.0 / n if n else float("nan"))
+        with xp.errstate(invalid="ignore"):
+            return xp.sum(x, axis=axes, keepdims=keepdim) * ctx.scale
+
+    @staticmethod
+    def backward(ctx: Context, gy: Tensor) -> Tensor:
+        with xp.errstate(invalid="ignore"):
+            return _expand_back(gy, ctx.in_shape, ctx.axes) * ctx.scale
 
 
 class ProdOthers(Function):

@@ -318,9 +318,9 @@ def test_custom_function_with_wrong_gradient_shape_is_caught():
 def test_graph_repr_and_names():
     x = lamina.ones(2, requires_grad=True)
     y = (x * 2).sum()
-    assert "grad_fn=<SumBackward>" in repr(y)
-    assert y.grad_fn.next_functions[0].name() == "MulBackward"
-    assert y.grad_fn.next_functions[0].next_functions[0].name() == "AccumulateGrad"
+    assert "grad_fn=<SumBackward0>" in repr(y)
+    assert y.grad_fn.next_functions[0][0].name() == "MulBackward0"
+    assert y.grad_fn.next_functions[0][0].next_functions[0][0].name() == "AccumulateGrad"
 
 
 def test_post_accumulate_grad_hook_sees_the_accumulated_grad_like_torch():

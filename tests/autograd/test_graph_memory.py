@@ -26,7 +26,7 @@ def _nodes(t: lamina.Tensor) -> list:
             continue
         seen.add(id(n))
         out.append(n)
-        stack.extend(n.next_functions)
+        stack.extend(m for m, _ in n.next_functions)
     return out
 
 

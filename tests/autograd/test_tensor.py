@@ -54,7 +54,7 @@ def test_repr_is_readable():
     assert repr(lamina.tensor([1, 2])) == "tensor([1, 2])"
     assert repr(lamina.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     assert repr(lamina.tensor([1.0], dtype=lamina.float64)) == "tensor([1.], dtype=lamina.float64)"
-    assert "grad_fn=<MulBackward>" in repr(lamina.tensor([1.0], requires_grad=True) * 2)
+    assert "grad_fn=<MulBackward0>" in repr(lamina.tensor([1.0], requires_grad=True) * 2)
 
 
 @pytest.mark.parametrize("name", ["zeros", "ones", "empty"])

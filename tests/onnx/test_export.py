@@ -138,6 +138,22 @@ class _Ops(nn.Module):
         return F.softmax(self.fc(y), dim=1)
 
 
+class _Means(nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3), keepdim=True).flatten(1) + x.mean(2).mean(-1) * x.mean()
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_mean_is_reduce_mean(opset):
+    """mean is one op (ReduceMean: axes an attribute before opset 18, an input from 18 on)."""
+    x = lamina.randn(2, 3, 4, 3)
+    data = to_bytes(_Means(), x, dynamic_axes=DYN, opset_version=opset)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    assert [n.op_type for n in onnx.load_from_string(data).graph.node].count("ReduceMean") == 4
+    xb = lamina.randn(3, 3, 4, 3)
+    assert rel_err(_outputs(_Means(), xb)[0], session(data).run(None, {"input": xb.numpy()})[0]) < 1e-5
+
+
 def test_every_op_matches_onnxruntime():
     model = _Ops()
     with lamina.no_grad():

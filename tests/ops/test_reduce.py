@@ -142,9 +142,9 @@ def test_softmax_family_of_infinite_slices_as_torch():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             y = getattr(x, name)(1)
-        assert repr(y.grad_fn).lower() == f"<{name.replace('_', '')}backward>"  # one node, not six
         tx = torch.tensor(arr, requires_grad=True)
         ty = getattr(tx, name)(1)
+        assert y.grad_fn.name() == ty.grad_fn.name() == f"{name.title().replace('_', '')}Backward0"  # one node
         np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12, equal_nan=True)
         y[1:].backward(lamina.tensor(g[1:]))
         ty[1:].backward(torch.tensor(g[1:]))
