@@ -28,6 +28,7 @@ from .autograd import (
     tensor,
 )
 from .autograd.factory import *  # noqa: F403
+from .autograd.tensor import set_printoptions
 from .autograd.legacy import (
     BoolTensor,
     ByteTensor,
@@ -138,7 +139,8 @@ __all__ = [
     "linear_model", "transforms", "utils", "float16", "float32", "float64", "half", "double", "int8", "int16",
     "int32", "int64", "long", "short", "uint8", "bool", "float", "int", "device", "is_tensor", "numel",
     "from_numpy", "as_tensor", "save", "load", "get_num_threads", "set_num_threads",
-    "summary", "models", "vision", "cuda", "amp", "backends", "accelerator", "autocast", "inference_mode",
+    "summary", "set_printoptions", "models", "vision", "cuda", "amp", "backends", "accelerator", "autocast",
+    "inference_mode",
     "is_inference_mode_enabled", "Generator", "memory_format", "channels_last", "channels_last_3d",
     "contiguous_format", "preserve_format", "bfloat16", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor",
     "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo", "Size",
