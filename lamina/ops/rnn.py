@@ -159,12 +159,17 @@ class LSTMStep(Function):
 
 
 def _gru(M: Any, x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, tuple[Any, ...]]:
-    m = h.shape[-1]
     gi, gh = x @ M.t(w_ih), h @ M.t(w_hh)
     if b_ih is not None:
         gi = gi + b_ih
     if b_hh is not None:
         gh = gh + b_hh
+    return _gru_gates(M, gi, gh, h)
+
+
+def _gru_gates(M: Any, gi: Any, gh: Any, h: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``(h′, saved)`` from the input and hidden projections ``gi``, ``gh`` (biases included)."""
+    m = h.shape[-1]
     rz = M.sigmoid(gi[..., :2 * m] + gh[..., :2 * m])
     r, z = rz[..., :m], rz[..., m:]
     ghn = gh[..., 2 * m:]
@@ -174,17 +179,22 @@ def _gru(M: Any, x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> 
 
 def _gru_vjp(M: Any, gy: Any, x: Any, h: Any, w_ih: Any, w_hh: Any, saved: tuple[Any, ...],
              needs: tuple[bool, ...]) -> tuple[Any, ...]:
-    r, z, nn, ghn = saved
-    dan = gy * (1.0 - z) * (1.0 - nn * nn)
-    drz = M.cat([dan * ghn * r * (1.0 - r), gy * (h - nn) * z * (1.0 - z)])
-    dgi, dgh = M.cat([drz, dan]), M.cat([drz, dan * r])
+    dgi, dgh = _gru_gate_grads(M, gy, h, saved)
     dx = dgi @ w_ih if needs[0] else None
-    dh = dgh @ w_hh + gy * z if needs[1] else None
+    dh = dgh @ w_hh + gy * saved[1] if needs[1] else None
     dw_ih = M.t(dgi) @ x if needs[2] else None
     dw_hh = M.t(dgh) @ h if needs[3] else None
     db_ih = dgi.sum(0) if needs[4] else None
     db_hh = dgh.sum(0) if needs[5] else None
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _gru_gate_grads(M: Any, gy: Any, h: Any, saved: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``(dgi, dgh)``: the gradients of the input and hidden projections (biases included)."""
+    r, z, nn, ghn = saved
+    dan = gy * (1.0 - z) * (1.0 - nn * nn)
+    drz = M.cat([dan * ghn * r * (1.0 - r), gy * (h - nn) * z * (1.0 - z)])
+    return M.cat([drz, dan]), M.cat([drz, dan * r])
 
 
 class GRUStep(Function):

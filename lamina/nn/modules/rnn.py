@@ -1,8 +1,9 @@
 """Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their cells, as ``torch.nn``'s.
 
 The recurrences are written with lamina's differentiable operations, so backpropagation through
-time is the ordinary backward pass over the unrolled graph. The gate arithmetic of an LSTM or GRU
-step is one fused primitive (``lamina.ops.rnn``), so a step is two matmuls and a few nodes.
+time is the ordinary backward pass over the unrolled graph. One layer direction of an LSTM or GRU
+is one primitive over the whole sequence (``lamina.ops.rnn_sequence``, its steps those of
+``lamina.ops.rnn``); the cells and the plain RNN run step by step.
 
 Parameter names, shapes, gate order (LSTM ``i, f, g, o``; GRU ``r, z, n``) and initialization
 (every parameter ``U(−1/√hidden_size, 1/√hidden_size)``) are torch's, so a torch ``state_dict``
@@ -19,6 +20,7 @@ from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.join import cat, stack
 from ...ops.rnn import gru_step, lstm_step
+from ...ops.rnn_sequence import gru_sequence, lstm_sequence
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -43,12 +45,24 @@ def _bias_sum(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
     return None if b_ih is None else b_ih + b_hh
 
 
-def _run_direction(mode: str, xs: list[Tensor], state: Tensor, weights: list[Tensor], bias: bool, proj: bool,
-                   reverse: bool) -> list[Tensor]:
+def _whole_sequences(mode: str, x: Tensor) -> bool:
+    """Whether a layer direction runs as one sequence primitive (``lamina.ops.rnn_sequence``): the LSTM
+    and the GRU on float arrays of the backend; the others step by step."""
+    a = x.array
+    return mode in ("LSTM", "GRU") and isinstance(a, backend.xp.ndarray) and a.dtype.kind == "f"
+
+
+def _run_direction(mode: str, xs: Any, state: Tensor, weights: list[Tensor], bias: bool, proj: bool,
+                   reverse: bool) -> Any:
     """The states after every step of one layer in one direction (``xs``: the per-step inputs ``(N, F)``;
-    for the LSTM ``state`` and the states returned are ``[h, c]`` joined)."""
+    for the LSTM ``state`` and the states returned are ``[h, c]`` joined). Given ``xs`` as one
+    ``(L, N, F)`` tensor (LSTM and GRU), the states come as one ``(L, N, ·)`` tensor from one node."""
     w_ih, w_hh = weights[0], weights[1]
     b_ih, b_hh = (weights[2], weights[3]) if bias else (None, None)
+    if isinstance(xs, Tensor):
+        if mode == "LSTM":
+            return lstm_sequence(xs, state, w_ih, w_hh, _bias_sum(b_ih, b_hh), weights[-1] if proj else None, reverse)
+        return gru_sequence(xs, state, w_ih, w_hh, b_ih, b_hh, reverse)
     steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     out: list[Any] = [None] * len(xs)
     if mode == "LSTM":
@@ -194,9 +208,11 @@ class RNNBase(Module):
                 h0, c0 = h0.unsqueeze(1), (c0.unsqueeze(1) if lstm else None)
         h_size = out_size + (self.hidden_size if lstm else 0)  # the LSTM carries [h, c] joined
         h_last: list[Tensor] = []
-        # the layers pass lists of per-step tensors: slicing one (L, N, ·) tensor per step would make
-        # the backward pass add L gradients of the whole tensor
-        xs = list(x.unbind(0))
+        # the layers pass either (L, N, ·) tensors to the whole-sequence primitives, or lists of per-step
+        # tensors: slicing one (L, N, ·) tensor per step would make the backward pass add L gradients of
+        # the whole tensor
+        seq = _whole_sequences(self.mode, x)
+        xs: Any = x if seq else list(x.unbind(0))
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             outs = []
@@ -211,11 +227,17 @@ class RNNBase(Module):
                 h_last.append(states[-1 if k == 0 else 0])
                 outs.append(states)
             if last:
-                seqs = [stack(o, 0) for o in outs]
+                seqs = [o if seq else stack(o, 0) for o in outs]
                 if lstm:
                     seqs = [q[..., :out_size] for q in seqs]
                 x = seqs[0] if d == 1 else cat(seqs, -1)
                 break
+            if seq:
+                outs = [o[..., :out_size] for o in outs] if lstm else outs
+                xs = outs[0] if d == 1 else cat(outs, -1)
+                if self.dropout and self.training:
+                    xs = F.dropout(xs, self.dropout, True)
+                continue
             if lstm:
                 outs = [[q[..., :out_size] for q in o] for o in outs]
             xs = outs[0] if d == 1 else [cat([a, b], -1) for a, b in zip(*outs)]
