@@ -89,7 +89,7 @@ def _count(root, fn) -> int:
             continue
         seen.add(id(node))
         n += getattr(node, "fn", None) is fn
-        stack.extend(getattr(node, "next_functions", ()))
+        stack.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))  # torch's (node, index) pairs
     return n
 
 
