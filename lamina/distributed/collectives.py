@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -152,6 +153,9 @@ def abort(message: str, code: int = 1) -> None:
     comm = _comm("abort")
     sys.stderr.write(f"rank {comm.Get_rank()} of {comm.Get_size()}: {message}\n")
     sys.stderr.flush()
+    # MPI_Abort kills every rank at once, and mpiexec's proxies can drop output still on its way:
+    # give them a moment to forward the message (and the traceback) before ending the job
+    time.sleep(0.5)
     comm.Abort(code)
     os._exit(code)
 
