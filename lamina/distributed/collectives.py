@@ -81,6 +81,7 @@ def _abort_hook(previous: Callable[..., Any]) -> Callable[..., Any]:
         sys.stderr.write(f"{text}lamina.distributed: rank {rank} of {size} raised an unhandled "
                          f"{kind.__name__}; aborting all ranks\n")
         sys.stderr.flush()
+        time.sleep(0.5)  # as in abort(): let mpiexec forward the traceback before every rank dies
         comm.Abort(1)  # without it the other ranks wait forever in their next collective
         os._exit(1)  # MPI_Abort may return before the launcher ends this process: say nothing more
 
