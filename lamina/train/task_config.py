@@ -24,11 +24,12 @@ TASK_DATA = {"detect": ("shapes-det", "coco", "voc"), "segment": ("shapes-det", 
 USER_TASK_DATA = ("coco", "voc", "masks")
 SEG_LOSSES = ("ce", "dice", "focal", "ce+dice")
 
-# What ``--task T --model M`` trains unless the user says otherwise, sized for the README's targets
-# on the default synthetic set on 2 CPU cores. The shapes differ only in form (colour and texture
-# are drawn independently of the class), which a small network learns from many images, not from
-# many passes over few: 600 images overfit within a few epochs, so the recipes take thousands of
-# generated images (free: the set is drawn from its seed) for one to three epochs.
+# What ``--task T --model M`` trains unless the user says otherwise, sized toward the README's
+# targets on the default synthetic set on 2 CPU cores (its table says which they reach). The shapes
+# differ only in form (colour and texture are drawn independently of the class), which a small
+# network learns from many images, not from many passes over few: 600 images overfit within a few
+# epochs, so the recipes take thousands of generated images (free: the set is drawn from its seed)
+# for a few epochs.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "yolov1": {"epochs": 4, "lr": 1e-3, "batch_size": 8, "image_size": 96, "train_images": 4000, "augment": True,
                "model_kwargs": {}},
