@@ -33,7 +33,7 @@ SEG_LOSSES = ("ce", "dice", "focal", "ce+dice")
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "yolov1": {"epochs": 4, "lr": 1e-3, "batch_size": 8, "image_size": 96, "train_images": 4000, "augment": True,
                "model_kwargs": {}},
-    "fasterrcnn": {"epochs": 2, "lr": 2e-3, "batch_size": 8, "image_size": 96, "train_images": 2400,
+    "fasterrcnn": {"epochs": 2, "lr": 2e-3, "batch_size": 8, "image_size": 96, "train_images": 6000,
                    "augment": True, "model_kwargs": {}},
     "maskrcnn": {"epochs": 12, "lr": 2e-3, "batch_size": 8, "image_size": 96, "train_images": 600,
                  "model_kwargs": {}},
