@@ -37,7 +37,7 @@ def test_yolov1_run_folder_holds_a_complete_config_and_the_loss_parts(yolo_run):
     config = json.load(open(os.path.join(yolo_run, "config.json")))
     assert config["task"] == "detect" and config["model"] == "yolov1" and config["data"] == "shapes-det"
     assert config["classes"] == ["background", "circle", "square", "triangle", "cross"]
-    assert config["model_kwargs"] == {"num_classes": 5, "image_size": 64}
+    assert config["model_kwargs"] == {"num_classes": 5, "image_size": 64, "grid_size": 4}
     header = open(os.path.join(yolo_run, "metrics.csv")).readline().strip().split(",")
     for key in ("loss", "loss_coord", "loss_conf_obj", "loss_conf_noobj", "loss_class", "val_loss", "val_loss_coord"):
         assert key in header
@@ -230,3 +230,19 @@ def test_errors_are_one_line_and_leave_no_run_folder(tmp_path, capsys, args, nee
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
     assert not run.exists()
+
+
+@pytest.mark.parametrize("size, grid", [(96, 6), (64, 4), (112, 7)])
+def test_yolov1_grid_is_the_backbone_map(size, grid):
+    """The recipe's grid is one cell per 16 pixels, so the small backbone's stride-16 map is the grid
+    (no uneven pooling of a larger map), unless the user sets grid_size."""
+    import lamina
+    from lamina.train.task_config import resolve_task_config
+    from lamina.train.task_models import build_task_model
+
+    config = resolve_task_config({"task": "detect", "model": "yolov1", "image_size": size})
+    assert config["model_kwargs"]["grid_size"] == grid
+    model = build_task_model(config)
+    assert tuple(model.backbone(lamina.rand(1, 3, size, size)).shape[-2:]) == (grid, grid)
+    own = resolve_task_config({"task": "detect", "model": "yolov1", "model_kwargs": {"grid_size": 5}})
+    assert own["model_kwargs"]["grid_size"] == 5
