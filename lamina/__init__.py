@@ -28,7 +28,7 @@ from .autograd import (
     tensor,
 )
 from .autograd.factory import *  # noqa: F403
-from .autograd.tensor import set_printoptions
+from .autograd._print import set_printoptions
 from .autograd.legacy import (
     BoolTensor,
     ByteTensor,
