@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -64,6 +65,11 @@ def train_as_rank(args: argparse.Namespace, train: Callable[[argparse.Namespace]
         distributed.abort("lamina train: " + " ".join(str(e).split()), 2)
         raise  # not reached: abort ends the process
     if code == 130 and size > 1:  # every rank stopped after the same batch: let rank 0 finish its checkpoint
+        # the stop is agreed: a Ctrl-C that mpiexec passes on again (or sends a rank still waiting here
+        # once another has ended) must not turn the orderly exit into a death by signal
+        for name in ("SIGINT", "SIGTERM"):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        sys.stderr.flush()
         distributed.barrier()
     elif code != 0 and size > 1:
         distributed.abort(f"lamina train ended with exit code {code}; ending all ranks", code)
