@@ -81,14 +81,16 @@ class DetectionTrainer(_PartsMixin, Trainer):
 def segmentation_loss(name: str = "ce", weight: Any = None, ignore_index: int = 255) -> Any:
     """``loss(scores (N, K, H, W), target (N, H, W)) → scalar``: cross-entropy (``'ce'``, with
     class ``weight`` and ``ignore_index``), soft Dice (``'dice'``), focal (``'focal'``) or
-    ``'ce+dice'`` (their sum)."""
+    ``'ce+dice'`` (their sum). The Dice is taken over the whole batch, one per class
+    (``dice_loss(batch=True)``): the shapes' classes are each absent from most images, and a
+    per-image Dice near 1 for every absent class would dilute the present ones'."""
     from ..nn import functional as F
 
     def ce(x: Any, y: Any) -> Any:
         return F.cross_entropy(x, y, weight=weight, ignore_index=ignore_index)
 
     def dice(x: Any, y: Any) -> Any:
-        return F.dice_loss(x, y, ignore_index=ignore_index)
+        return F.dice_loss(x, y, ignore_index=ignore_index, batch=True)
 
     def focal(x: Any, y: Any) -> Any:
         return F.focal_loss(x, y, alpha=weight, ignore_index=ignore_index)

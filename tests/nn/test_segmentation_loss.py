@@ -28,7 +28,8 @@ def _target(x, arr):
     return lamina.tensor(arr) if isinstance(x, lamina.Tensor) else torch.from_numpy(arr)
 
 
-def torch_dice(x: torch.Tensor, t: torch.Tensor, smooth: float, ignore_index, reduction: str) -> torch.Tensor:
+def torch_dice(x: torch.Tensor, t: torch.Tensor, smooth: float, ignore_index, reduction: str,
+               batch: bool = False) -> torch.Tensor:
     """The Dice loss written from its formula in torch."""
     n, c = x.shape[:2]
     keep = (t != ignore_index) if ignore_index is not None else torch.ones_like(t, dtype=torch.bool)
@@ -40,7 +41,10 @@ def torch_dice(x: torch.Tensor, t: torch.Tensor, smooth: float, ignore_index, re
         p = torch.softmax(x, 1) * keep[:, None]
         y = TF.one_hot(safe, c).movedim(-1, 1).to(x.dtype) * keep[:, None]
         p, y = p.reshape(n, c, -1), y.reshape(n, c, -1)
-    loss = 1 - (2 * (p * y).sum(2) + smooth) / (p.sum(2) + y.sum(2) + smooth)
+    dims = (0, 2) if batch else 2
+    loss = 1 - (2 * (p * y).sum(dims) + smooth) / (p.sum(dims) + y.sum(dims) + smooth)
+    if batch:
+        loss = loss[None]
     return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
 
 
@@ -66,6 +70,20 @@ def test_dice_hand_value() -> None:
     np.testing.assert_allclose(per, [[1 - 2 / 2.5, 1 - 1 / 1.5]], rtol=1e-6)
 
 
+def test_dice_over_the_batch_hand_value() -> None:
+    # zero logits (p = 1/2), two images of two pixels: the first all class 0, the second all class 1.
+    # Per image (s = 0): the present class 1 − 2·1/(1 + 2) = 1/3, the absent one 1 − 0/1 = 1: mean 2/3.
+    # Over the batch: each class Σp·y = 1, Σp = 2, Σy = 2: 1 − 2/4 = 1/2 for both.
+    x, t = lamina.zeros((2, 2, 1, 2)), lamina.tensor([[[0, 0]], [[1, 1]]])
+    assert F.dice_loss(x, t, smooth=0.0).item() == pytest.approx(2 / 3)
+    assert F.dice_loss(x, t, smooth=0.0, batch=True).item() == pytest.approx(0.5)
+    assert F.dice_loss(x, t, smooth=0.0, batch=True, reduction="none").shape == (1, 2)
+    # a gradient flows through the batch sums like through the per-image ones
+    xg = lamina.randn(2, 3, 4, 4, requires_grad=True)
+    F.dice_loss(xg, lamina.randint(0, 3, (2, 4, 4)), batch=True).backward()
+    assert xg.grad is not None and np.isfinite(xg.grad.numpy()).all() and np.abs(xg.grad.numpy()).sum() > 0
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("ignore_index", [255, None])
 def test_dice_against_torch(reduction: str, ignore_index) -> None:
@@ -77,6 +95,17 @@ def test_dice_against_torch(reduction: str, ignore_index) -> None:
     oracle(lam, Input(SHAPE), torch_fn=lambda x: torch_dice(x, _target(x, labels), 0.5, ignore_index, reduction))
     oracle(lam, Input(SHAPE), torch_fn=lambda x: torch_dice(x, _target(x, labels), 0.5, ignore_index, reduction),
            dtype="float32", seed=2)
+    check_grads(lam, Input(SHAPE), second=reduction != "none")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_dice_over_the_batch_against_torch(reduction: str) -> None:
+    labels = _labels(0, ignore=255)
+
+    def lam(x):
+        return F.dice_loss(x, _target(x, labels), smooth=0.5, ignore_index=255, reduction=reduction, batch=True)
+
+    oracle(lam, Input(SHAPE), torch_fn=lambda x: torch_dice(x, _target(x, labels), 0.5, 255, reduction, batch=True))
     check_grads(lam, Input(SHAPE), second=reduction != "none")
 
 

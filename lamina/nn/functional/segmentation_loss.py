@@ -46,7 +46,7 @@ def _class_targets(op: str, input: Tensor, target: Any, ignore_index: int | None
 
 
 def dice_loss(input: Tensor, target: Tensor, smooth: float = 1.0, ignore_index: int | None = -100,
-              reduction: str = "mean") -> Tensor:
+              reduction: str = "mean", batch: bool = False) -> Tensor:
     """``1 − Dice`` per sample and class: ``1 − (2·Σ p·y + smooth) / (Σ p + Σ y + smooth)``, the sums
     over the pixels, with ``p`` the predicted probability and ``y`` the one-hot target.
 
@@ -57,12 +57,19 @@ def dice_loss(input: Tensor, target: Tensor, smooth: float = 1.0, ignore_index: 
     gradient of small objects. Unlike cross-entropy, the loss weighs each class by its overlap
     rather than by its pixel count, so small foreground classes are not drowned by the background.
 
+    With ``batch=True`` (MONAI's ``DiceLoss(batch=True)``, segmentation_models_pytorch's default)
+    the sums run over the whole batch as well, one Dice per class: a class that appears in few
+    images of a batch is then weighed by its pixels in all of them, not by a per-image score that
+    is close to 1 wherever the class is absent.
+
     Args:
         input: logits ``(N, C, d1, …)``.
         target: class indices ``(N, d1, …)`` (int64).
         smooth: added to numerator and denominator.
         ignore_index: the target value to skip (``None``: none); set 255 for VOC-style masks.
-        reduction: ``'none'`` (shape ``(N, C)``, or ``(N, 1)`` for binary), ``'mean'`` or ``'sum'``.
+        reduction: ``'none'`` (shape ``(N, C)``, or ``(N, 1)`` for binary; ``(1, C)`` with
+            ``batch=True``), ``'mean'`` or ``'sum'``.
+        batch: one Dice per class over the whole batch instead of one per sample and class.
 
     Example:
         >>> import lamina
@@ -82,6 +89,9 @@ def dice_loss(input: Tensor, target: Tensor, smooth: float = 1.0, ignore_index: 
         onehot = (safe.reshape(n, 1, -1) == xp.arange(c).reshape(1, c, 1)).astype(input.dtype)
     p = p * keep
     y = const(onehot * keep.array)
+    if batch:  # (N, C, P) -> (1, C, N·P): the sums below then run over the batch too
+        p = p.permute(1, 0, 2).reshape(1, p.shape[1], -1)
+        y = y.permute(1, 0, 2).reshape(1, y.shape[1], -1)
     inter = (p * y).sum(2)
     dice = (inter * 2.0 + smooth) / (p.sum(2) + y.sum(2) + smooth)
     return _reduce(1.0 - dice, reduction, op)
