@@ -19,10 +19,13 @@ from ._ints import as_int
 from .arithmetic import abs, sign
 from .common import check_tensor, const
 from .kernels import pool as K
+from .kernels import pool_select
+from .kernels.pool_select import force as force_pool
 from .unary import relu
 
 __all__ = ["max_pool_nd", "avg_pool_nd", "lp_pool_nd", "max_unpool_nd", "adaptive_avg_pool_nd",
-           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "SpatialMean", "ntuple", "batched"]
+           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "SpatialMean", "ntuple", "batched", "explain_pool",
+           "force_pool"]
 
 xp = backend.xp
 
@@ -75,6 +78,26 @@ def _geom(op: str, x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: A
             f"(input spatial size {tuple(x.shape[2:])}, padding={p}): output size would be {g.out_size}"
         )
     return g
+
+
+def explain_pool(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False) -> dict[str, str]:
+    """The implementation each pooling pass would run on now, as ``{pass: name}`` for the passes
+    of :data:`.kernels.pool_select.PASSES` (``"max_forward"``, ``"max_backward"``,
+    ``"avg_forward"``, ``"avg_backward"``).
+
+    ``input`` is a batched ``(N, C, *spatial)`` tensor or array (only its shape, dtype and array
+    type count); the other arguments mean what they mean in ``torch.nn.functional.max_pool2d``
+    (the average passes are told for the same window). :func:`force_pool` picks implementations
+    within a ``with`` block.
+    """
+    x = getattr(input, "array", input)
+    nd = x.ndim - 2
+    if nd not in (1, 2, 3):
+        raise ValueError(f"explain_pool: expected a batched 3-D, 4-D or 5-D input (N, C, *spatial), got shape "
+                         f"{tuple(x.shape)}")
+    g = _geom("explain_pool", x, nd, kernel_size, stride, padding, dilation, ceil_mode, "as max_pool")
+    return pool_select.explain(x, g)
 
 
 # --- max pooling -------------------------------------------------------------------------

@@ -67,6 +67,7 @@ class Selector:
         self._forced: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
             f"lamina_{family}_forced", default=())
         self._choose = lru_cache(maxsize=4096)(self._first)
+        self._fast: dict[Any, Impl] = {}
 
     # --------------------------------------------------------------------------- tables
 
@@ -135,6 +136,20 @@ class Selector:
                     return impl
         return self._choose(pass_, p, array_type)
 
+    def choose(self, key: Any, pass_: str, make: Callable[[], Any], array_type: type = np.ndarray) -> Impl:
+        """``select(pass_, make(), array_type)``, cached for ndarrays on ``key`` (hashable, holding
+        the pass and everything the problem is made of), so that a call seen before costs one
+        dictionary look-up."""
+        if array_type is np.ndarray and not self._forced.get():
+            hit = self._fast.get(key)
+            if hit is None:
+                hit = self._choose(pass_, make(), array_type)
+                if len(self._fast) >= 4096:
+                    self._fast.clear()
+                self._fast[key] = hit
+            return hit
+        return self.select(pass_, make(), array_type)
+
     def forcing(self) -> bool:
         """Whether a :meth:`force` block is active here."""
         return bool(self._forced.get())
@@ -142,6 +157,7 @@ class Selector:
     def clear_cache(self) -> None:
         """Forget the cached choices (after changing a tuned constant, as tests do)."""
         self._choose.cache_clear()
+        self._fast.clear()
 
     @contextmanager
     def force(self, **picks: str | None) -> Iterator[None]:
