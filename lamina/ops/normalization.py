@@ -28,7 +28,7 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
 from .arithmetic import maximum
-from .common import check_tensor, const
+from .common import check_tensor, const, xp_of
 from .kernels import norm as K
 from .kernels.norm_select import explain as explain_norm
 from .kernels.norm_select import force as force_norm
@@ -359,9 +359,9 @@ def local_contrast_norm(input: Tensor, kernel_size: int = 9, sigma: float = 2.0,
     x = input.unsqueeze(0) if input.ndim == 3 else input
     g = gaussian_window(kernel_size, sigma, x.dtype)
     with no_grad():
-        mass = _blur(const(xp.ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype)), g)
+        mass = _blur(const(xp_of(x).ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype)), g)
     v = x - _blur(x.mean(1, keepdim=True), g) / mass
     s = SqrtZeroGradAtZero.apply(_blur((v * v).mean(1, keepdim=True), g) / mass)
     c = s.mean((2, 3), keepdim=True)
-    y = v / maximum(maximum(s, c), const(xp.asarray(eps, dtype=x.dtype)))
+    y = v / maximum(maximum(s, c), const(xp_of(x).asarray(eps, dtype=x.dtype)))
     return y.squeeze(0) if input.ndim == 3 else y

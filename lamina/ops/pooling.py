@@ -17,7 +17,7 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ._ints import as_int
 from .arithmetic import abs, sign
-from .common import check_tensor, const
+from .common import check_tensor, const, xp_of
 from .kernels import pool as K
 from .kernels import pool_select
 from .kernels.pool_select import force as force_pool
@@ -246,11 +246,12 @@ class PlaneScatter(Function):
         ctx.idx, ctx.nd = idx, nd
         lead = shape[:len(shape) - nd]
         plane = math.prod(shape[len(shape) - nd:])
-        out = xp.zeros(lead + (plane,), dtype=v.dtype)
+        m = backend.get_array_module(v)
+        out = m.zeros(lead + (plane,), dtype=v.dtype)
         fi = idx.reshape(lead + (-1,))
         fv = v.reshape(lead + (-1,))
         if accumulate:
-            rows = xp.arange(math.prod(lead)).reshape(lead + (1,)) * plane
+            rows = m.arange(math.prod(lead)).reshape(lead + (1,)) * plane
             xp.add.at(out.reshape(-1), (fi + rows).reshape(-1), fv.reshape(-1))
         else:
             xp.put_along_axis(out, fi, fv, axis=-1)
@@ -367,7 +368,7 @@ def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "ad
                 x = x.reshape(*x.shape[:a], o, n // o, *x.shape[a + 1:]).mean(a + 1)
             continue
         lo, hi = _bounds(n, o)
-        m = xp.zeros((n, o), dtype=x.dtype)
+        m = xp_of(x).zeros((n, o), dtype=x.dtype)
         for j in range(o):
             m[lo[j]:hi[j], j] = 1.0 / (hi[j] - lo[j])
         x = (x.transpose(a, -1) @ const(m)).transpose(a, -1)
@@ -380,7 +381,7 @@ def adaptive_max_pool_nd(input: Tensor, nd: int, output_size: Any, return_indice
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
     if 0 in out or x.numel() == 0:  # an empty output, as torch's
-        y, idx = _empty_like_windows(x, out), xp.zeros(x.shape[:2] + out, dtype=xp.int64)
+        y, idx = _empty_like_windows(x, out), xp_of(x).zeros(x.shape[:2] + out, dtype=xp.int64)
         if unb:
             y, idx = y.squeeze(0), idx[0]
         return (y, const(idx)) if return_indices else y

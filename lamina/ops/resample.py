@@ -92,7 +92,7 @@ def _along(x: Any, axis: int, m: Any, chunk: int = 64) -> Any:
     n_src, n_dst = m.shape
     if n_dst <= 2 * chunk:
         return xp.swapaxes(xs @ m, axis, -1)
-    out = xp.empty(xs.shape[:-1] + (n_dst,), dtype=xp.result_type(x, m))
+    out = backend.get_array_module(x).empty(xs.shape[:-1] + (n_dst,), dtype=xp.result_type(x, m))
     for c0 in range(0, n_dst, chunk):
         c1 = min(c0 + chunk, n_dst)
         rows = xp.flatnonzero(m[:, c0:c1].any(axis=1))
