@@ -331,12 +331,13 @@ def explain(input: Any, weight: Any, stride: Any = 1, padding: Any = 0, dilation
             transposed: bool = False, output_padding: Any = 0) -> dict[str, str]:
     """The implementation each pass of a conv would run on now, as ``{pass: name}``.
 
-    ``input`` and ``weight`` are tensors or arrays (only their shapes and dtype count) with the
+    ``input`` and ``weight`` are tensors or arrays (only their shapes, dtype and array type count) with the
     meaning of ``torch.nn.functional.conv{1,2,3}d`` (``transposed=False``) or
     ``conv_transpose{1,2,3}d`` (``transposed=True``: ``weight (C_in, C_out/groups, *k)``, and
     ``"forward"`` is the transposed conv's forward); ``padding`` as ints.
     """
     x, w = getattr(input, "array", input), getattr(weight, "array", weight)
+    t = type(x)
     nd = w.ndim - 2
     if nd < 1 or x.ndim != nd + 2:
         raise ValueError(f"explain_conv: expected a batched {nd + 2}-D input for a {w.ndim}-D weight, got shape "
@@ -349,8 +350,8 @@ def explain(input: Any, weight: Any, stride: Any = 1, padding: Any = 0, dilation
                      for i, st, p, dl, kk, o in zip(x.shape[2:], s, pad, d, k, op))
         prob = problem((x.shape[0], w.shape[1] * groups, *size), w.shape, x.dtype, s, d, pad, x.shape[2:], groups,
                        transposed=True)
-        return {"forward": select("input_grad", prob).name, "input_grad": select("forward", prob).name,
-                "weight_grad": select("weight_grad", prob).name}
+        return {"forward": select("input_grad", prob, t).name, "input_grad": select("forward", prob, t).name,
+                "weight_grad": select("weight_grad", prob, t).name}
     out = tuple((i + 2 * p - dl * (kk - 1) - 1) // st + 1 for i, st, p, dl, kk in zip(x.shape[2:], s, pad, d, k))
     prob = problem(x.shape, w.shape, x.dtype, s, d, pad, out, groups)
-    return {pass_: select(pass_, prob).name for pass_ in PASSES}
+    return {pass_: select(pass_, prob, t).name for pass_ in PASSES}
