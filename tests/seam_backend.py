@@ -5,10 +5,12 @@ registered through the seam (:func:`install`).
 A SeamArray holds an ndarray and behaves as CuPy's arrays do towards NumPy code: NumPy's ufuncs
 and dispatched functions (NEP 13 ``__array_ufunc__``, NEP 18 ``__array_function__``) unwrap it,
 compute, and wrap the result again (0-d results too, as CuPy's reductions); methods and
-attributes are the ndarray's, results wrapped. An implicit conversion to an ndarray
+attributes are the ndarray's, results wrapped. As with CuPy, a ufunc refuses an ndarray operand
+of one or more dims (numbers and 0-d arrays mix in). An implicit conversion to an ndarray
 (``numpy.asarray(a)``, ``ndarray[...] = a``) raises when lamina's own code asks for it — so a
 place in lamina that would not work for another array type fails loudly — and is allowed
-elsewhere (the tests' comparisons with torch).
+elsewhere (the tests' comparisons with torch). Unlike CuPy, NumPy's dispatched functions
+(``concatenate``, ``where`` …) accept a mix of the two types.
 
 Its kernels unwrap, call lamina's NumPy reference implementations and wrap the results,
 counting their calls in :data:`CALLS` (``(family, pass) -> count``), so tests can tell they ran.
@@ -78,6 +80,11 @@ class SeamArray(NDArrayOperatorsMixin):
         operands = inputs if method != "at" else inputs[:1] + inputs[2:]  # (a, index, b)
         if not all(type(i) is SeamArray or isinstance(i, _OK_OPERANDS) for i in operands):
             return NotImplemented  # a Tensor: its own operators run
+        for i in operands:  # as CuPy: numbers and 0-d arrays mix in, whole ndarrays do not
+            if type(i) is np.ndarray and i.ndim:
+                caller = sys._getframe(1).f_globals.get("__name__", "")
+                raise TypeError(f"SeamArray: an ndarray operand of shape {i.shape} in {ufunc.__name__} "
+                                f"(called from {caller}, line {sys._getframe(1).f_lineno})")
         out = kwargs.get("out")
         result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
         if out is not None:

@@ -199,7 +199,7 @@ def avg_pool_nd(input: Tensor, nd: int, kernel_size: Any, stride: Any = None, pa
         kt, kh, kw = g.kernel
         raise ValueError(f"{op}: input image (T: {t} H: {h} W: {w}) smaller than kernel size "
                          f"(kT: {kt} kH: {kh} kW: {kw}), as torch's avg_pool3d checks (padding not counted)")
-    div = K.avg_divisor(g, bool(count_include_pad), divisor_override, x.dtype)
+    div = K.avg_divisor(g, bool(count_include_pad), divisor_override, x.dtype, like=x.array)
     y = AvgPool.apply(x, geom=g, div=div)
     return y.squeeze(0) if unb else y
 

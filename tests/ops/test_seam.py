@@ -51,6 +51,9 @@ def test_the_seam_array_is_no_ndarray_and_refuses_silent_conversion_inside_lamin
     assert not isinstance(a, np.ndarray)
     assert type(np.exp(a)) is S.SeamArray and type(np.concatenate([a, a])) is S.SeamArray
     assert type(a.sum()) is S.SeamArray and float(a.sum()) == 15.0  # 0-d results stay arrays, as CuPy's
+    assert type(a + np.float32(1)) is S.SeamArray and type(a * np.asarray(2.0)) is S.SeamArray
+    with pytest.raises(TypeError, match=r"an ndarray operand of shape \(2, 3\) in add"):
+        a + np.ones((2, 3))  # as CuPy: no whole ndarray operands
     assert type(np.asarray(a)) is np.ndarray  # outside lamina (the tests' comparisons): allowed
     with pytest.raises(TypeError, match="implicit conversion to a NumPy array in lamina.somewhere"):
         eval("np.asarray(a)", {"__name__": "lamina.somewhere", "np": np, "a": a})

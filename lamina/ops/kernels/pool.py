@@ -175,19 +175,20 @@ def _numpy_max_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     return y, arg
 
 
-def _first_inside(g: PoolGeom) -> tuple[Any, Any, Any]:
+def _first_inside(g: PoolGeom, m: Any = xp) -> tuple[Any, Any, Any]:
     """Per window (shape ``out_size``): the kernel offset of its first element inside the input
     in scan order, whether it has one (with dilation a window can lie wholly in padding), and
     torch's index for it (the window's start moved right by the dilation until it is no longer
-    negative; past the window, or past the input, where it has no element inside)."""
-    first = xp.zeros(g.out_size, dtype=xp.int64)
-    inside = xp.ones(g.out_size, dtype=bool)
-    start = xp.zeros(g.out_size, dtype=xp.int64)
+    negative; past the window, or past the input, where it has no element inside); arrays of the
+    array module ``m``."""
+    first = m.zeros(g.out_size, dtype=xp.int64)
+    inside = m.ones(g.out_size, dtype=bool)
+    start = m.zeros(g.out_size, dtype=xp.int64)
     nd = len(g.kernel)
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        base = m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
         o = -(xp.minimum(base, 0) // g.dilation[i])  # offsets skipped in the left padding
         ok = (o < g.kernel[i]) & (base + o * g.dilation[i] < g.in_size[i])
         first = first * g.kernel[i] + xp.minimum(o, g.kernel[i] - 1).reshape(shape)
@@ -267,31 +268,35 @@ def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
 def arg_to_index(arg: Any, g: PoolGeom) -> Any:
     """Kernel offsets → torch's indices: the flat position of the maximum in its input plane.
     A window wholly in the padding (possible with dilation) gets torch's index too (see
-    :func:`_first_inside`)."""
+    :func:`_first_inside`). The result is of ``arg``'s array module."""
+    m = backend.get_array_module(arg)
     offs = xp.unravel_index(arg, g.kernel)
     nd = len(g.kernel)
-    flat = xp.zeros(arg.shape, dtype=xp.int64)
+    flat = m.zeros(arg.shape, dtype=xp.int64)
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = (xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
+        base = (m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
         flat = flat * g.in_size[i] + (base + offs[i].astype(xp.int64) * g.dilation[i])
     if any(g.padding) and any(d > 1 for d in g.dilation):
-        _, inside, start = _first_inside(g)
+        _, inside, start = _first_inside(g, m)
         if not inside.all():
             flat = xp.where(inside, flat, start)
     return flat
 
 
-def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | None, dtype: Any) -> Any:
+def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | None, dtype: Any,
+                like: Any = None) -> Any:
     """The divisor of each window, broadcastable to ``(*out_size)`` (torch's rule: with padding
-    counted, the window is clipped to the padded input; else to the input itself)."""
+    counted, the window is clipped to the padded input; else to the input itself), an array of
+    ``like``'s array module (NumPy's by default)."""
+    m = backend.get_array_module(like)
     if divisor_override is not None:
-        return xp.asarray(divisor_override, dtype=dtype)
-    div = xp.ones((), dtype=dtype)
+        return m.asarray(divisor_override, dtype=dtype)
+    div = m.ones((), dtype=dtype)
     nd = len(g.kernel)
     for i in range(nd):
-        start = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        start = m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
         end = xp.minimum(start + g.kernel[i], g.in_size[i] + g.padding[i])
         if count_include_pad:
             count = end - start
