@@ -110,12 +110,14 @@ class AxisMap(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, m: Any, axis: int) -> Any:
+        if type(x) is not type(m):  # the matrix is built with NumPy: moved to x's array module
+            m = backend.get_array_module(x).asarray(m)
         ctx.m, ctx.axis = m, axis
         return _along(x, axis, m)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        return AxisMap.apply(g, m=xp.ascontiguousarray(ctx.m.T), axis=ctx.axis)
+        return AxisMap.apply(g, m=backend.get_array_module(ctx.m).ascontiguousarray(ctx.m.T), axis=ctx.axis)
 
 
 class AxisSegmentSum(Function):
@@ -127,6 +129,8 @@ class AxisSegmentSum(Function):
         ctx.idx, ctx.axis = idx, axis
         m = xp.zeros((len(idx), n), dtype=g.dtype)
         m[xp.arange(len(idx)), idx] = 1
+        if type(g) is not xp.ndarray:  # built with NumPy: moved to g's array module
+            m = backend.get_array_module(g).asarray(m)
         return _along(g, axis, m)
 
     @staticmethod
