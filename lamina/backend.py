@@ -1,8 +1,32 @@
 """Floor 0: the array module, dtypes, devices and the global random generator.
 
-Every array call in lamina goes through :data:`xp` (NumPy; lamina has no GPU backend), so
-that the floors above never name ``numpy`` for computation. Dtypes are NumPy dtypes, exported
-under torch's names (``lamina.float32`` …).
+Array calls in lamina go through an array module: :data:`xp` (NumPy) by default, or the module
+of the arrays at hand, :func:`get_array_module` (Chainer's and CuPy's idea), so that the floors
+above never name ``numpy`` for computation. Dtypes are NumPy dtypes, exported under torch's
+names (``lamina.float32`` …).
+
+The device seam. Another array type (a CuPy ndarray, a test suite's wrapper) joins in two
+steps, neither touching ``ops/``:
+
+1. :func:`register_array_module` maps the type to its NumPy-like module; ops that create arrays
+   or call module functions on their inputs ask ``get_array_module(x)`` (a type check, NumPy's
+   module for ndarrays, Python scalars and None). Functions NumPy dispatches through NEP 13/18
+   (``__array_ufunc__``, ``__array_function__``) run on such arrays through ``numpy`` directly.
+2. the kernel selectors (:mod:`lamina.ops.kernels.conv_select`, ``pool_select``,
+   ``norm_select``) take per array type the implementations of each pass: ``register(type,
+   pass, Impl)``. Their entry points look at ``type(x)`` first; ndarrays keep the built-in
+   tables (one type check, then the cached dictionary look-up as before).
+
+A tensor holds an array of any registered type: ``Tensor._wrap(array)`` (the autograd engine,
+``Function.apply`` and the ops on the seam keep results in the inputs' type). There is no device
+object for it: ``Device`` names torch's devices, and lamina computes on the CPU.
+
+What does not go through the seam yet: the numba kernels (NumPy arrays by nature: a foreign
+type registers its own kernels instead); the modules that still hold ``xp = backend.xp`` and
+create arrays with it (the autograd factories ``zeros``/``randn``/…, ``lamina.tensor`` from
+data, the data pipeline, the models, most of ``ops/`` beyond the conv, pooling, normalization,
+elementwise, reduction and shape ops the seam tests run); tensors on another type are made
+by wrapping its arrays.
 """
 
 from __future__ import annotations
@@ -16,6 +40,9 @@ builtins_float, builtins_int, builtins_bool = _builtins.float, _builtins.int, _b
 
 __all__ = [
     "xp",
+    "get_array_module",
+    "register_array_module",
+    "is_array",
     "float16",
     "float32",
     "float64",
@@ -51,6 +78,40 @@ __all__ = [
 ]
 
 xp = numpy
+
+# array type -> its NumPy-like module (numpy.ndarray's is numpy and is never looked up)
+_ARRAY_MODULES: dict[type, Any] = {}
+
+
+def register_array_module(array_type: type, module: Any) -> None:
+    """Make ``module`` (NumPy-like: ``zeros``, ``asarray``, ``einsum`` …) the array module of
+    arrays of ``array_type``, as :func:`get_array_module` returns it."""
+    if array_type is numpy.ndarray:
+        raise ValueError("register_array_module: numpy.ndarray's module is numpy")
+    _ARRAY_MODULES[array_type] = module
+
+
+def unregister_array_module(array_type: type) -> None:
+    """Forget ``array_type``'s module."""
+    _ARRAY_MODULES.pop(array_type, None)
+
+
+def get_array_module(*arrays: Any) -> Any:
+    """The array module of ``arrays``: the registered module of the first whose type has one,
+    else NumPy (for ndarrays, NumPy scalars, Python numbers, None)."""
+    for a in arrays:
+        t = type(a)
+        if t is not numpy.ndarray and _ARRAY_MODULES:
+            m = _ARRAY_MODULES.get(t)
+            if m is not None:
+                return m
+    return numpy
+
+
+def is_array(a: Any) -> _builtins.bool:
+    """Whether ``a`` is an ndarray or an array of a registered type."""
+    return isinstance(a, numpy.ndarray) or type(a) in _ARRAY_MODULES
+
 
 float16 = numpy.dtype("float16")
 float32 = numpy.dtype("float32")

@@ -6,6 +6,10 @@ differ), and compares the forward values and the gradient of every floating inpu
 backward with the same random upstream gradient.
 
 ``check_grads(fn, (3, 4))`` runs lamina's float64 gradcheck and gradgradcheck on the same fn.
+
+With ``LAMINA_TEST_ARRAY=seam`` the oracle's lamina inputs and upstream gradients are
+:class:`tests.seam_backend.SeamArray` s (an array type that is not an ndarray, on lamina's
+device seam), and the oracle checks that every output and gradient stays one.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ import torch
 
 import lamina
 from lamina.autograd import gradcheck, gradgradcheck
+
+from . import seam_backend
+
+SEAM = seam_backend.enabled()
 
 TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-5, atol=1e-5)}
 
@@ -71,7 +79,8 @@ def _flat_outputs(out: Any) -> list[Any]:
     return [out]
 
 
-def make_inputs(specs: Sequence[Any], dtype: str, seed: int) -> tuple[list[Any], list[Any], list[Input]]:
+def make_inputs(specs: Sequence[Any], dtype: str, seed: int,
+                seam: bool = False) -> tuple[list[Any], list[Any], list[Input]]:
     rng = np.random.default_rng(seed)
     specs = [_spec(s) for s in specs]
     lam, tor = [], []
@@ -83,7 +92,7 @@ def make_inputs(specs: Sequence[Any], dtype: str, seed: int) -> tuple[list[Any],
             a = _noncontig(a)
         t = torch.from_numpy(np.array(a))
         l_arr = a if s.noncontig else np.array(a)
-        lt = lamina.Tensor._wrap(l_arr)
+        lt = lamina.Tensor._wrap(seam_backend.SeamArray(l_arr) if seam else l_arr)
         if s.grad and a.dtype.kind == "f":
             t.requires_grad_()
             lt.requires_grad_()
@@ -102,7 +111,7 @@ def oracle(fn: Callable[..., Any], *specs: Any, torch_fn: Callable[..., Any] | N
         tol["rtol"] = rtol
     if atol is not None:
         tol["atol"] = atol
-    lam, tor, _ = make_inputs(specs, dtype, seed)
+    lam, tor, _ = make_inputs(specs, dtype, seed, seam=SEAM)
     out_l = _flat_outputs(fn(*lam))
     out_t = _flat_outputs((torch_fn or fn)(*tor))
     assert len(out_l) == len(out_t), f"{len(out_l)} outputs vs torch's {len(out_t)}"
@@ -114,6 +123,8 @@ def oracle(fn: Callable[..., Any], *specs: Any, torch_fn: Callable[..., Any] | N
             expected = ot.detach().numpy()
             assert tuple(ol.shape) == tuple(expected.shape), f"output {i}: shape {ol.shape} vs {expected.shape}"
             assert ol.dtype == expected.dtype, f"output {i}: dtype {ol.dtype} vs {expected.dtype}"
+            if SEAM:
+                assert type(ol.array) is seam_backend.SeamArray, f"output {i}: a {type(ol.array).__name__}"
             np.testing.assert_allclose(ol.detach().array, expected, **tol, err_msg=f"output {i}")
             if grad and ot.requires_grad:
                 assert ol.requires_grad, f"output {i} should require grad"
@@ -125,7 +136,8 @@ def oracle(fn: Callable[..., Any], *specs: Any, torch_fn: Callable[..., Any] | N
             assert ol == ot, f"output {i}: {ol!r} vs {ot!r}"
     if not roots_l:
         return
-    lamina.autograd.engine.run_backward(roots_l, [lamina.Tensor._wrap(u) for u in ups])
+    lamina.autograd.engine.run_backward(roots_l, [lamina.Tensor._wrap(seam_backend.SeamArray(u) if SEAM else u)
+                                                  for u in ups])
     torch.autograd.backward(roots_t, [torch.from_numpy(u) for u in ups])
     for k, (il, it) in enumerate(zip(lam, tor)):
         if not it.requires_grad:
@@ -135,6 +147,8 @@ def oracle(fn: Callable[..., Any], *specs: Any, torch_fn: Callable[..., Any] | N
             continue
         assert il.grad is not None, f"input {k}: lamina produced no gradient"
         assert il.grad.shape == il.shape
+        if SEAM:
+            assert type(il.grad.array) is seam_backend.SeamArray, f"grad of input {k}: a {type(il.grad.array)}"
         np.testing.assert_allclose(il.grad.array, it.grad.numpy(), **tol, err_msg=f"grad of input {k}")
 
 

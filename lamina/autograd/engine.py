@@ -57,9 +57,9 @@ def _root_grad(t: Tensor, g: Any, i: int) -> Tensor:
                 f"grad can be implicitly created only for scalar outputs (output {i} has shape "
                 f"{tuple(t.shape)}); pass gradient= / grad_outputs= of that shape"
             )
-        return Tensor._wrap(xp.ones(t.shape, dtype=t.dtype))
+        return Tensor._wrap(backend.get_array_module(t.array).ones(t.shape, dtype=t.dtype))
     if not isinstance(g, Tensor):
-        g = Tensor._wrap(xp.asarray(g, dtype=t.dtype))
+        g = Tensor._wrap(backend.get_array_module(t.array, g).asarray(g, dtype=t.dtype))
     if g.shape != t.shape:
         raise RuntimeError(
             f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and output[{i}] "
@@ -209,7 +209,7 @@ def _accumulate(leaf: Tensor, g: Tensor, create_graph: bool) -> None:
         raise RuntimeError(f"backward: gradient of dtype {g.dtype} for a leaf of dtype {leaf.dtype}")
     if leaf.grad is None:
         # a copy: the incoming array may be shared with other gradients or be a read-only view
-        leaf.grad = g if create_graph else Tensor._wrap(xp.array(g.array, copy=True))
+        leaf.grad = g if create_graph else Tensor._wrap(backend.get_array_module(g.array).array(g.array, copy=True))
     elif create_graph or leaf.grad.grad_fn is not None:
         leaf.grad = leaf.grad + g
     else:
@@ -306,7 +306,8 @@ def grad(
             g = captured.get(node)
             if g is None:
                 if materialize_grads:
-                    g = Tensor._wrap(xp.zeros(inputs[i].shape, dtype=inputs[i].dtype))
+                    a = inputs[i].array
+                    g = Tensor._wrap(backend.get_array_module(a).zeros(a.shape, dtype=a.dtype))
                 elif not allow_unused:
                     raise RuntimeError(
                         f"One of the differentiated Tensors (input {i}) appears to not have been "

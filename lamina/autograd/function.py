@@ -182,7 +182,7 @@ _BOOKKEEPING = frozenset(("needs_input_grad", "_to_save", "_saved", "_node", "_f
 
 def _holds_array(v: Any, depth: int = 0) -> bool:
     """Whether ``v`` is an array or a Tensor, or a tuple/list/dict holding one (nested twice at most)."""
-    if isinstance(v, (Tensor, backend.xp.ndarray)):
+    if isinstance(v, Tensor) or backend.is_array(v):
         return True
     if depth < 2 and isinstance(v, (tuple, list)):
         return any(_holds_array(i, depth + 1) for i in v)
@@ -238,7 +238,7 @@ class Function:
         record = any_need and is_grad_enabled()
         ctx = Context(tuple(needs) if record else (False,) * len(inputs))
         out = cls.forward(ctx, *arrays, **options)
-        if type(out) is not _ndarray:
+        if type(out) is not _ndarray and type(out) not in _ARRAY_MODULES:  # a scalar, a list: as an ndarray
             out = backend.xp.asarray(out)
         result = Tensor._wrap(out)
         if cls.is_view and isinstance(inputs[0], Tensor) and backend.xp.may_share_memory(out, arrays[0]):
@@ -266,3 +266,4 @@ class Function:
 
 
 _ndarray = backend.xp.ndarray
+_ARRAY_MODULES = backend._ARRAY_MODULES

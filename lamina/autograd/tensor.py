@@ -98,8 +98,10 @@ def _to_nested(seq: Any) -> Any:
 
 
 def as_array(x: Any) -> Any:
-    """The backend array behind ``x`` (a Tensor, an array or a Python number)."""
-    return x.array if isinstance(x, Tensor) else xp.asarray(x)
+    """The backend array behind ``x`` (a Tensor, an array of any registered type or a Python number)."""
+    if isinstance(x, Tensor):
+        return x.array
+    return x if backend.is_array(x) else xp.asarray(x)
 
 
 class Tensor:

@@ -12,7 +12,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from .cast import to_dtype
-from .common import binary_operands, broadcast_shape, check_tensor, const, into_out, to_tensor
+from .common import binary_operands, broadcast_shape, check_tensor, const, into_out, to_tensor, xp_of
 from .promotion import result_dtype
 from .shape import sum_to
 
@@ -369,8 +369,8 @@ class Clamp(Function):
     def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, lo, hi = ctx.saved_tensors
         _, nlo, nhi = ctx.needs_input_grad
-        ge_lo = x.array >= lo.array if lo is not None else xp.ones(x.shape, bool)
-        le_hi = x.array <= hi.array if hi is not None else xp.ones(x.shape, bool)
+        ge_lo = x.array >= lo.array if lo is not None else xp_of(x).ones(x.shape, bool)
+        le_hi = x.array <= hi.array if hi is not None else xp_of(x).ones(x.shape, bool)
         gx = where(const(ge_lo & le_hi), gy, 0.0)
         # NOTE: as torch, when min > max the output is max, so min gets no gradient there
         lo_ok = lo.array < hi.array if (lo is not None and hi is not None) else xp.bool_(True)
@@ -461,7 +461,7 @@ class Where(Function):
     def backward(ctx: Context, gy: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
         (cond,) = ctx.saved_tensors
         _, na, nb = ctx.needs_input_grad
-        zero = const(xp.zeros((), dtype=gy.dtype))
+        zero = const(xp_of(gy).zeros((), dtype=gy.dtype))
         ga = sum_to(Where.apply(cond, gy, zero), ctx.shapes[0]) if na else None
         gb = sum_to(Where.apply(cond, zero, gy), ctx.shapes[1]) if nb else None
         return None, ga, gb

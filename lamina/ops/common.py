@@ -13,17 +13,33 @@ from ..autograd.tensor import Tensor, _infer_array
 from .cast import to_dtype
 from .promotion import result_dtype
 
-__all__ = ["const", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
+__all__ = ["const", "xp_of", "to_tensor", "binary_operands", "normalize_dim", "normalize_dims",
            "check_tensor", "broadcast_shape", "into_out"]
 
 xp = backend.xp
 
 _SCALARS = (bool, int, float, xp.generic)
+_ndarray = xp.ndarray
+
+
+def xp_of(*items: Any) -> Any:
+    """The array module of ``items`` (tensors, arrays, numbers): NumPy unless one of them holds an
+    array of another registered type (:func:`lamina.backend.get_array_module`)."""
+    for a in items:
+        if isinstance(a, Tensor):
+            a = a.array
+        if type(a) is not _ndarray and a is not None:
+            m = backend.get_array_module(a)
+            if m is not xp:
+                return m
+    return xp
 
 
 def const(array: Any) -> Tensor:
-    """A constant (graph-free) tensor around ``array``."""
-    return Tensor._wrap(xp.asarray(array))
+    """A constant (graph-free) tensor around ``array`` (an array of any registered type stays one)."""
+    if type(array) is not _ndarray:
+        array = backend.get_array_module(array).asarray(array)
+    return Tensor._wrap(array)
 
 
 def check_tensor(x: Any, op: str, name: str = "input") -> Tensor:

@@ -53,7 +53,7 @@ class DiagEmbed(Function):
     @staticmethod
     def forward(ctx: Context, x: Any, offset: int, dim1: int, dim2: int, shape: tuple[int, ...]) -> Any:
         ctx.opts = (offset, dim1, dim2)
-        out = xp.zeros(shape, dtype=x.dtype)
+        out = backend.get_array_module(x).zeros(shape, dtype=x.dtype)
         r, c = _diag_index(shape[dim1], shape[dim2], offset)
         view = xp.moveaxis(out, (dim1, dim2), (-2, -1))
         view[..., r, c] = x

@@ -12,7 +12,7 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
 from .arithmetic import where
-from .common import check_tensor, const, normalize_dim, to_tensor
+from .common import check_tensor, const, normalize_dim, to_tensor, xp_of
 
 __all__ = ["select", "getitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
            "masked_fill", "masked_select", "narrow", "tril", "triu"]
@@ -71,7 +71,7 @@ class IndexPutAdd(Function):
     @staticmethod
     def forward(ctx: Context, values: Any, shape: tuple[int, ...], index: Any) -> Any:
         ctx.index = index
-        out = xp.zeros(shape, dtype=values.dtype)
+        out = backend.get_array_module(values).zeros(shape, dtype=values.dtype)
         if _is_basic(index):
             out[index] = values
         else:
@@ -110,7 +110,7 @@ class IndexPut(Function):
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         nx, nv = ctx.needs_input_grad
-        gx = IndexPut.apply(gy, const(xp.zeros((), gy.dtype)), index=ctx.index) if nx else None
+        gx = IndexPut.apply(gy, const(xp_of(gy).zeros((), gy.dtype)), index=ctx.index) if nx else None
         gv = None
         if nv:
             from .shape import sum_to
@@ -178,7 +178,7 @@ class Gather(Function):
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Tensor:
-        zeros = const(xp.zeros(ctx.in_shape, dtype=gy.dtype))
+        zeros = const(xp_of(gy).zeros(ctx.in_shape, dtype=gy.dtype))
         return ScatterAdd.apply(zeros, gy, dim=ctx.dim, index=ctx.index)
 
 
@@ -228,7 +228,7 @@ class Scatter(Function):
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         nx, ns = ctx.needs_input_grad
-        gx = Scatter.apply(gy, const(xp.zeros((), gy.dtype)), dim=ctx.dim, index=ctx.index) if nx else None
+        gx = Scatter.apply(gy, const(xp_of(gy).zeros((), gy.dtype)), dim=ctx.dim, index=ctx.index) if nx else None
         gs = None
         if ns:
             gs = Gather.apply(gy, dim=ctx.dim, index=ctx.index)
@@ -275,7 +275,7 @@ class IndexSelect(Function):
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Tensor:
-        zeros = const(xp.zeros(ctx.in_shape, dtype=gy.dtype))
+        zeros = const(xp_of(gy).zeros(ctx.in_shape, dtype=gy.dtype))
         return IndexAdd.apply(zeros, gy, dim=ctx.dim, index=ctx.index)
 
 

@@ -28,13 +28,15 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
 from .arithmetic import maximum
-from .common import check_tensor, const
+from .common import check_tensor, const, xp_of
 from .kernels import norm as K
+from .kernels.norm_select import explain as explain_norm
+from .kernels.norm_select import force as force_norm
 from .pad import pad
 from .reduce import SqrtZeroGradAtZero
 
 __all__ = ["Normalize", "BatchNormTrain", "normalize", "batch_norm", "instance_norm", "layer_norm", "group_norm",
-           "local_response_norm", "local_contrast_norm", "gaussian_window"]
+           "local_response_norm", "local_contrast_norm", "gaussian_window", "explain_norm", "force_norm"]
 
 xp = backend.xp
 
@@ -357,9 +359,9 @@ def local_contrast_norm(input: Tensor, kernel_size: int = 9, sigma: float = 2.0,
     x = input.unsqueeze(0) if input.ndim == 3 else input
     g = gaussian_window(kernel_size, sigma, x.dtype)
     with no_grad():
-        mass = _blur(const(xp.ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype)), g)
+        mass = _blur(const(xp_of(x).ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype)), g)
     v = x - _blur(x.mean(1, keepdim=True), g) / mass
     s = SqrtZeroGradAtZero.apply(_blur((v * v).mean(1, keepdim=True), g) / mass)
     c = s.mean((2, 3), keepdim=True)
-    y = v / maximum(maximum(s, c), const(xp.asarray(eps, dtype=x.dtype)))
+    y = v / maximum(maximum(s, c), const(xp_of(x).asarray(eps, dtype=x.dtype)))
     return y.squeeze(0) if input.ndim == 3 else y

@@ -29,7 +29,7 @@ class ConstantPad(Function):
         pos = [(max(a, 0), max(b, 0)) for a, b in widths]
         y = xp.pad(x, pos, mode="constant", constant_values=value) if any(a or b for a, b in pos) else x
         crop = tuple(slice(-min(a, 0), y.shape[i] + min(b, 0)) for i, (a, b) in enumerate(widths))
-        return xp.ascontiguousarray(y[crop])
+        return backend.get_array_module(y).ascontiguousarray(y[crop])
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Tensor:

@@ -17,12 +17,15 @@ from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
 from ._ints import as_int
 from .arithmetic import abs, sign
-from .common import check_tensor, const
+from .common import check_tensor, const, xp_of
 from .kernels import pool as K
+from .kernels import pool_select
+from .kernels.pool_select import force as force_pool
 from .unary import relu
 
 __all__ = ["max_pool_nd", "avg_pool_nd", "lp_pool_nd", "max_unpool_nd", "adaptive_avg_pool_nd",
-           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "SpatialMean", "ntuple", "batched"]
+           "adaptive_max_pool_nd", "PlaneGather", "PlaneScatter", "SpatialMean", "ntuple", "batched", "explain_pool",
+           "force_pool"]
 
 xp = backend.xp
 
@@ -75,6 +78,26 @@ def _geom(op: str, x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: A
             f"(input spatial size {tuple(x.shape[2:])}, padding={p}): output size would be {g.out_size}"
         )
     return g
+
+
+def explain_pool(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False) -> dict[str, str]:
+    """The implementation each pooling pass would run on now, as ``{pass: name}`` for the passes
+    of :data:`.kernels.pool_select.PASSES` (``"max_forward"``, ``"max_backward"``,
+    ``"avg_forward"``, ``"avg_backward"``).
+
+    ``input`` is a batched ``(N, C, *spatial)`` tensor or array (only its shape, dtype and array
+    type count); the other arguments mean what they mean in ``torch.nn.functional.max_pool2d``
+    (the average passes are told for the same window). :func:`force_pool` picks implementations
+    within a ``with`` block.
+    """
+    x = getattr(input, "array", input)
+    nd = x.ndim - 2
+    if nd not in (1, 2, 3):
+        raise ValueError(f"explain_pool: expected a batched 3-D, 4-D or 5-D input (N, C, *spatial), got shape "
+                         f"{tuple(x.shape)}")
+    g = _geom("explain_pool", x, nd, kernel_size, stride, padding, dilation, ceil_mode, "as max_pool")
+    return pool_select.explain(x, g)
 
 
 # --- max pooling -------------------------------------------------------------------------
@@ -176,7 +199,7 @@ def avg_pool_nd(input: Tensor, nd: int, kernel_size: Any, stride: Any = None, pa
         kt, kh, kw = g.kernel
         raise ValueError(f"{op}: input image (T: {t} H: {h} W: {w}) smaller than kernel size "
                          f"(kT: {kt} kH: {kh} kW: {kw}), as torch's avg_pool3d checks (padding not counted)")
-    div = K.avg_divisor(g, bool(count_include_pad), divisor_override, x.dtype)
+    div = K.avg_divisor(g, bool(count_include_pad), divisor_override, x.dtype, like=x.array)
     y = AvgPool.apply(x, geom=g, div=div)
     return y.squeeze(0) if unb else y
 
@@ -223,11 +246,12 @@ class PlaneScatter(Function):
         ctx.idx, ctx.nd = idx, nd
         lead = shape[:len(shape) - nd]
         plane = math.prod(shape[len(shape) - nd:])
-        out = xp.zeros(lead + (plane,), dtype=v.dtype)
+        m = backend.get_array_module(v)
+        out = m.zeros(lead + (plane,), dtype=v.dtype)
         fi = idx.reshape(lead + (-1,))
         fv = v.reshape(lead + (-1,))
         if accumulate:
-            rows = xp.arange(math.prod(lead)).reshape(lead + (1,)) * plane
+            rows = m.arange(math.prod(lead)).reshape(lead + (1,)) * plane
             xp.add.at(out.reshape(-1), (fi + rows).reshape(-1), fv.reshape(-1))
         else:
             xp.put_along_axis(out, fi, fv, axis=-1)
@@ -344,7 +368,7 @@ def adaptive_avg_pool_nd(input: Tensor, nd: int, output_size: Any, op: str = "ad
                 x = x.reshape(*x.shape[:a], o, n // o, *x.shape[a + 1:]).mean(a + 1)
             continue
         lo, hi = _bounds(n, o)
-        m = xp.zeros((n, o), dtype=x.dtype)
+        m = xp_of(x).zeros((n, o), dtype=x.dtype)
         for j in range(o):
             m[lo[j]:hi[j], j] = 1.0 / (hi[j] - lo[j])
         x = (x.transpose(a, -1) @ const(m)).transpose(a, -1)
@@ -357,7 +381,7 @@ def adaptive_max_pool_nd(input: Tensor, nd: int, output_size: Any, return_indice
     x, unb = batched(input, nd, op)
     out = _adaptive_size(x, nd, output_size, op)
     if 0 in out or x.numel() == 0:  # an empty output, as torch's
-        y, idx = _empty_like_windows(x, out), xp.zeros(x.shape[:2] + out, dtype=xp.int64)
+        y, idx = _empty_like_windows(x, out), xp_of(x).zeros(x.shape[:2] + out, dtype=xp.int64)
         if unb:
             y, idx = y.squeeze(0), idx[0]
         return (y, const(idx)) if return_indices else y

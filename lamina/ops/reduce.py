@@ -17,7 +17,7 @@ from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor, register
 from .arithmetic import where
-from .common import check_tensor, const, normalize_dim, normalize_dims
+from .common import check_tensor, const, normalize_dim, normalize_dims, xp_of
 from .shape import broadcast_to, movedim, reshape
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax",
@@ -105,7 +105,7 @@ class ProdOthers(Function):
         ctx.save_for_backward(x)
         ctx.dim = dim
         xm = xp.moveaxis(x, dim, -1)
-        ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+        ones = backend.get_array_module(x).ones(xm.shape[:-1] + (1,), dtype=x.dtype)
         left = xp.cumprod(xp.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)
         right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([xm[..., 1:], ones], axis=-1), -1), axis=-1), -1)
         return xp.moveaxis(left * right, -1, dim)
@@ -223,11 +223,11 @@ def _arg(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: str) -> Tens
         if a.size == 0:
             raise RuntimeError(f"{op}: expected a non-empty tensor")
         idx = (xp.nanargmax if False else (xp.argmax if largest else xp.argmin))(a.reshape(-1))
-        r = xp.asarray(idx, dtype=backend.int64)
+        r = xp_of(a).asarray(idx, dtype=backend.int64)
         return const(r.reshape((1,) * a.ndim) if keepdim else r)
     d = normalize_dim(dim, a.ndim, op)
     if a.ndim == 0:
-        return const(xp.zeros((), dtype=backend.int64))
+        return const(xp_of(a).zeros((), dtype=backend.int64))
     if a.shape[d] == 0:
         raise IndexError(f"{op}: expected reduction dim {d} to have non-zero size")
     idx = (xp.argmax if largest else xp.argmin)(a, axis=d, keepdims=keepdim)
@@ -325,7 +325,7 @@ def cumsum(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
 def _shift_array(x: Any, axes: tuple[int, ...]) -> Any:
     """The max along ``axes`` with −∞ maxima (all −∞ slices) replaced by 0, so that such a slice
     gives NaN rather than −∞ − (−∞) warnings; a +∞ maximum stays (its slice is NaN, as torch)."""
-    m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros((1,) * x.ndim, dtype=x.dtype)
+    m = x.max(axis=axes, keepdims=True) if x.size else backend.get_array_module(x).zeros((1,) * x.ndim, dtype=x.dtype)
     return xp.where(m == -xp.inf, 0, m)
 
 

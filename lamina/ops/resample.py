@@ -92,7 +92,7 @@ def _along(x: Any, axis: int, m: Any, chunk: int = 64) -> Any:
     n_src, n_dst = m.shape
     if n_dst <= 2 * chunk:
         return xp.swapaxes(xs @ m, axis, -1)
-    out = xp.empty(xs.shape[:-1] + (n_dst,), dtype=xp.result_type(x, m))
+    out = backend.get_array_module(x).empty(xs.shape[:-1] + (n_dst,), dtype=xp.result_type(x, m))
     for c0 in range(0, n_dst, chunk):
         c1 = min(c0 + chunk, n_dst)
         rows = xp.flatnonzero(m[:, c0:c1].any(axis=1))
@@ -110,12 +110,14 @@ class AxisMap(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Any, m: Any, axis: int) -> Any:
+        if type(x) is not type(m):  # the matrix is built with NumPy: moved to x's array module
+            m = backend.get_array_module(x).asarray(m)
         ctx.m, ctx.axis = m, axis
         return _along(x, axis, m)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
-        return AxisMap.apply(g, m=xp.ascontiguousarray(ctx.m.T), axis=ctx.axis)
+        return AxisMap.apply(g, m=backend.get_array_module(ctx.m).ascontiguousarray(ctx.m.T), axis=ctx.axis)
 
 
 class AxisSegmentSum(Function):
@@ -127,6 +129,8 @@ class AxisSegmentSum(Function):
         ctx.idx, ctx.axis = idx, axis
         m = xp.zeros((len(idx), n), dtype=g.dtype)
         m[xp.arange(len(idx)), idx] = 1
+        if type(g) is not xp.ndarray:  # built with NumPy: moved to g's array module
+            m = backend.get_array_module(g).asarray(m)
         return _along(g, axis, m)
 
     @staticmethod

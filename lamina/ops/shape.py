@@ -279,7 +279,7 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
 class Contiguous(Function):
     @staticmethod
     def forward(ctx: Context, x: Any) -> Any:
-        return xp.ascontiguousarray(x)
+        return backend.get_array_module(x).ascontiguousarray(x)
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Tensor:

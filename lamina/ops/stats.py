@@ -115,7 +115,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     a = xp.moveaxis(x.array, d, -1)
     n = a.shape[-1]
     flat = a.reshape(-1, n)
-    out_i = xp.empty(flat.shape[0], dtype=backend.int64)
+    out_i = backend.get_array_module(a).empty(flat.shape[0], dtype=backend.int64)
     for r, row in enumerate(flat):  # a plain loop per slice: unique's counts give the mode
         values, counts = xp.unique(row, return_counts=True)
         best = values[xp.argmax(counts)]  # unique is sorted: argmax takes the smallest of ties

@@ -129,7 +129,7 @@ def record(monkeypatch):
         tables[pass_] = tuple(dataclasses.replace(
             impl, run=lambda *a, _r=impl.run, _n=(pass_, impl.name): (seen.append(_n), _r(*a))[1])
             for impl in sel.table(pass_))
-    monkeypatch.setattr(sel, "_TABLES", tables)
+    monkeypatch.setattr(sel.SELECTOR, "_tables", tables)
     sel.clear_cache()
     yield seen
     sel.clear_cache()

@@ -105,7 +105,9 @@ def wants_channels_last(x: Any, w: Any, groups: int, stride: Sequence[int], dila
                         pad_lo: Sequence[int], out: Sequence[int]) -> bool:
     """Whether the backward of this conv reads its output gradient as channels-last rows: not
     the direct kernels' nor a 1×1 conv's, which read it NCHW (handing them a channels-last copy
-    made them copy it back)."""
+    made them copy it back). False for arrays other than ndarrays (their kernels choose their layouts)."""
+    if type(x) is not np.ndarray:
+        return False
     return sel.choose("input_grad", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)[1].name \
         not in _NCHW_READERS
 
@@ -129,7 +131,10 @@ def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
     None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
-    whole 4×4 tiles may need a row or column more than im2col."""
+    whole 4×4 tiles may need a row or column more than im2col. None for arrays other than
+    ndarrays."""
+    if type(x) is not np.ndarray:
+        return None
     p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)
     ext = _padded_extent(p, impl.name)
     return None if ext is None else pad_channels_last(x, pad_lo, ext)
@@ -148,7 +153,7 @@ def conv_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
     if given; ``xpad`` optionally gives :func:`padded_input` already made. With ``return_xpad``,
     ``(y, xpad)``: the padded input the forward made (or was given), for the weight gradient.
     The implementation is :func:`.conv_select.select`'s for the ``"forward"`` pass."""
-    p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)
+    p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups, type(x))
     y, xpad = impl.run(p, x, w, xpad, bias)
     return (y, xpad) if return_xpad else y
 
@@ -278,7 +283,7 @@ def conv_input_grad(gy: Any, w: Any, size: Sequence[int], stride: Sequence[int],
     which saves an add over a strided view, a sizeable part of a conv_transpose2d forward).
     The implementation is :func:`.conv_select.select`'s for the ``"input_grad"`` pass."""
     p, impl = sel.choose("input_grad", (gy.shape[0], w.shape[1] * groups, *size), w.shape, gy.dtype, stride,
-                         dilation, pad_lo, gy.shape[2:], groups)
+                         dilation, pad_lo, gy.shape[2:], groups, type(gy))
     return impl.run(p, gy, w, bias)
 
 
@@ -378,7 +383,7 @@ def conv_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequence[int
     ``gw (K, C/g, *ksize)``, the correlation of ``x`` with ``gy`` (``xpad`` as in :func:`conv_forward`).
     The implementation is :func:`.conv_select.select`'s for the ``"weight_grad"`` pass."""
     p, impl = sel.choose("weight_grad", x.shape, (gy.shape[1], x.shape[1] // groups, *ksize), x.dtype, stride,
-                         dilation, pad_lo, gy.shape[2:], groups)
+                         dilation, pad_lo, gy.shape[2:], groups, type(x))
     return impl.run(p, x, gy, xpad)
 
 

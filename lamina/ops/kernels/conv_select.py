@@ -19,11 +19,9 @@ every implementation that supports a problem and compare it with the reference).
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from math import prod
 from typing import Any
 
@@ -35,8 +33,10 @@ from . import conv_direct as _direct
 from . import conv_plan as _plan
 from . import winograd as _wino
 from .im2col import use_numba
+from .select import Impl, Selector
 
-__all__ = ["ConvProblem", "Impl", "PASSES", "problem", "select", "choose", "table", "force", "explain", "clear_cache"]
+__all__ = ["ConvProblem", "Impl", "PASSES", "SELECTOR", "problem", "select", "choose", "table", "force", "explain",
+           "register", "clear_cache"]
 
 PASSES = ("forward", "input_grad", "weight_grad")
 
@@ -103,20 +103,6 @@ def problem(xshape: Sequence[int], wshape: Sequence[int], dtype: Any, stride: Se
                        tuple(int(v) for v in pad_lo), int(groups), dt.name, bool(transposed),
                        use_numba(), runtime.blas_controlled(), colgemm_numba.gemm_address(dt) != 0,
                        threads.SMALL_GEMM, threads.parallel_slots(1 << 30))
-
-
-@dataclass(frozen=True)
-class Impl:
-    """One implementation of one pass: ``supports(problem)`` says whether it computes the problem
-    (correctly: :func:`force` may pick it for any such problem), ``prefers(problem)`` whether the
-    selector takes it there (the speed thresholds), ``run`` computes it (its arguments are the
-    pass's, see :mod:`.conv_gemm`), ``doc`` says what it supports and where it earns its place."""
-
-    name: str
-    supports: Callable[[ConvProblem], bool]
-    run: Callable[..., Any]
-    doc: str
-    prefers: Callable[[ConvProblem], bool] = lambda p: True
 
 
 # ----------------------------------------------------------------------------- predicates
@@ -236,7 +222,6 @@ _DOCS = {
     "reference": "every conv: NumPy einsum per kernel tap on NCHW (the yardstick tests compare with).",
 }
 _NAMES = ("pointwise", "direct", "winograd", "depthwise", "colgemm", "im2col", "reference")
-_TABLES: dict[str, tuple[Impl, ...]] = {}
 
 
 def _build_tables() -> dict[str, tuple[Impl, ...]]:
@@ -262,47 +247,31 @@ def _build_tables() -> dict[str, tuple[Impl, ...]]:
     return tables
 
 
-def table(pass_: str) -> tuple[Impl, ...]:
-    """The ordered implementations of ``pass_``."""
-    if not _TABLES:
-        _TABLES.update(_build_tables())
-    try:
-        return _TABLES[pass_]
-    except KeyError:
-        raise ValueError(f"conv_select: unknown pass {pass_!r}; expected one of {', '.join(PASSES)}") from None
+SELECTOR = Selector("conv_select", PASSES, _build_tables)
 
 
-_FORCED: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar("lamina_conv_forced",
-                                                                                      default=())
+def table(pass_: str, array_type: type = np.ndarray) -> tuple[Impl, ...]:
+    """The ordered implementations of ``pass_`` (for arrays of ``array_type``)."""
+    return SELECTOR.table(pass_, array_type)
 
 
-@lru_cache(maxsize=4096)
-def _choose(pass_: str, p: ConvProblem) -> Impl:
-    for impl in table(pass_):
-        if impl.supports(p) and impl.prefers(p):
-            return impl
-    raise AssertionError("the reference supports every problem")  # pragma: no cover
-
-
-def select(pass_: str, p: ConvProblem) -> Impl:
+def select(pass_: str, p: ConvProblem, array_type: type = np.ndarray) -> Impl:
     """The implementation that runs ``pass_`` of ``p``: the one :func:`force` asked for, else the
     first of the pass's table that supports ``p``. Raises ValueError where a forced
     implementation does not support ``p``."""
-    forced = _FORCED.get()
-    if forced:
-        for name_pass, name in forced:
-            if name_pass == pass_:
-                impl = next(i for i in table(pass_) if i.name == name)
-                if not impl.supports(p):
-                    raise ValueError(f"conv_select.force: the {pass_} implementation {name!r} does not support "
-                                     f"this problem ({p.describe()}); it supports: {impl.doc.splitlines()[0]}")
-                return impl
-    return _choose(pass_, p)
+    return SELECTOR.select(pass_, p, array_type)
+
+
+def register(array_type: type, pass_: str, impl: Impl) -> None:
+    """Give arrays of ``array_type`` (not ndarrays) the implementation ``impl`` of ``pass_``: its
+    ``run`` gets the arguments the NumPy implementations of the pass get (see
+    :mod:`.conv_gemm`), with arrays of that type."""
+    SELECTOR.register(array_type, pass_, impl)
 
 
 def clear_cache() -> None:
     """Forget the cached choices (after changing a tuned constant, as tests do)."""
-    _choose.cache_clear()
+    SELECTOR.clear_cache()
     _FAST.clear()
 
 
@@ -314,10 +283,14 @@ _FAST_MAX = 4096
 
 def choose(pass_: str, xshape: tuple[int, ...], wshape: tuple[int, ...], dtype: Any, stride: Sequence[int],
            dilation: Sequence[int], pad_lo: Sequence[int], out: Sequence[int],
-           groups: int) -> tuple[ConvProblem, Impl]:
-    """``(problem, select(pass_, problem))`` for :func:`problem`'s arguments, cached on them and on
-    the capabilities detected now (the same choice as building the problem every time)."""
-    forced = _FORCED.get()
+           groups: int, array_type: type = np.ndarray) -> tuple[ConvProblem, Impl]:
+    """``(problem, select(pass_, problem, array_type))`` for :func:`problem`'s arguments, cached
+    for ndarrays on them and on the capabilities detected now (the same choice as building the
+    problem every time)."""
+    if array_type is not np.ndarray:
+        p = problem(xshape, wshape, dtype, stride, dilation, pad_lo, out, groups)
+        return p, select(pass_, p, array_type)
+    forced = SELECTOR.forcing()
     try:
         key = (pass_, xshape, wshape, dtype, tuple(stride), tuple(dilation), tuple(pad_lo), tuple(out), groups,
                use_numba(), runtime.blas_controlled(), threads.SMALL_GEMM, threads.parallel_slots(1 << 30))
@@ -342,20 +315,8 @@ def force(forward: str | None = None, input_grad: str | None = None,
     implementation; a pass left ``None`` is chosen as usual. Raises ValueError for a name not
     in the pass's table; a conv whose problem the forced implementation does not support raises
     ValueError naming both."""
-    picks = []
-    for pass_, name in (("forward", forward), ("input_grad", input_grad), ("weight_grad", weight_grad)):
-        if name is None:
-            continue
-        names = [i.name for i in table(pass_)]
-        if name not in names:
-            raise ValueError(f"conv_select.force: no {pass_} implementation {name!r}; expected one of "
-                             f"{', '.join(names)}")
-        picks.append((pass_, name))
-    token = _FORCED.set(tuple(picks) + _FORCED.get())
-    try:
+    with SELECTOR.force(forward=forward, input_grad=input_grad, weight_grad=weight_grad):
         yield
-    finally:
-        _FORCED.reset(token)
 
 
 def _tuple(value: Any, nd: int, name: str) -> tuple[int, ...]:
@@ -370,12 +331,13 @@ def explain(input: Any, weight: Any, stride: Any = 1, padding: Any = 0, dilation
             transposed: bool = False, output_padding: Any = 0) -> dict[str, str]:
     """The implementation each pass of a conv would run on now, as ``{pass: name}``.
 
-    ``input`` and ``weight`` are tensors or arrays (only their shapes and dtype count) with the
+    ``input`` and ``weight`` are tensors or arrays (only their shapes, dtype and array type count) with the
     meaning of ``torch.nn.functional.conv{1,2,3}d`` (``transposed=False``) or
     ``conv_transpose{1,2,3}d`` (``transposed=True``: ``weight (C_in, C_out/groups, *k)``, and
     ``"forward"`` is the transposed conv's forward); ``padding`` as ints.
     """
     x, w = getattr(input, "array", input), getattr(weight, "array", weight)
+    t = type(x)
     nd = w.ndim - 2
     if nd < 1 or x.ndim != nd + 2:
         raise ValueError(f"explain_conv: expected a batched {nd + 2}-D input for a {w.ndim}-D weight, got shape "
@@ -388,8 +350,8 @@ def explain(input: Any, weight: Any, stride: Any = 1, padding: Any = 0, dilation
                      for i, st, p, dl, kk, o in zip(x.shape[2:], s, pad, d, k, op))
         prob = problem((x.shape[0], w.shape[1] * groups, *size), w.shape, x.dtype, s, d, pad, x.shape[2:], groups,
                        transposed=True)
-        return {"forward": select("input_grad", prob).name, "input_grad": select("forward", prob).name,
-                "weight_grad": select("weight_grad", prob).name}
+        return {"forward": select("input_grad", prob, t).name, "input_grad": select("forward", prob, t).name,
+                "weight_grad": select("weight_grad", prob, t).name}
     out = tuple((i + 2 * p - dl * (kk - 1) - 1) // st + 1 for i, st, p, dl, kk in zip(x.shape[2:], s, pad, d, k))
     prob = problem(x.shape, w.shape, x.dtype, s, d, pad, out, groups)
-    return {pass_: select(pass_, prob).name for pass_ in PASSES}
+    return {pass_: select(pass_, prob, t).name for pass_ in PASSES}

@@ -29,7 +29,7 @@ from typing import Any
 
 from ... import backend
 from . import norm_numba
-from .im2col import use_numba
+from . import norm_select as sel
 
 __all__ = ["normalize_forward", "normalize_backward", "batch_norm_forward", "batch_norm_backward"]
 
@@ -130,17 +130,16 @@ def _channel_dot(a: Any, b: Any) -> Any:
     return xp.einsum(f"{letters},{letters}->{letters[1]}", a, b)
 
 
-def _fast_view(a: Any) -> tuple[str, Any] | None:
-    """``a (N, C, *S)`` as the ``planes (N, C, S)`` or ``rows (M, C)`` view the numba kernels read
-    (no copy), or None where they do not run (NumPy path, other dtypes, other memory orders)."""
-    if not (use_numba() and a.dtype in (xp.float32, xp.float64) and a.ndim >= 2 and a.size):
-        return None
+def _fast_view(a: Any) -> tuple[str, Any, Any]:
+    """``a (N, C, *S)`` as the ``planes (N, C, S)`` or ``rows (M, C)`` view the numba kernels read,
+    and the array viewed: ``a`` itself where it lies NCHW or channels-last, else an NCHW copy."""
     if a.flags.c_contiguous:
-        return "planes", a.reshape(a.shape[0], a.shape[1], -1)
+        return "planes", a.reshape(a.shape[0], a.shape[1], -1), a
     cl = a.transpose(0, *range(2, a.ndim), 1)
     if cl.flags.c_contiguous:
-        return "rows", cl.reshape(-1, a.shape[1])
-    return None
+        return "rows", cl.reshape(-1, a.shape[1]), a
+    a = xp.ascontiguousarray(a)
+    return "planes", a.reshape(a.shape[0], a.shape[1], -1), a
 
 
 def _empty_like_layout(kind: str, a: Any) -> tuple[Any, Any]:
@@ -155,30 +154,42 @@ def _empty_like_layout(kind: str, a: Any) -> tuple[Any, Any]:
 def batch_norm_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any, Any]:
     """Training-mode batch norm over every axis but 1: ``(y, mean, var, r, d)`` with ``var``
     biased, ``r = 1/√(var + eps)`` and ``d = x − mean`` kept for the backward on the NumPy
-    path (None with the numba kernels, which recompute it); y has x's memory order. The guards
-    of the module docstring apply at the dtype's extremes."""
+    path (None with the numba kernels, which recompute it); y lies as x does where x lies NCHW or
+    channels-last. The guards of the module docstring apply at the dtype's extremes. The
+    implementation is :func:`.norm_select.select`'s for ``"batch_norm_forward"``."""
+    return sel.choose("batch_norm_forward", x).run(x, w, b, eps)
+
+
+def _numba_bn_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any, Any]:
+    """Float64 statistics and the affine map in two compiled passes over the planes or rows view
+    (:func:`_fast_view`); the NumPy path where the statistics fail the check below."""
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    fast = _fast_view(x)
+    kind, xv, x = _fast_view(x)
     with _errstate():
-        if fast is not None:
-            kind, xv = fast
-            c = x.shape[1]
-            mean, var = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
-            (norm_numba.stats_rows if kind == "rows" else norm_numba.stats_planes)(xv, mean, var)
-            dt = x.dtype
-            k, vmax = _limits(dt)
-            r64 = 1.0 / xp.sqrt(var + eps)
-            # one check on the (float64) statistics: the NumPy path below runs where Σ(x − mean)²
-            # would overflow the dtype, where the float64 sums overflowed (or met NaN), and where
-            # y = x·scale + shift would cancel (|mean|·r huge: a near-constant channel far from 0)
-            if var.max() * (x.size // c) <= vmax and float((xp.abs(mean) * r64).max()) < 1 / k:
-                scale64 = r64 if w is None else r64 * w
-                shift64 = -mean * scale64 if b is None else b - mean * scale64
-                y, yv = _empty_like_layout(kind, x)
-                (norm_numba.affine_rows if kind == "rows" else norm_numba.affine_planes)(
-                    xv, scale64.astype(dt), shift64.astype(dt), yv)
-                return (y, mean.astype(dt).reshape(shape), var.astype(dt).reshape(shape),
-                        r64.astype(dt).reshape(shape), None)
+        c = x.shape[1]
+        mean, var = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
+        (norm_numba.stats_rows if kind == "rows" else norm_numba.stats_planes)(xv, mean, var)
+        dt = x.dtype
+        k, vmax = _limits(dt)
+        r64 = 1.0 / xp.sqrt(var + eps)
+        # one check on the (float64) statistics: the NumPy path below runs where Σ(x − mean)²
+        # would overflow the dtype, where the float64 sums overflowed (or met NaN), and where
+        # y = x·scale + shift would cancel (|mean|·r huge: a near-constant channel far from 0)
+        if var.max() * (x.size // c) <= vmax and float((xp.abs(mean) * r64).max()) < 1 / k:
+            scale64 = r64 if w is None else r64 * w
+            shift64 = -mean * scale64 if b is None else b - mean * scale64
+            y, yv = _empty_like_layout(kind, x)
+            (norm_numba.affine_rows if kind == "rows" else norm_numba.affine_planes)(
+                xv, scale64.astype(dt), shift64.astype(dt), yv)
+            return (y, mean.astype(dt).reshape(shape), var.astype(dt).reshape(shape),
+                    r64.astype(dt).reshape(shape), None)
+    return _numpy_bn_forward(x, w, b, eps)
+
+
+def _numpy_bn_forward(x: Any, w: Any, b: Any, eps: float) -> tuple[Any, Any, Any, Any, Any]:
+    """Two passes for the statistics (guarded at the extremes), one for ``y = d·scale + b``."""
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    with _errstate():
         axes = (0,) + tuple(range(2, x.ndim))
         m = x.size // x.shape[1]
 
@@ -206,30 +217,46 @@ def batch_norm_backward(gy: Any, x: Any, mean: Any, r: Any, w: Any, need: tuple[
     ``d = x − mean`` (recomputed when not given)::
 
         gb = Σ gy,  gw = r · Σ gy·d,  gx = w·r · (gy − gb/M − d · r² · Σ gy·d / M)
+
+    The implementation is :func:`.norm_select.select`'s for ``"batch_norm_backward"``.
     """
+    return sel.choose("batch_norm_backward", x).run(gy, x, mean, r, w, need, d)
+
+
+def _numba_bn_backward(gy: Any, x: Any, mean: Any, r: Any, w: Any, need: tuple[bool, bool, bool],
+                       d: Any = None) -> tuple[Any, Any, Any]:
+    """The sums in one compiled pass over ``gy`` and ``x`` (float64), ``gx`` in another; the NumPy
+    path where the forward left ``d`` (its statistics failed the numba forward's check)."""
+    if d is not None:
+        return _numpy_bn_backward(gy, x, mean, r, w, need, d)
     m = gy.size // gy.shape[1]
     rf = r.reshape(-1)
-    fast = _fast_view(x) if d is None else None
-    if fast is not None:
-        kind, xv = fast
-        c = x.shape[1]
-        gv = (xp.ascontiguousarray(gy.transpose(0, *range(2, gy.ndim), 1)).reshape(-1, c) if kind == "rows"
-              else xp.ascontiguousarray(gy).reshape(gy.shape[0], c, -1))  # exactly x's view (no bounds checks)
-        gb, s_gd = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
-        mean64 = mean.reshape(-1).astype(xp.float64)
-        (norm_numba.back_sums_rows if kind == "rows" else norm_numba.back_sums_planes)(gv, xv, mean64, gb, s_gd)
-        r64 = rf.astype(xp.float64)
-        gx = None
-        if need[0]:
-            a = r64 if w is None else r64 * w
-            beta = -a * r64 * r64 * s_gd / m
-            gamma = -a * gb / m - mean64 * beta
-            gx, gxv = _empty_like_layout(kind, x)
-            dt = x.dtype
-            (norm_numba.affine2_rows if kind == "rows" else norm_numba.affine2_planes)(
-                gv, xv, a.astype(dt), beta.astype(dt), gamma.astype(dt), gxv)
-        gw = (s_gd * r64).astype(x.dtype) if need[1] else None
-        return gx, gw, (gb.astype(x.dtype) if need[2] else None)
+    kind, xv, x = _fast_view(x)
+    c = x.shape[1]
+    gv = (xp.ascontiguousarray(gy.transpose(0, *range(2, gy.ndim), 1)).reshape(-1, c) if kind == "rows"
+          else xp.ascontiguousarray(gy).reshape(gy.shape[0], c, -1))  # exactly x's view (no bounds checks)
+    gb, s_gd = xp.empty(c, xp.float64), xp.empty(c, xp.float64)
+    mean64 = mean.reshape(-1).astype(xp.float64)
+    (norm_numba.back_sums_rows if kind == "rows" else norm_numba.back_sums_planes)(gv, xv, mean64, gb, s_gd)
+    r64 = rf.astype(xp.float64)
+    gx = None
+    if need[0]:
+        a = r64 if w is None else r64 * w
+        beta = -a * r64 * r64 * s_gd / m
+        gamma = -a * gb / m - mean64 * beta
+        gx, gxv = _empty_like_layout(kind, x)
+        dt = x.dtype
+        (norm_numba.affine2_rows if kind == "rows" else norm_numba.affine2_planes)(
+            gv, xv, a.astype(dt), beta.astype(dt), gamma.astype(dt), gxv)
+    gw = (s_gd * r64).astype(x.dtype) if need[1] else None
+    return gx, gw, (gb.astype(x.dtype) if need[2] else None)
+
+
+def _numpy_bn_backward(gy: Any, x: Any, mean: Any, r: Any, w: Any, need: tuple[bool, bool, bool],
+                       d: Any = None) -> tuple[Any, Any, Any]:
+    """Two reductions (``Σ gy``, ``Σ gy·d``) and the elementwise ``gx``."""
+    m = gy.size // gy.shape[1]
+    rf = r.reshape(-1)
     axes = (0,) + tuple(range(2, gy.ndim))
     if d is None:
         d = x - mean

@@ -19,7 +19,8 @@ from typing import Any
 
 from ... import backend
 from . import pool_numba
-from .im2col import is_channels_last, use_numba
+from . import pool_select as sel
+from .im2col import is_channels_last
 
 __all__ = ["empty_like_layout", "PoolGeom", "pool_out_size", "pool_geom", "window_slices", "pad_spatial",
            "crop_spatial", "max_pool_forward", "scatter_windows", "max_pool_scatter", "max_pool_gather",
@@ -117,28 +118,33 @@ def _arg_dtype(g: PoolGeom) -> Any:
     return xp.int8 if math.prod(g.kernel) <= 127 else xp.int32
 
 
-def _fast_2d(x: Any, g: PoolGeom) -> bool:
-    """The numba forward runs on channels-last inputs (channels vectorize in its inner loop);
-    an NCHW input keeps the NumPy forward (one ``maximum`` per offset over whole planes, much
-    faster there than a compiled loop over single elements)."""
-    return (use_numba() and len(g.kernel) == 2 and x.dtype in (xp.float32, xp.float64) and x.size > 0
-            and x.ndim == 4 and is_channels_last(x))
-
-
 def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     """Max over each window and, if ``need_arg``, the kernel offset (row-major number) of the
-    maximum. 2-D channels-last float inputs run on :mod:`.pool_numba` where numba is installed.
+    maximum (None otherwise), by :func:`.pool_select.select`'s ``"max_forward"`` implementation.
 
     NOTE (ties): among equal values the first in scan order is chosen — torch's rule, and the
-    element that receives the gradient. The maxima come first (one ``maximum`` per offset);
-    the offsets are then found by equality, walking the offsets backwards so the first match
-    is written last. A NaN wins over any number, as in torch (a slower loop handles NaNs).
+    element that receives the gradient. A NaN wins over any number, as in torch. Every
+    implementation gives the same maxima and offsets.
     """
-    if _fast_2d(x, g):
-        shape = (x.shape[0], *g.out_size, x.shape[1])  # channels-last, as x
-        y, arg = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=_arg_dtype(g))
-        pool_numba.max_pool2d_rows(x.transpose(0, 2, 3, 1), y, arg, *g.kernel, *g.stride, *g.padding, *g.dilation)
-        return y.transpose(0, 3, 1, 2), (arg.transpose(0, 3, 1, 2) if need_arg else None)
+    return sel.choose("max_forward", x, g).run(x, g, need_arg)
+
+
+def _numba_max_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
+    """:mod:`.pool_numba`'s one pass over a channels-last input (channels vectorize in its inner
+    loop); an NCHW input keeps :func:`_numpy_max_forward` (one ``maximum`` per offset over whole
+    planes, much faster there than a compiled loop over single elements)."""
+    if not is_channels_last(x):
+        return _numpy_max_forward(x, g, need_arg)
+    shape = (x.shape[0], *g.out_size, x.shape[1])  # channels-last, as x
+    y, arg = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=_arg_dtype(g))
+    pool_numba.max_pool2d_rows(x.transpose(0, 2, 3, 1), y, arg, *g.kernel, *g.stride, *g.padding, *g.dilation)
+    return y.transpose(0, 3, 1, 2), (arg.transpose(0, 3, 1, 2) if need_arg else None)
+
+
+def _numpy_max_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
+    """The maxima first (one ``maximum`` per offset); the offsets are then found by equality,
+    walking the offsets backwards so the first match is written last (a slower loop handles
+    NaNs)."""
     low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
     xpad = pad_spatial(x, g.padding, g.pad_after, low)
     slices = list(window_slices(g))
@@ -169,19 +175,20 @@ def max_pool_forward(x: Any, g: PoolGeom, need_arg: bool) -> tuple[Any, Any]:
     return y, arg
 
 
-def _first_inside(g: PoolGeom) -> tuple[Any, Any, Any]:
+def _first_inside(g: PoolGeom, m: Any = xp) -> tuple[Any, Any, Any]:
     """Per window (shape ``out_size``): the kernel offset of its first element inside the input
     in scan order, whether it has one (with dilation a window can lie wholly in padding), and
     torch's index for it (the window's start moved right by the dilation until it is no longer
-    negative; past the window, or past the input, where it has no element inside)."""
-    first = xp.zeros(g.out_size, dtype=xp.int64)
-    inside = xp.ones(g.out_size, dtype=bool)
-    start = xp.zeros(g.out_size, dtype=xp.int64)
+    negative; past the window, or past the input, where it has no element inside); arrays of the
+    array module ``m``."""
+    first = m.zeros(g.out_size, dtype=xp.int64)
+    inside = m.ones(g.out_size, dtype=bool)
+    start = m.zeros(g.out_size, dtype=xp.int64)
     nd = len(g.kernel)
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        base = m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
         o = -(xp.minimum(base, 0) // g.dilation[i])  # offsets skipped in the left padding
         ok = (o < g.kernel[i]) & (base + o * g.dilation[i] < g.in_size[i])
         first = first * g.kernel[i] + xp.minimum(o, g.kernel[i] - 1).reshape(shape)
@@ -222,21 +229,30 @@ def scatter_windows(contrib: Callable[[int], Any], like: Any, g: PoolGeom, dtype
 
 
 def max_pool_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
-    """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose
-    (2-D: one compiled scatter where numba is installed, either memory order)."""
-    if use_numba() and len(g.kernel) == 2 and gy.ndim == 4 and gy.dtype in (xp.float32, xp.float64) and gy.size:
-        n, c = gy.shape[:2]
-        args = (g.kernel[1], *g.stride, *g.padding, *g.dilation)
-        if c > 1 and arg.transpose(0, 2, 3, 1).flags.c_contiguous:  # channels-last, as the forward's input
-            gx = xp.zeros((n, *g.in_size, c), dtype=gy.dtype)
-            pool_numba.max_pool2d_rows_backward(xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)),
-                                                arg.transpose(0, 2, 3, 1), gx, *args)
-            return gx.transpose(0, 3, 1, 2)
-        gx = xp.zeros((n, c, *g.in_size), dtype=gy.dtype)  # NCHW: one plane per task, no channel loop
-        pool_numba.max_pool2d_planes_backward(xp.ascontiguousarray(gy).reshape(n * c, *g.out_size),
-                                              xp.ascontiguousarray(arg).reshape(n * c, *g.out_size),
-                                              gx.reshape(n * c, *g.in_size), *args)
-        return gx
+    """The adjoint of :func:`max_pool_gather`: each ``gy`` goes to the element its window chose,
+    by :func:`.pool_select.select`'s ``"max_backward"`` implementation."""
+    return sel.choose("max_backward", gy, g).run(gy, arg, g)
+
+
+def _numba_max_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
+    """One compiled scatter, over channels-last rows where the offsets lie so (as the forward's
+    input did), else over NCHW planes (one plane per task, no channel loop)."""
+    n, c = gy.shape[:2]
+    args = (g.kernel[1], *g.stride, *g.padding, *g.dilation)
+    if c > 1 and arg.transpose(0, 2, 3, 1).flags.c_contiguous:
+        gx = xp.zeros((n, *g.in_size, c), dtype=gy.dtype)
+        pool_numba.max_pool2d_rows_backward(xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)),
+                                            arg.transpose(0, 2, 3, 1), gx, *args)
+        return gx.transpose(0, 3, 1, 2)
+    gx = xp.zeros((n, c, *g.in_size), dtype=gy.dtype)
+    pool_numba.max_pool2d_planes_backward(xp.ascontiguousarray(gy).reshape(n * c, *g.out_size),
+                                          xp.ascontiguousarray(arg).reshape(n * c, *g.out_size),
+                                          gx.reshape(n * c, *g.in_size), *args)
+    return gx
+
+
+def _numpy_max_scatter(gy: Any, arg: Any, g: PoolGeom) -> Any:
+    """One masked strided add per kernel offset."""
     return scatter_windows(lambda j: gy * (arg == j), gy, g, gy.dtype)
 
 
@@ -252,31 +268,35 @@ def max_pool_gather(x: Any, arg: Any, g: PoolGeom) -> Any:
 def arg_to_index(arg: Any, g: PoolGeom) -> Any:
     """Kernel offsets → torch's indices: the flat position of the maximum in its input plane.
     A window wholly in the padding (possible with dilation) gets torch's index too (see
-    :func:`_first_inside`)."""
+    :func:`_first_inside`). The result is of ``arg``'s array module."""
+    m = backend.get_array_module(arg)
     offs = xp.unravel_index(arg, g.kernel)
     nd = len(g.kernel)
-    flat = xp.zeros(arg.shape, dtype=xp.int64)
+    flat = m.zeros(arg.shape, dtype=xp.int64)
     for i in range(nd):
         shape = [1] * nd
         shape[i] = g.out_size[i]
-        base = (xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
+        base = (m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]).reshape(shape)
         flat = flat * g.in_size[i] + (base + offs[i].astype(xp.int64) * g.dilation[i])
     if any(g.padding) and any(d > 1 for d in g.dilation):
-        _, inside, start = _first_inside(g)
+        _, inside, start = _first_inside(g, m)
         if not inside.all():
             flat = xp.where(inside, flat, start)
     return flat
 
 
-def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | None, dtype: Any) -> Any:
+def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | None, dtype: Any,
+                like: Any = None) -> Any:
     """The divisor of each window, broadcastable to ``(*out_size)`` (torch's rule: with padding
-    counted, the window is clipped to the padded input; else to the input itself)."""
+    counted, the window is clipped to the padded input; else to the input itself), an array of
+    ``like``'s array module (NumPy's by default)."""
+    m = backend.get_array_module(like)
     if divisor_override is not None:
-        return xp.asarray(divisor_override, dtype=dtype)
-    div = xp.ones((), dtype=dtype)
+        return m.asarray(divisor_override, dtype=dtype)
+    div = m.ones((), dtype=dtype)
     nd = len(g.kernel)
     for i in range(nd):
-        start = xp.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
+        start = m.arange(g.out_size[i]) * g.stride[i] - g.padding[i]
         end = xp.minimum(start + g.kernel[i], g.in_size[i] + g.padding[i])
         if count_include_pad:
             count = end - start
@@ -289,7 +309,13 @@ def avg_divisor(g: PoolGeom, count_include_pad: bool, divisor_override: int | No
 
 
 def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
-    """Sum of each window divided by ``div``. The window is a box, so the sum is taken one dim
+    """Sum of each window divided by ``div``, by :func:`.pool_select.select`'s ``"avg_forward"``
+    implementation."""
+    return sel.choose("avg_forward", x, g).run(x, g, div)
+
+
+def _numpy_avg_forward(x: Any, g: PoolGeom, div: Any) -> Any:
+    """The window is a box, so the sum is taken one dim
     at a time, the last first: ``2k`` strided adds instead of ``k²`` for a 2-D window, and the
     second pass reads whole rows. (Adding the ``k²`` strided slices of the input straight into
     the output ran several times slower for some relative placements of the two arrays in
@@ -320,6 +346,11 @@ def avg_pool_forward(x: Any, g: PoolGeom, div: Any) -> Any:
 
 
 def avg_pool_backward(gy: Any, g: PoolGeom, div: Any) -> Any:
-    """The adjoint of :func:`avg_pool_forward`: ``gy / div`` spread over each window."""
+    """The adjoint of :func:`avg_pool_forward`: ``gy / div`` spread over each window, by
+    :func:`.pool_select.select`'s ``"avg_backward"`` implementation."""
+    return sel.choose("avg_backward", gy, g).run(gy, g, div)
+
+
+def _numpy_avg_backward(gy: Any, g: PoolGeom, div: Any) -> Any:
     q = gy / div
     return scatter_windows(lambda j: q, gy, g, gy.dtype)
