@@ -7,7 +7,7 @@ import torch
 
 import lamina
 import lamina.nn.functional as F
-from lamina.ops.conv import explain_conv, force_conv
+from lamina.ops.conv import explain_conv
 from lamina.ops.kernels import conv_gemm
 from lamina.ops.kernels import im2col as kernels
 from tests.helpers import Input, check_grads, oracle
@@ -278,65 +278,25 @@ def test_direct_kernels_match_torch(cfg, build, path, monkeypatch):
     ((2, 16, 11, 9), 24, 2, False),
     ((2, 32, 10, 10), 16, (1, 2), True),
 ])
-def test_winograd_matches_torch(shape, k_out, pad, cl, path):
-    """Stride-1 3×3 convs with 16+ channels run through Winograd F(2×2, 3×3) (all three passes,
-    forced where the selector would take the colgemm kernels) with numba: forward and both
-    gradients against torch, float64 and float32; without numba the other paths."""
-    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd") if path else {}
+def test_3x3_convs_match_torch(shape, k_out, pad, cl, path):
+    """Stride-1 3×3 convs with 16+ channels on the implementations the selector chooses (with
+    and without numba), NCHW and channels-last input: forward and both gradients against torch,
+    float64 and float32."""
     rng = np.random.default_rng(shape[1] + k_out)
     for dtype, tol in (("float64", 1e-10), ("float32", 1e-4)):
         xs = rng.standard_normal(shape).astype(dtype)
         ws = (rng.standard_normal((k_out, shape[1], 3, 3)) / 10).astype(dtype)
-        with force_conv(**passes):
-            chosen = explain_conv(xs, ws, padding=pad)
-        assert (chosen == passes) if path else ("winograd" not in chosen.values())
         tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
         ty = TF.conv2d(tx, tw, padding=pad)
         gys = rng.standard_normal(tuple(ty.shape)).astype(dtype)
         ty.backward(torch.tensor(gys))
         x_arr = np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if cl else xs
         x, w = lamina.tensor(x_arr, requires_grad=True), lamina.tensor(ws, requires_grad=True)
-        with force_conv(**passes):
-            y = F.conv2d(x, w, padding=pad)
-            y.backward(lamina.tensor(gys))
+        y = F.conv2d(x, w, padding=pad)
+        y.backward(lamina.tensor(gys))
         np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=tol, atol=tol)
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
         np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("pad", [0, 1, 2])
-def test_winograd_gradcheck_small(pad):
-    """The Winograd path (all three passes forced) on shapes small enough for gradcheck and
-    gradgradcheck."""
-    if not kernels.use_numba():
-        pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
-    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd")
-    with force_conv(**passes):
-        assert explain_conv(np.zeros((2, 3, 5, 6)), np.zeros((4, 3, 3, 3)), padding=pad) == passes
-        check_grads(lambda x, w, b: F.conv2d(x, w, b, padding=pad), Input((2, 3, 5, 6)), Input((4, 3, 3, 3)),
-                    Input((4,)))
-
-
-def test_winograd_or_colgemm_by_channels():
-    """Where the im2col conv runs on the colgemm kernels (BLAS kept on one thread), Winograd
-    takes 3×3 convs from 64 channels in and out; elsewhere from 16 (also where the colgemm
-    kernels would leave a one-chunk product to be split over the threads)."""
-    from lamina.ops.kernels import colgemm_numba, threads
-
-    if not kernels.use_numba():
-        pytest.skip("Winograd runs with numba only; the NumPy path is covered by the other tests")
-    colgemm = threads.blas_controlled() and colgemm_numba.ok(np.float32, 2, 1)
-    old = threads.get_num_threads()
-    threads.set_num_threads(2)
-    try:
-        for n, c, k, size, want in ((4, 32, 32, 10, not colgemm), (4, 16, 64, 10, not colgemm),
-                                    (4, 64, 64, 10, True), (1, 32, 32, 10, not colgemm), (4, 8, 8, 10, False),
-                                    (4, 32, 64, 16, True)):  # 1.2 MB of columns in one chunk, 19 M multiply-adds
-            x = np.zeros((n, c, size, size), np.float32)
-            chosen = explain_conv(x, np.zeros((k, c, 3, 3), np.float32), padding=1)
-            assert (chosen["forward"] == "winograd") == want, (n, c, k)
-    finally:
-        threads.set_num_threads(old)
 
 
 def test_conv_double_backward_matches_torch():

@@ -13,9 +13,8 @@ import torch.nn.functional as TF
 
 import lamina
 from lamina.nn import functional as F
-from lamina.ops.conv import explain_conv, force_conv
+from lamina.ops.conv import explain_conv
 from lamina.ops.kernels import conv_gemm, conv_plan, threads
-from lamina.ops.kernels import im2col as kernels
 
 
 @pytest.fixture
@@ -131,38 +130,6 @@ def test_default_threads_from_the_environment(monkeypatch):
             threads._default_threads()
     monkeypatch.delenv("LAMINA_NUM_THREADS")
     assert threads._default_threads() >= 1
-
-
-@pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_winograd_chunks_on_threads_match_torch(n_threads, monkeypatch):
-    """A conv whose Winograd tiles come in many chunks (one image each here) spread over the
-    threads: forward and both gradients as torch's, on 1, 2 and 3 threads."""
-    from lamina.ops.kernels import winograd
-
-    if not kernels.use_numba():
-        pytest.skip("Winograd runs with numba only")
-    old = threads.get_num_threads()
-    threads.set_num_threads(n_threads)
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
-    passes = dict(forward="winograd", input_grad="winograd", weight_grad="winograd")  # not the colgemm kernels
-    try:
-        rng = np.random.default_rng(n_threads)
-        xs = rng.standard_normal((5, 16, 9, 10))
-        ws = rng.standard_normal((24, 16, 3, 3)) / 10
-        tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
-        ty = TF.conv2d(tx, tw, padding=1)
-        gys = rng.standard_normal(tuple(ty.shape))
-        ty.backward(torch.tensor(gys))
-        x, w = lamina.tensor(xs, requires_grad=True), lamina.tensor(ws, requires_grad=True)
-        with force_conv(**passes):
-            assert explain_conv(xs, ws, padding=1) == passes
-            y = F.conv2d(x, w, padding=1)
-            y.backward(lamina.tensor(gys))
-        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
-    finally:
-        threads.set_num_threads(old)
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 16 * 2**20])

@@ -17,7 +17,6 @@ and run ``select(pass, problem)``. The implementations, tried in this order (:fu
   input (no column matrix, no transpose);
 - ``direct``: depthwise and grouped convs with short windows, 1-channel-per-group convs, and
   stride-1 convs with short windows: the direct kernels of :mod:`.conv_direct` (numba);
-- ``winograd``: stride-1 3×3 convs with 16+ channels: Winograd F(2×2, 3×3), :mod:`.winograd` (numba);
 - ``depthwise``: the depthwise convs the direct kernels do not take: compiled loops over the padded
   channels-last copy, or ∏k multiply-adds of shifted views (NumPy);
 - ``colgemm``: where numba runs and lamina keeps NumPy's OpenBLAS on one thread:
@@ -55,7 +54,6 @@ from .im2col import (
     padded_extent,
 )
 from .threads import matmul
-from .winograd import winograd_conv, winograd_extent, winograd_input_grad, winograd_weight_grad
 
 __all__ = ["conv_forward", "conv_input_grad", "conv_weight_grad", "conv_out_size", "padded_input", "channels_last",
            "wants_channels_last"]
@@ -120,19 +118,15 @@ def _padded_extent(p: sel.ConvProblem, name: str) -> tuple[int, ...] | None:
     it reads no padded copy."""
     if name in _NCHW_READERS:
         return None
-    ext = padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out)
-    if name == "winograd":  # whole 4×4 tiles (im2col reads a prefix)
-        ext = tuple(max(a, b) for a, b in zip(ext, winograd_extent(p.size, p.pad_lo, p.out)))
-    return ext
+    return padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out)
 
 
 def padded_input(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int],
                  pad_lo: Sequence[int], out: Sequence[int], groups: int = 1) -> Any:
     """The zero-padded channels-last copy ``(N, *E, C)`` that the conv kernels read (an
     activation-sized buffer; the forward hands it to the weight gradient to save a copy), or
-    None for a 1×1 conv and the convs the direct kernels take, which need none. Winograd's
-    whole 4×4 tiles may need a row or column more than im2col. None for arrays other than
-    ndarrays."""
+    None for a 1×1 conv and the convs the direct kernels take, which need none. None for
+    arrays other than ndarrays."""
     if type(x) is not np.ndarray:
         return None
     p, impl = sel.choose("forward", x.shape, w.shape, x.dtype, stride, dilation, pad_lo, out, groups)
@@ -179,11 +173,6 @@ def _pointwise_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any)
 
 def _direct_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
     return direct_forward(x, w, p.stride, p.dilation, p.pad_lo, p.out, p.groups, bias), xpad
-
-
-def _winograd_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
-    xpad, _ = _with_xpad(p, "winograd", x, xpad, True)
-    return winograd_conv(x, w, p.pad_lo, p.out, xpad=xpad, bias=bias), xpad  # the bias added in its output pass
 
 
 def _depthwise_forward(p: sel.ConvProblem, x: Any, w: Any, xpad: Any, bias: Any) -> tuple[Any, Any]:
@@ -298,10 +287,6 @@ def _direct_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
     return _add_bias(direct_input_grad(gy, w, p.size, p.stride, p.dilation, p.pad_lo, p.groups), bias)
 
 
-def _winograd_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
-    return _add_bias(winograd_input_grad(gy, w, p.size, p.pad_lo), bias)  # (supports: padding ≤ 2)
-
-
 def _depthwise_input_grad(p: sel.ConvProblem, gy: Any, w: Any, bias: Any) -> Any:
     ext = padded_extent(p.size, p.ksize, p.stride, p.dilation, p.pad_lo, p.out)
     gpad = depthwise_input_grad(_cl(channels_last(gy)), _cl(w[:, 0][None])[0], ext, p.stride, p.dilation)
@@ -401,10 +386,6 @@ def _pointwise_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> An
 
 def _direct_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
     return direct_weight_grad(x, gy, p.ksize, p.stride, p.dilation, p.pad_lo, p.groups)  # reads x as it is
-
-
-def _winograd_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:
-    return winograd_weight_grad(x, gy, p.pad_lo, xpad=xpad)  # (makes its own where xpad is too small)
 
 
 def _depthwise_weight_grad(p: sel.ConvProblem, x: Any, gy: Any, xpad: Any) -> Any:

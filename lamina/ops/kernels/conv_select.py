@@ -31,7 +31,6 @@ from ... import runtime
 from . import colgemm_numba, threads
 from . import conv_direct as _direct
 from . import conv_plan as _plan
-from . import winograd as _wino
 from .im2col import use_numba
 from .select import Impl, Selector
 
@@ -145,14 +144,6 @@ def _fused_piece(p: ConvProblem, length: int, k: int, m: int, width: int, row_wo
     return _plan.fused_piece(piece, slots, step * length, step * length * row_work, width, p.itemsize)
 
 
-def _colgemm_forward_runs(p: ConvProblem, length: int) -> bool:
-    """Whether a forward of ``length`` output rows per image would run on the colgemm kernels."""
-    if not (p.blas_one_thread and _colgemm_ok(p)):
-        return False
-    width = p.c * prod(p.ksize)
-    return _fused_piece(p, length, width // p.groups, p.k, width, width * p.k // p.groups) > 0
-
-
 def colgemm(p: ConvProblem) -> bool:
     """numba, 1–3-D, float, a CBLAS gemm of this dtype in NumPy's OpenBLAS."""
     return _colgemm_ok(p) and p.float
@@ -172,27 +163,6 @@ def colgemm_prefers(pass_: str) -> Callable[[ConvProblem], bool]:
     return prefers
 
 
-def winograd(pass_: str) -> Callable[[ConvProblem], bool]:
-    """Winograd F(2×2, 3×3): numba, 2-D, 3×3, stride 1, no dilation, one group, float; the input
-    gradient for padding ≤ 2."""
-    def supports(p: ConvProblem) -> bool:
-        return (p.numba and p.nd == 2 and p.ksize == (3, 3) and p.stride == (1, 1) and p.dilation == (1, 1)
-                and p.groups == 1 and p.float and not (pass_ == "input_grad" and any(v > 2 for v in p.pad_lo)))
-    return supports
-
-
-def winograd_prefers(pass_: str) -> Callable[[ConvProblem], bool]:
-    """Outputs (the input, for the input gradient) of :data:`.winograd.MIN_OUT`+ per side and
-    :data:`.winograd.MIN_CHANNELS`+ channels in and out — :data:`.winograd.MIN_CHANNELS_COLGEMM`+
-    where the forward would run on the colgemm kernels."""
-    def prefers(p: ConvProblem) -> bool:
-        spatial = p.size if pass_ == "input_grad" else p.out
-        if min(spatial) < _wino.MIN_OUT or min(p.k, p.cg) < _wino.MIN_CHANNELS:
-            return False
-        return min(p.k, p.cg) >= _wino.MIN_CHANNELS_COLGEMM or not _colgemm_forward_runs(p, prod(spatial))
-    return prefers
-
-
 def always(p: ConvProblem) -> bool:
     """Every problem."""
     return True
@@ -207,21 +177,19 @@ _DOCS = {
     "direct": "numba, 1-/2-D, float: one channel per group (depthwise, 1-channel images), grouped convs with "
               "windows of ≤ 64 multiply-adds, stride-1 convs with windows ≤ 32 (a first layer): compiled tap "
               "loops on NCHW planes (bench: LeNet c1, depthwise 3x3).",
-    "winograd": "numba, 2-D 3×3 stride 1, one group, float, 16+ channels (64+ where colgemm runs), outputs "
-                "8+ per side; the input gradient for padding ≤ 2: Winograd F(2×2, 3×3) (bench: conv2d 3x3 "
-                "64->64).",
     "depthwise": "one channel in and out per group (depthwise), any dims and dtype: ∏k multiply-adds over "
                  "the padded channels-last copy (compiled where numba runs); where the direct kernels do "
                  "not (3-D, numba off).",
     "colgemm": "numba, 1–3-D, float, a CBLAS gemm in NumPy's OpenBLAS: the columns built and multiplied a "
                "piece at a time in compiled loops, no column matrix; taken where BLAS is kept on one thread "
-               "(or small-GEMM pieces). Earns its place on the input gradient (col2im fused: bench LeNet c3, "
-               "conv_transpose2d 4x4 forward) and the weight gradient of conv2d 3x3; see bench/ablate_conv.py.",
+               "(or small-GEMM pieces). Earns its place on the input gradient (col2im fused: 1.31x im2col's "
+               "speed on bench LeNet c3) and the weight gradient (1.16x on conv2d 3x3); its forward gains "
+               "7-11 % (3x3, c3), under the 15 % a kernel needs: a candidate for removal (bench/ablate_conv.py).",
     "im2col": "every conv: channels-last im2col, one GEMM per chunk of images (per group), col2im for the "
               "input gradient; the path without numba.",
     "reference": "every conv: NumPy einsum per kernel tap on NCHW (the yardstick tests compare with).",
 }
-_NAMES = ("pointwise", "direct", "winograd", "depthwise", "colgemm", "im2col", "reference")
+_NAMES = ("pointwise", "direct", "depthwise", "colgemm", "im2col", "reference")
 
 
 def _build_tables() -> dict[str, tuple[Impl, ...]]:
@@ -229,19 +197,19 @@ def _build_tables() -> dict[str, tuple[Impl, ...]]:
     from . import conv_gemm as G  # noqa: N812 - it imports this module: imported on first use
 
     runs = {
-        "forward": (G._pointwise_forward, G._direct_forward, G._winograd_forward, G._depthwise_forward,
+        "forward": (G._pointwise_forward, G._direct_forward, G._depthwise_forward,
                     G._colgemm_forward, G._im2col_forward, G._reference_forward),
-        "input_grad": (G._pointwise_input_grad, G._direct_input_grad, G._winograd_input_grad,
+        "input_grad": (G._pointwise_input_grad, G._direct_input_grad,
                        G._depthwise_input_grad, G._colgemm_input_grad, G._im2col_input_grad,
                        G._reference_input_grad),
-        "weight_grad": (G._pointwise_weight_grad, G._direct_weight_grad, G._winograd_weight_grad,
+        "weight_grad": (G._pointwise_weight_grad, G._direct_weight_grad,
                         G._depthwise_weight_grad, G._colgemm_weight_grad, G._im2col_weight_grad,
                         G._reference_weight_grad),
     }
     tables = {}
     for pass_, fns in runs.items():
-        supports = (pointwise, direct, winograd(pass_), depthwise, colgemm, always, always)
-        prefers = (always, direct_prefers, winograd_prefers(pass_), always, colgemm_prefers(pass_), always, always)
+        supports = (pointwise, direct, depthwise, colgemm, always, always)
+        prefers = (always, direct_prefers, always, colgemm_prefers(pass_), always, always)
         tables[pass_] = tuple(Impl(nm, sup, fn, _DOCS[nm], pre)
                               for nm, sup, fn, pre in zip(_NAMES, supports, fns, prefers))
     return tables

@@ -3,7 +3,7 @@ kernels, with NumPy's BLAS on one thread while they run.
 
 Why lamina splits the work itself: NumPy's OpenBLAS runs a large product on threads of its own,
 and those threads then spin for a while waiting for the next call. On a small machine they take
-the cores that lamina's next kernels (compiled loops, small products, the Winograd transforms)
+the cores that lamina's next kernels (compiled loops, small products, column chunks)
 need. So lamina's kernels run with BLAS on one thread (:class:`lamina.runtime.blas_one_thread`,
 for the duration of their own calls; :func:`lamina.runtime.tune` does it for the whole process)
 where threadpoolctl finds a BLAS whose threads it controls (elsewhere lamina runs its products
