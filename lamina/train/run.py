@@ -162,6 +162,10 @@ def build_optimizer(config: dict[str, Any], params: Any) -> Any:
 
 
 SCHEDULERS = ("none", "step", "cosine", "exponential", "onecycle", "plateau")
+# what a resumed run's new scheduler keeps over the checkpoint's state: the lengths built from
+# the new --epochs (cosine's T_max, step's step_size, one-cycle's total steps and the phase ends
+# taken from them), so that a run resumed to more epochs follows the longer schedule
+SCHEDULER_KEEP = ("T_max", "step_size", "total_steps", "_schedule_phases")
 
 
 def build_scheduler(config: dict[str, Any], optimizer: Any, steps_per_epoch: int) -> tuple[Any, str]:
@@ -253,7 +257,7 @@ def _make_trainer(config: dict[str, Any], model: nn.Module, steps_per_epoch: int
     # a resumed run may ask for more epochs: the schedule's horizon follows the new total
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler=sched, scheduler_interval=interval,
                       metrics=("accuracy",), callbacks=callbacks, checkpoint_path=checkpoint, progress=progress,
-                      log=log, scheduler_keep=("T_max", "step_size"))
+                      log=log, scheduler_keep=SCHEDULER_KEEP)
     return trainer
 
 

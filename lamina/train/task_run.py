@@ -126,7 +126,7 @@ class SegmentationTrainer(_PartsMixin, Trainer):
 def _trainer(config: dict[str, Any], model: nn.Module, steps: int, checkpoint: str, log: Any,
              progress: bool | None) -> Trainer:
     from .callbacks import GradientClipping
-    from .run import build_optimizer, build_scheduler
+    from .run import SCHEDULER_KEEP, build_optimizer, build_scheduler
 
     opt = build_optimizer(config, param_groups(model, config))
     sched, interval = build_scheduler(config, opt, steps)
@@ -138,7 +138,7 @@ def _trainer(config: dict[str, Any], model: nn.Module, steps: int, checkpoint: s
     if config.get("grad_clip"):
         callbacks.append(GradientClipping(max_norm=float(config["grad_clip"])))
     kw = dict(scheduler=sched, scheduler_interval=interval, callbacks=callbacks, checkpoint_path=checkpoint,
-              progress=progress, log=log, scheduler_keep=("T_max", "step_size"))
+              progress=progress, log=log, scheduler_keep=SCHEDULER_KEEP)
     if config["task"] == "detect":
         return DetectionTrainer(model, opt, **kw)
     import lamina

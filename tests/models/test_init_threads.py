@@ -34,7 +34,9 @@ def _check_kaiming_fan_out(conv: _ConvNd, what: str) -> None:
     std = math.sqrt(2 / (w.shape[0] * math.prod(w.shape[2:])))
     if w.size >= 400:
         assert abs(w.std() / std - 1) < 0.2, f"{what}: std {w.std():.4g}, kaiming fan_out says {std:.4g}"
-        assert abs(w.mean()) < 4 * std / math.sqrt(w.size), f"{what}: mean {w.mean():.4g}"
+        # 5 standard errors: the test makes some 3,000 such checks (200 builds × their convs), and
+        # at 4 one of them fails by chance in about one run in six; a wrong init is off by far more
+        assert abs(w.mean()) < 5 * std / math.sqrt(w.size), f"{what}: mean {w.mean():.4g}"
 
 
 def _check_resnet20(m: nn.Module) -> None:

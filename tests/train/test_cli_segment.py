@@ -31,7 +31,7 @@ def unet_run(tmp_path_factory):
 
 def test_unet_run_folder_config_metrics_and_report(unet_run):
     config = json.load(open(os.path.join(unet_run, "config.json")))
-    assert config["task"] == "segment" and config["model"] == "unet" and config["loss"] == "ce"
+    assert config["task"] == "segment" and config["model"] == "unet" and config["loss"] == "ce+dice"
     assert config["model_kwargs"] == {"base_channels": 16, "depth": 3, "num_classes": 5}
     header = open(os.path.join(unet_run, "metrics.csv")).readline().strip().split(",")
     assert {"loss", "miou", "val_loss", "val_miou"} <= set(header)
