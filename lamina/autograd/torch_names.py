@@ -66,7 +66,8 @@ def _getitem(arrays: tuple[Any, ...], options: dict[str, Any]) -> str:
 
 
 _SAME = {  # lamina's class name and torch's name without the overload suffix coincide
-    "arithmetic": ("Abs", "Add", "Div", "Maximum", "Minimum", "Mul", "Neg", "Sub", "Where"),
+    "arithmetic": ("Abs", "Add", "Div", "Mul", "Neg", "Sub"),
+    "selection": ("Maximum", "Minimum", "Where"),
     "unary": ("Atan", "Cos", "Exp", "Expm1", "Log", "Relu", "Rsqrt", "Sigmoid", "Sin", "Sqrt", "Tanh"),
     "trig": ("Acos", "Acosh", "Asin", "Asinh", "Atan2", "Atanh", "Cosh", "Sinh", "Tan"),
     "activation": ("Erf", "Hardswish", "Softplus"),
@@ -84,7 +85,7 @@ _NAMES.update({
     "lamina.ops.unary.Log1p": "Log1PBackward0",
     "lamina.ops.arithmetic.Pow": "PowBackward1",
     "lamina.ops.arithmetic.PowScalar": "PowBackward0",
-    "lamina.ops.arithmetic.Clamp": "ClampBackward1",
+    "lamina.ops.selection.Clamp": "ClampBackward1",
     "lamina.ops.cast.Cast": "ToCopyBackward0",
     "lamina.ops.shape.Contiguous": "CloneBackward0",
     "lamina.ops.shape.Reshape": "ViewBackward0",

@@ -15,7 +15,7 @@ import numpy as np
 from .. import nn
 from ..models import cifar
 from ..nn.modules import _hooks
-from ..ops import activation, arithmetic, indexing, join, linalg, pooling, resample, unary
+from ..ops import activation, arithmetic, indexing, join, linalg, pooling, resample, selection, unary
 from ..ops import cast as _cast_ops
 from ..ops import conv as _conv_ops
 from ..ops import reduce as _reduce_ops
@@ -249,10 +249,10 @@ def _identity(g, names, ins, out, o):
 
 FUNCTIONS: dict[type, Any] = {
     arithmetic.Add: _binary("Add"), arithmetic.Sub: _binary("Sub"), arithmetic.Mul: _binary("Mul"),
-    arithmetic.Div: _binary("Div"), arithmetic.Pow: _binary("Pow"), arithmetic.Maximum: _binary("Max"),
-    arithmetic.Minimum: _binary("Min"), arithmetic.Neg: _unary("Neg"), arithmetic.Abs: _unary("Abs"),
-    arithmetic.PowScalar: _pow_scalar, arithmetic.Clamp: _clamp,
-    arithmetic.Where: lambda g, names, ins, out, o: g.node("Where", list(names)),
+    arithmetic.Div: _binary("Div"), arithmetic.Pow: _binary("Pow"), selection.Maximum: _binary("Max"),
+    selection.Minimum: _binary("Min"), arithmetic.Neg: _unary("Neg"), arithmetic.Abs: _unary("Abs"),
+    arithmetic.PowScalar: _pow_scalar, selection.Clamp: _clamp,
+    selection.Where: lambda g, names, ins, out, o: g.node("Where", list(names)),
     unary.Exp: _unary("Exp"), unary.Log: _unary("Log"), unary.Sqrt: _unary("Sqrt"), unary.Rsqrt: _rsqrt,
     unary.Sin: _unary("Sin"), unary.Cos: _unary("Cos"), unary.Atan: _unary("Atan"),
     unary.Sigmoid: _unary("Sigmoid"), unary.Tanh: _unary("Tanh"), unary.Relu: _unary("Relu"),

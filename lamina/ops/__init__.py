@@ -16,6 +16,7 @@ from . import pad as _pad
 from . import promotion as _promotion
 from . import random_ops as _random_ops
 from . import reduce as _reduce
+from . import selection as _selection
 from . import setops as _setops
 from . import shape as _shape
 from . import sort as _sort
@@ -44,6 +45,7 @@ from .pad import *  # noqa: F403
 from .promotion import *  # noqa: F403
 from .random_ops import *  # noqa: F403
 from .reduce import *  # noqa: F403
+from .selection import *  # noqa: F403
 from .setops import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sort import *  # noqa: F403
@@ -55,7 +57,7 @@ from .unary import *  # noqa: F403
 __all__ = (
     ["erf", "det", "inverse", "logdet", "slogdet", "cross", "matrix_power", "svd", "qr", "cholesky",
      "pinverse"] + _diagonal.__all__
-    + _arithmetic.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
+    + _arithmetic.__all__ + _selection.__all__ + _cast.__all__ + _compare.__all__ + _einsum.__all__ + _indexing.__all__
     + _join.__all__
     + _linalg.__all__ + _moments.__all__ + _pad.__all__ + _promotion.__all__ + _reduce.__all__ + _shape.__all__
     + _sort.__all__ + _trig.__all__

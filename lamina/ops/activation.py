@@ -11,10 +11,10 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const
 from .kernels import erf_numba
 from .kernels.im2col import use_numba
+from .selection import where
 
 __all__ = ["erf", "softplus", "hardswish"]
 

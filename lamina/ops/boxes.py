@@ -27,9 +27,9 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from .arithmetic import maximum, minimum
 from .common import check_tensor, const
 from .join import stack
+from .selection import maximum, minimum
 from .unary import atan
 
 __all__ = ["box_convert", "box_area", "box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou",

@@ -16,10 +16,10 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from .arithmetic import where
 from .common import check_tensor, const
 from .indexing import gather
 from .linalg import matmul
+from .selection import where
 
 __all__ = ["affine_grid", "grid_sample"]
 

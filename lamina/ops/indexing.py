@@ -11,8 +11,8 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, normalize_dim, to_tensor, xp_of
+from .selection import where
 
 __all__ = ["select", "getitem", "gather", "scatter", "scatter_add", "index_select", "index_add",
            "masked_fill", "masked_select", "narrow", "tril", "triu"]

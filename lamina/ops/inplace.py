@@ -17,10 +17,11 @@ from typing import Any
 from .. import backend
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
-from .arithmetic import add, clamp, div, mul, sub, where
+from .arithmetic import add, div, mul, sub
 from .cast import clone, to_dtype
 from .common import const, to_tensor
 from .promotion import can_cast, result_dtype
+from .selection import clamp, where
 
 __all__ = ["apply_inplace"]
 

@@ -16,10 +16,10 @@ from typing import Any
 from .. import backend
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, normalize_dim, to_tensor
 from .indexing import _check_index_1d, index_add, scatter, scatter_add
 from .inplace import apply_inplace
+from .selection import where
 from .shape import squeeze, transpose, unsqueeze
 
 __all__ = ["index_fill", "index_copy", "masked_scatter", "put"]

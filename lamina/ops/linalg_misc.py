@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from .. import backend
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import broadcast_shape, check_tensor, const, normalize_dim
 from .join import stack
 from .linalg import matmul
 from .matrix import check_square, inv
+from .selection import where
 
 __all__ = ["cross", "linalg_cross", "vecdot", "multi_dot", "matrix_power", "matrix_rank"]
 

@@ -27,13 +27,13 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
-from .arithmetic import maximum
 from .common import check_tensor, const, xp_of
 from .kernels import norm as K
 from .kernels.norm_select import explain as explain_norm
 from .kernels.norm_select import force as force_norm
 from .pad import pad
 from .reduce import SqrtZeroGradAtZero
+from .selection import maximum
 
 __all__ = ["Normalize", "BatchNormTrain", "normalize", "batch_norm", "instance_norm", "layer_norm", "group_norm",
            "local_response_norm", "local_contrast_norm", "gaussian_window", "explain_norm", "force_norm"]

@@ -15,10 +15,10 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor
-from .arithmetic import where
 from .cast import to_dtype
 from .common import check_tensor, const, normalize_dims
 from .reduce import amax, amin, sum
+from .selection import where
 
 __all__ = ["vector_norm", "matrix_norm", "linalg_norm"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, to_tensor
 from .inplace import apply_inplace
+from .selection import where
 
 __all__ = ["multinomial", "bernoulli", "normal"]
 

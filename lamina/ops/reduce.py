@@ -16,8 +16,8 @@ from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, normalize_dim, normalize_dims, xp_of
+from .selection import where
 from .shape import broadcast_to, movedim, reshape
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax",
@@ -247,8 +247,8 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 
 
 def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool, op: str) -> Any:
-    from .arithmetic import maximum, minimum
     from .indexing import gather
+    from .selection import maximum, minimum
 
     check_tensor(input, op)
     if isinstance(dim, Tensor):  # torch.max(input, other): elementwise

@@ -11,9 +11,9 @@ from typing import Any
 
 from .. import backend
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, normalize_dim
 from .norms import vector_norm
+from .selection import where
 
 __all__ = ["unique", "isin", "nan_to_num", "cdist"]
 

@@ -15,10 +15,10 @@ from typing import Any
 from .. import backend
 from ..autograd.function import Context, Function
 from ..autograd.tensor import Tensor, register
-from .arithmetic import where
 from .common import check_tensor, const, normalize_dim
 from .indexing import gather, triu
 from .reduce import Cumsum, sum
+from .selection import where
 
 __all__ = ["cumprod", "median", "mode"]
 

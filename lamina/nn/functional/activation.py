@@ -14,9 +14,9 @@ from typing import Any
 from ...autograd.tensor import Tensor
 from ...ops.activation import erf, softplus
 from ...ops.activation import hardswish as _hardswish
-from ...ops.arithmetic import where
 from ...ops.common import check_tensor, const
 from ...ops.reduce import log_softmax, softmax
+from ...ops.selection import where
 from ...ops.unary import relu as _relu
 from ...ops.unary import sigmoid, tanh
 

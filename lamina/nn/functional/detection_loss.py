@@ -18,9 +18,9 @@ from typing import Any
 
 from ... import backend
 from ...autograd.tensor import Tensor
-from ...ops.arithmetic import maximum, minimum, where
 from ...ops.boxes import check_boxes
 from ...ops.common import broadcast_shape, check_tensor
+from ...ops.selection import maximum, minimum, where
 from ...ops.unary import atan, sigmoid
 from .loss import binary_cross_entropy_with_logits
 

@@ -14,9 +14,9 @@ from typing import Any
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.activation import softplus
-from ...ops.arithmetic import where
 from ...ops.common import check_tensor, const
 from ...ops.reduce import log_softmax
+from ...ops.selection import where
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",

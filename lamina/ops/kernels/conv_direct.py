@@ -2,7 +2,7 @@
 
 For the convolutions that im2col serves badly — depthwise and grouped ones with few channels per
 group, and convs over few input channels (a network's first layer: a 1-channel im2col copies
-runs of one float) — the compiled loops of :mod:`.conv_numba` multiply-add input rows into
+runs of one float) — the compiled loops of :mod:`.direct_numba` multiply-add input rows into
 output rows per kernel tap. At stride 1 they work on flat zero-padded planes, one contiguous
 multiply-add per tap over a whole plane (depthwise convs through per-thread scratch planes,
 :mod:`.depthwise_numba`; the others on a padded copy of the input); otherwise row by row on the
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv_numba, depthwise_numba, threads
+from . import depthwise_numba, direct_numba, threads
 
 __all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "DIRECT_MAX_WINDOW",
            "FLAT_MAX_WINDOW"]
@@ -105,7 +105,7 @@ def _flat_forward(x: Any, w: Any, dilation: Sequence[int], pad_lo: Sequence[int]
     o0, o1 = _hw(out, 1)
     yf = np.empty((n, k_out, o0, ext[1]), dtype=x.dtype)
     d0, d1 = _hw(dilation, 1)
-    _run(conv_numba.flat_fwd, yf.size * prod(w.shape[1:]), _flat_input(x, pad_lo, ext), _planes(w),
+    _run(direct_numba.flat_fwd, yf.size * prod(w.shape[1:]), _flat_input(x, pad_lo, ext), _planes(w),
          yf.reshape(n, k_out, o0 * ext[1]), d0, d1, ext[1], bias)
     return np.ascontiguousarray(yf[:, :, :, :o1]).reshape(n, k_out, *out)
 
@@ -116,7 +116,7 @@ def _flat_input_grad(gy: Any, w: Any, size: Sequence[int], dilation: Sequence[in
     ext = _flat_ext(gy.shape[2:], w.shape[2:], dilation, pad_lo, size)
     gxp = np.zeros((n, c, ext[0] + 1, ext[1]), dtype=gy.dtype)
     d0, d1 = _hw(dilation, 1)
-    _run(conv_numba.flat_gx, gy.size * prod(w.shape[1:]), _flat_grad(gy, ext[1]), _planes(w),
+    _run(direct_numba.flat_gx, gy.size * prod(w.shape[1:]), _flat_grad(gy, ext[1]), _planes(w),
          gxp.reshape(n, c, (ext[0] + 1) * ext[1]), d0, d1, ext[1])
     (p0, p1), (s0, s1) = _hw(pad_lo, 0), _hw(size, 1)
     return np.ascontiguousarray(gxp[:, :, p0:p0 + s0, p1:p1 + s1]).reshape(n, c, *size)
@@ -128,7 +128,7 @@ def _flat_weight_grad(x: Any, gy: Any, ksize: Sequence[int], dilation: Sequence[
     ext = _flat_ext(gy.shape[2:], ksize, dilation, pad_lo, x.shape[2:])
     gw = np.zeros((k_out, cg, *ksize), dtype=x.dtype)  # the kernel reads it for its accumulator's dtype
     d0, d1 = _hw(dilation, 1)
-    _run(conv_numba.flat_gw, gy.size * cg * prod(ksize), _flat_input(x, pad_lo, ext), _flat_grad(gy, ext[1]),
+    _run(direct_numba.flat_gw, gy.size * cg * prod(ksize), _flat_input(x, pad_lo, ext), _flat_grad(gy, ext[1]),
          _planes(gw), d0, d1, ext[1])
     return gw
 
@@ -175,8 +175,8 @@ def _kernel(name: str, k_out: int, groups: int, wk: Any) -> tuple[Any, Any]:
     """The depthwise kernel (taps ``(C, k0, k1)``) where each group has one input and one output
     channel, else the general one (``(K, C/g, k0, k1)``)."""
     if wk.shape[1] == 1 and k_out == groups:
-        return getattr(conv_numba, f"depthwise_{name}_nc2d"), wk.reshape(wk.shape[0], *wk.shape[2:])
-    return getattr(conv_numba, f"direct_{name}_nc2d"), wk
+        return getattr(direct_numba, f"depthwise_{name}_nc2d"), wk.reshape(wk.shape[0], *wk.shape[2:])
+    return getattr(direct_numba, f"direct_{name}_nc2d"), wk
 
 
 def direct_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],

@@ -26,16 +26,21 @@ def _window(tap: Sequence[int], stride: Sequence[int], dilation: Sequence[int], 
     return (Ellipsis, *[slice(t * d, t * d + s * (o - 1) + 1, s) for t, s, d, o in zip(tap, stride, dilation, out)])
 
 
+def _padded_groups(x: Any, ext: Sequence[int], pad_lo: Sequence[int], groups: int) -> Any:
+    """``x (N, C, *S)`` zero-padded to ``ext`` (``pad_lo`` before each dim), as ``(N, g, C/g, *ext)``."""
+    n, c = x.shape[:2]
+    xpad = np.zeros((n, c, *ext), dtype=x.dtype)
+    xpad[(slice(None), slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, x.shape[2:])])] = x
+    return xpad.reshape(n, groups, c // groups, *ext)
+
+
 def reference_forward(x: Any, w: Any, stride: Sequence[int], dilation: Sequence[int], pad_lo: Sequence[int],
                       out: Sequence[int], groups: int) -> Any:
     """``y (N, K, *out)``, the cross-correlation of ``x (N, C, *S)`` with ``w (K, C/g, *k)``."""
     n, c = x.shape[:2]
     k_out, ksize, g = w.shape[0], w.shape[2:], groups
     size = x.shape[2:]
-    ext = _extent(size, ksize, stride, dilation, pad_lo, out)
-    xpad = np.zeros((n, c, *ext), dtype=x.dtype)
-    xpad[(slice(None), slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, size)])] = x
-    xg = xpad.reshape(n, g, c // g, *ext)
+    xg = _padded_groups(x, _extent(size, ksize, stride, dilation, pad_lo, out), pad_lo, g)
     wg = w.reshape(g, k_out // g, c // g, *ksize)
     y = np.zeros((n, g, k_out // g, *out), dtype=np.result_type(x, w))
     for tap in product(*(range(k) for k in ksize)):
@@ -65,10 +70,7 @@ def reference_weight_grad(x: Any, gy: Any, ksize: Sequence[int], stride: Sequenc
     n, c = x.shape[:2]
     k_out, out, g = gy.shape[1], gy.shape[2:], groups
     size = x.shape[2:]
-    ext = _extent(size, ksize, stride, dilation, pad_lo, out)
-    xpad = np.zeros((n, c, *ext), dtype=x.dtype)
-    xpad[(slice(None), slice(None), *[slice(p, p + s) for p, s in zip(pad_lo, size)])] = x
-    xg = xpad.reshape(n, g, c // g, *ext)
+    xg = _padded_groups(x, _extent(size, ksize, stride, dilation, pad_lo, out), pad_lo, g)
     gyg = gy.reshape(n, g, k_out // g, -1)
     gw = np.zeros((g, k_out // g, c // g, *ksize), dtype=np.result_type(x, gy))
     for tap in product(*(range(k) for k in ksize)):

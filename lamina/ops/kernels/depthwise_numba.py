@@ -3,7 +3,7 @@ one output channel per group; 1-D data comes in as ``(N, C, 1, W)``).
 
 One plane at a time through flat zero-padded scratch planes (rows ``e1`` wide, and one row more
 for the last taps' overrun into the garbage columns past each row): each kernel tap is one
-contiguous multiply-add over the whole plane. The row-at-a-time kernels of :mod:`.conv_numba`
+contiguous multiply-add over the whole plane. The row-at-a-time kernels of :mod:`.direct_numba`
 (which serve the strided depthwise convs) run each tap over one output row, 32 floats in
 MobileNet-sized layers: shorter than the 64-float AVX-512 loop LLVM builds, so those rows ran
 in its scalar remainder (the depthwise benchmark layer's forward runs over twice as fast here).
